@@ -1,0 +1,159 @@
+"""Bring-up, shutdown, restart and status of the whole stack, for any runtime.
+
+Each procedure is a generator of Steps: the caller prints or posts them as they come.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ocean.errors import OceanError
+from ocean.model import Step, TargetHealth
+from ocean.prom import PromError, Prometheus
+from ocean.runtime.base import Runtime
+from ocean.services import BY_NAME, get, select
+
+TARGETS_TIMEOUT = 60.0
+
+
+def up(
+    runtime: Runtime,
+    services: str | None = None,
+    install: bool = True,
+    wait_targets: bool = True,
+) -> Iterator[Step]:
+    """Start ``services`` (default: the whole stack) and wait until they are healthy.
+
+    When the whole stack comes up, also wait until Prometheus scrapes every target.
+    A failure stops what this call started, so nothing is left half-started.
+    """
+    chosen = select(services)
+    started = time.monotonic()
+    yield from runtime.check(chosen, install=install)
+    yield from runtime.prepare(chosen)
+    before = {s.name for s in runtime.status() if s.state == "running"}
+    try:
+        yield from runtime.start(chosen)
+        # Targets are only all up when everything they point at runs: the whole stack.
+        if wait_targets and not services:
+            yield from wait_for_targets(runtime)
+    except BaseException:
+        # Leave the machine as we found it: stop only what this call started.
+        if not before:
+            list(runtime.stop_all())
+        else:
+            for service in chosen:
+                if service.name not in before:
+                    list(runtime.stop(service))
+        raise
+    yield Step(
+        "stack up",
+        detail=f"{len(chosen)} services",
+        seconds=time.monotonic() - started,
+        data={s.name: runtime.url(s.name) for s in chosen},
+    )
+
+
+def wait_for_targets(runtime: Runtime, timeout: float = TARGETS_TIMEOUT) -> Iterator[Step]:
+    started = time.monotonic()
+    deadline = started + timeout
+    targets: list[TargetHealth] = []
+    with Prometheus(runtime.url("prometheus")) as prom:
+        while time.monotonic() < deadline:
+            try:
+                targets = prom.targets()
+            except PromError:
+                targets = []
+            if targets and all(t.health == "up" for t in targets):
+                yield Step(
+                    "prometheus targets up",
+                    detail=f"{len(targets)} targets",
+                    seconds=time.monotonic() - started,
+                )
+                return
+            time.sleep(0.2)
+    down = [
+        f"{t.job}/{t.instance} ({t.health}: {t.last_error})" for t in targets if t.health != "up"
+    ]
+    raise OceanError(
+        f"Prometheus targets not up after {timeout:.0f}s: {'; '.join(down) or 'none found'}"
+    )
+
+
+def down(runtime: Runtime, purge: bool = False, yes: bool = False) -> Iterator[Step]:
+    """Stop every service; with ``purge`` (and ``yes``) delete all state too."""
+    if purge and not yes:
+        raise OceanError(
+            f"--purge deletes {runtime.settings.state_dir} and all its data: add --yes to confirm"
+        )
+    yield from runtime.stop_all()
+    if purge:
+        yield from runtime.purge()
+
+
+def restart(runtime: Runtime, name: str) -> Iterator[Step]:
+    yield from runtime.restart(get(name))
+
+
+def status(runtime: Runtime) -> dict[str, Any]:
+    """Services with health, plus Prometheus' view of its targets when it runs."""
+    services = runtime.status()
+    targets: list[TargetHealth] = []
+    prom_error = ""
+    if any(s.name == "prometheus" and s.state == "running" for s in services):
+        try:
+            with Prometheus(runtime.url("prometheus")) as prom:
+                targets = prom.targets()
+        except PromError as exc:
+            prom_error = str(exc)
+    expected = [
+        s
+        for s in services
+        if s.state != "absent" and not (BY_NAME[s.name].on_demand and s.state == "stopped")
+    ]
+    healthy = bool(expected) and all(s.healthy for s in expected)
+    return {
+        "runtime": runtime.name,
+        "state_dir": str(runtime.settings.state_dir),
+        "healthy": healthy and all(t.health == "up" for t in targets),
+        "services": [s.as_dict() for s in services],
+        "targets": [t.as_dict() for t in targets],
+        "prometheus_error": prom_error,
+    }
+
+
+def log_lines(
+    runtime: Runtime, name: str, lines: int = 50, follow: bool = False, poll: float = 0.2
+) -> Iterator[str]:
+    """The last ``lines`` lines of a service's log, then (with ``follow``) new ones."""
+    if lines < 0:
+        raise OceanError(f"--lines must be 0 or more, not {lines}")
+    path = runtime.log_path(get(name))
+    if not path.exists():
+        raise OceanError(f"{name} has no log yet ({path}): has it ever run?")
+    with path.open("rb") as handle:
+        yield from _tail(handle, lines)
+        while follow:
+            line = handle.readline()
+            if line:
+                yield line.decode(errors="replace").rstrip("\n")
+            else:
+                time.sleep(poll)
+
+
+def _tail(handle, count: int) -> list[str]:
+    """Last ``count`` lines of an open binary file, reading backwards in blocks."""
+    handle.seek(0, 2)
+    end = handle.tell()
+    block, data = 8192, b""
+    position = end
+    while position > 0 and data.count(b"\n") <= count:
+        step = min(block, position)
+        position -= step
+        handle.seek(position)
+        data = handle.read(step) + data
+    handle.seek(end)
+    text = data.decode(errors="replace").splitlines()
+    return text[-count:] if count else []

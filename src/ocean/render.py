@@ -1,0 +1,50 @@
+"""Render the service configs in stack/ and monitoring/ (Jinja templates shared by runtimes)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ocean.config import REPO_ROOT
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(REPO_ROOT)),
+    undefined=jinja2.StrictUndefined,  # a missing value is a bug, never an empty string
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    autoescape=False,
+)
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    """Render ``template`` (a path relative to the repo root) with ``context``."""
+    return _ENV.get_template(template).render(**context)
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Write ``text`` to ``path`` via a temp file and rename; return whether it changed.
+
+    Readers (nginx reload, Prometheus file_sd) never see a half-written file.
+    """
+    try:
+        if path.read_text() == text:
+            os.chmod(path, mode)
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

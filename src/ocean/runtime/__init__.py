@@ -1,0 +1,25 @@
+"""Runtime adapters: the only code that starts, stops or execs anything.
+
+A procedure gets a runtime from :func:`make_runtime` and never asks which one it is.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ocean.config import Settings
+from ocean.errors import OceanError
+from ocean.runtime.base import Runtime
+
+RUNTIMES = ("local",)
+
+
+def make_runtime(name: str | None = None, settings: Settings | None = None) -> Runtime:
+    """Build the runtime named by ``name`` or ``OCEAN_RUNTIME`` (default ``local``)."""
+    name = name or os.environ.get("OCEAN_RUNTIME") or "local"
+    settings = settings or Settings.from_env()
+    if name == "local":
+        from ocean.runtime.local import LocalRuntime
+
+        return LocalRuntime(settings)
+    raise OceanError(f"unknown runtime {name!r}: choose from {', '.join(RUNTIMES)}")

@@ -1,0 +1,86 @@
+"""Start a program after reaping orphans of its previous run that still hold its ports.
+
+When an nginx master is killed with SIGKILL its workers live on (re-parented to PID 1),
+keep the listening sockets and serve the old config, so the restarted master cannot
+bind. supervisord runs nginx through this launcher: it kills such orphans (processes of
+the same program name whose parent is PID 1 and that hold one of the ports), then execs
+the program, so supervisord still supervises the program's own pid.
+
+Usage: python -m ocean.runtime.launch --port 18000 --port 18001 -- /usr/sbin/nginx ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+LISTEN = "0A"  # TCP state code in /proc/net/tcp
+
+
+def listening_inodes(ports: set[int]) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if fields[3] == LISTEN and port in ports:
+                inodes.add(fields[9])
+    return inodes
+
+
+def orphans_holding(inodes: set[str], name: str) -> list[int]:
+    """PIDs named ``name`` whose parent is PID 1 and that hold one of ``inodes``."""
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if comm != name or ppid != 1:
+                continue
+            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
+        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+            continue
+        if links & wanted:
+            found.append(int(entry.name))
+    return found
+
+
+def reap(ports: set[int], name: str, timeout: float = 2.0) -> list[int]:
+    pids = orphans_holding(listening_inodes(ports), name)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline and listening_inodes(ports):
+        time.sleep(0.02)
+    return pids
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, action="append", default=[])
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("a command to run is required after --")
+    reaped = reap(set(args.port), Path(command[0]).name)
+    if reaped:
+        print(f"launch: killed orphaned {command[0]} processes {reaped}", flush=True)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

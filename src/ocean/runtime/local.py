@@ -1,0 +1,800 @@
+"""The `local` runtime: every service a native process under supervisord, on 127.0.0.1.
+
+All state (data, logs, pid files, rendered configs) lives below one state dir. When run
+as root, PostgreSQL runs as the ``postgres`` user (it refuses root); everything else
+runs as the invoking user.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from ocean import health, secrets
+from ocean.config import REPO_ROOT, Settings
+from ocean.errors import OceanError
+from ocean.model import ServiceStatus, Step, StepStatus
+from ocean.render import render, write_atomic
+from ocean.runtime import packages
+from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
+from ocean.services import BY_NAME, SERVICES, Service
+
+PG_USER = "postgres"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+# Unix socket paths are limited to 107 bytes; deep state dirs fall back to /tmp.
+MAX_SOCKET_PATH = 100
+
+
+@dataclass(frozen=True)
+class Program:
+    """One supervisord program: how a service runs on this machine."""
+
+    name: str
+    argv: list[str]
+    user: str | None = None
+    env: dict[str, str] | None = None
+    stopsignal: str = "TERM"
+    stopwaitsecs: int = 3
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+    @property
+    def environment(self) -> str:
+        # supervisord's syntax: KEY="value",KEY2="value2" (values must not hold quotes)
+        return ",".join(f'{key}="{value}"' for key, value in (self.env or {}).items())
+
+
+class LocalRuntime:
+    name = "local"
+
+    def __init__(self, settings: Settings, search_path: str | None = None) -> None:
+        self.settings = settings
+        self.as_root = os.geteuid() == 0
+        self.search_path = search_path if search_path is not None else _default_search_path()
+        self.supervisor = Supervisor(self._socket_path())
+        self.start_timeout = START_TIMEOUT
+
+    # -- where things are -------------------------------------------------------------
+
+    def _socket_path(self) -> Path:
+        path = self.settings.run / "supervisor.sock"
+        if len(str(path)) <= MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha256(str(self.settings.state_dir).encode()).hexdigest()[:12]
+        return Path(f"/tmp/ocean-{digest}.sock")
+
+    def url(self, service: str) -> str:
+        scheme = BY_NAME[service].scheme if service in BY_NAME else "http"
+        return f"{scheme}://{self.settings.host}:{self.settings.ports[service]}"
+
+    def _probe(self, service: Service) -> tuple[bool, str]:
+        port = self.settings.ports[service.probe_port or service.name]
+        return health.probe(service, self.settings.host, port, self._secret("POSTGRES_PASSWORD"))
+
+    def log_path(self, service: Service) -> Path:
+        return self.settings.logs / f"{service.name}.log"
+
+    def _which(self, binary: str) -> str | None:
+        return shutil.which(binary, path=self.search_path)
+
+    def _bin(self, binary: str) -> str:
+        found = self._which(binary)
+        if not found:  # check() runs first, so this is a bug or a removed package
+            raise OceanError(f"{binary} is not installed: run ./ocean up to install it")
+        return found
+
+    # -- pre-flight -------------------------------------------------------------------
+
+    def check(self, services: list[Service], install: bool) -> Iterator[Step]:
+        started = time.monotonic()
+        self._check_state_dir()
+        yield Step("state dir", detail=str(self.settings.state_dir))
+
+        needed = packages.binaries_for(services, as_root=self.as_root)
+        missing = [binary for binary in needed if not self._which(binary)]
+        if missing:
+            pkgs = packages.packages_for(missing)
+            if not install or not self.as_root:
+                raise OceanError(
+                    f"missing programs: {', '.join(missing)}; install them with: "
+                    f"{packages.apt_command(pkgs)}"
+                )
+            yield Step("install packages", StepStatus.INFO, packages.apt_command(pkgs))
+            packages.apt_install(pkgs)
+            still = [binary for binary in needed if not self._which(binary)]
+            if still:
+                raise OceanError(f"installed {' '.join(pkgs)} but still missing: {still}")
+            yield Step("install packages", detail=" ".join(pkgs))
+        yield Step("programs present", detail=f"{len(needed)} found")
+
+        running = self._active_names()
+        busy = [
+            (service.name, port)
+            for service in services
+            if service.name not in running
+            for port in self._ports_of(service)
+            if not _port_free(self.settings.host, port)
+        ]
+        if busy:
+            name, port = busy[0]
+            raise OceanError(
+                f"port {port} for {name} is already in use by another program"
+                f"{_who_listens(port)}; stop it or choose another OCEAN_PORT_BASE"
+            )
+        yield Step(
+            "ports free",
+            detail=f"base {self.settings.ports.base}",
+            seconds=time.monotonic() - started,
+        )
+
+    def _check_state_dir(self) -> None:
+        state = self.settings.state_dir
+        try:
+            state.mkdir(parents=True, exist_ok=True)
+            probe = state / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise OceanError(
+                f"state dir {state} is not writable ({exc.strerror}); "
+                "set OCEAN_STATE_DIR to a writable directory"
+            ) from None
+
+    def _ports_of(self, service: Service) -> list[int]:
+        ports = [self.settings.ports[service.name]]
+        if service.name == "nginx":
+            ports.append(self.settings.ports["nginx-status"])
+        return ports
+
+    # -- preparation ------------------------------------------------------------------
+
+    def prepare(self, services: list[Service]) -> Iterator[Step]:
+        s = self.settings
+        for directory in (
+            s.etc,
+            s.data,
+            s.logs,
+            s.run,
+            s.etc / "targets",
+            s.data / "textfile",
+            s.state_dir / "nginx" / "tmp",
+        ):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._secrets = secrets.load_or_create(s.secrets_file)
+        changed = self._render_configs()
+        yield Step("render configs", detail=f"{changed} changed" if changed else "up to date")
+        if any(service.name == "postgres" for service in services):
+            yield from self._initdb()
+
+    def _secret(self, name: str) -> str:
+        if not hasattr(self, "_secrets"):
+            self._secrets = secrets.load_or_create(self.settings.secrets_file)
+        return self._secrets[name]
+
+    def _context(self) -> dict:
+        s = self.settings
+        hosts = {name: s.host for name in s.ports.as_dict()}
+        return {
+            "listen_host": s.host,
+            "hosts": hosts,
+            "ports": s.ports.as_dict(),
+            "paths": {
+                "state": s.state_dir,
+                "etc": s.etc,
+                "logs": s.logs,
+                "run": s.run,
+                "targets": s.etc / "targets",
+                "rules": REPO_ROOT / "monitoring" / "rules",
+                "nginx_tmp": s.state_dir / "nginx" / "tmp",
+            },
+            # The local runtime scrapes every second so a fresh stack is observable at once.
+            "scrape_interval": "1s",
+            "scrape_timeout": "1s",
+            "evaluation_interval": "1s",
+            "nginx_workers": 2,
+            "daemon_off": False,  # passed with -g so `nginx -t` of the file works alike
+            "redis_maxmemory": "128mb",
+            "redis_master_host": s.host,
+        }
+
+    def _render_configs(self) -> int:
+        s = self.settings
+        ctx = self._context()
+        files = {
+            s.etc / "nginx.conf": render("stack/nginx/nginx.conf", ctx),
+            s.etc / "prometheus.yml": render("monitoring/prometheus/prometheus.yml", ctx),
+            s.etc / "alertmanager.yml": render("monitoring/alertmanager/alertmanager.yml", ctx),
+            s.etc / "blackbox.yml": render("monitoring/blackbox/blackbox.yml", ctx),
+            s.etc / "postgresql.conf": render("stack/postgres/postgresql.conf", ctx),
+            s.etc / "redis-master.conf": render(
+                "stack/redis/redis-master.conf", {**ctx, "redis_dir": s.data / "redis-master"}
+            ),
+            s.etc / "redis-replica.conf": render(
+                "stack/redis/redis-replica.conf", {**ctx, "redis_dir": s.data / "redis-replica"}
+            ),
+        }
+        # The live color's upstream and scrape targets survive re-renders: they belong
+        # to the deploy procedure once it has run.
+        if not (s.etc / "upstream.conf").exists():
+            files[s.etc / "upstream.conf"] = self.render_upstream(["shop-blue"])
+        if not (s.etc / "targets" / "shop.json").exists():
+            files[s.etc / "targets" / "shop.json"] = self.render_shop_targets(["shop-blue"])
+        changed = sum(write_atomic(path, text) for path, text in files.items())
+        for name in ("redis-master", "redis-replica", "prometheus", "alertmanager"):
+            (s.data / name).mkdir(parents=True, exist_ok=True)
+        supervisord_conf = render(
+            "stack/supervisor/supervisord.conf",
+            {
+                "socket": self.supervisor.socket,
+                "paths": ctx["paths"],
+                "run_as_root": self.as_root,
+                "go_gc_percent": 25,
+                "programs": self._programs(),
+            },
+        )
+        # 0600: program environments carry database passwords.
+        changed += write_atomic(s.etc / "supervisord.conf", supervisord_conf, mode=0o600)
+        return changed
+
+    def render_upstream(self, colors: list[str]) -> str:
+        servers = [f"{self.settings.host}:{self.settings.ports[c]}" for c in colors]
+        return render("stack/nginx/upstream.conf", {"upstream_servers": servers})
+
+    def render_shop_targets(self, colors: list[str]) -> str:
+        import json
+
+        groups = [
+            {
+                "targets": [f"{self.settings.host}:{self.settings.ports[c]}"],
+                "labels": {"color": c.removeprefix("shop-")},
+            }
+            for c in colors
+        ]
+        return json.dumps(groups, indent=2) + "\n"
+
+    def _programs(self) -> list[Program]:
+        s, host, ports = self.settings, self.settings.host, self.settings.ports
+        pg_password = self._secret("POSTGRES_PASSWORD")
+        shop_password = self._secret("SHOP_DB_PASSWORD")
+        pg_dir = s.data / "postgres"
+        programs = [
+            Program(
+                "postgres",
+                [
+                    self._bin("postgres"),
+                    "-D",
+                    str(pg_dir),
+                    "-c",
+                    f"config_file={s.etc / 'postgresql.conf'}",
+                    "-c",
+                    f"hba_file={pg_dir / 'pg_hba.conf'}",
+                    "-c",
+                    f"ident_file={pg_dir / 'pg_ident.conf'}",
+                    "-c",
+                    f"listen_addresses={host}",
+                    "-c",
+                    f"port={ports['postgres']}",
+                    # TCP only: socket paths are length-limited and need a shared dir.
+                    "-c",
+                    "unix_socket_directories=",
+                    # A laptop-sized buffer pool: every backend that touches a shared
+                    # page counts it in its RSS, so 128MB multiplies across the pool.
+                    "-c",
+                    "shared_buffers=32MB",
+                ],
+                user=PG_USER if self.as_root else None,
+                stopsignal="INT",  # fast shutdown: abort sessions, checkpoint, exit
+                stopwaitsecs=10,
+            ),
+            Program("redis-master", [self._bin("redis-server"), str(s.etc / "redis-master.conf")]),
+            Program(
+                "redis-replica", [self._bin("redis-server"), str(s.etc / "redis-replica.conf")]
+            ),
+        ]
+        for color in ("blue", "green"):
+            name = f"shop-{color}"
+            programs.append(
+                Program(
+                    name,
+                    [sys.executable, "-m", "ocean_shop"],
+                    env={
+                        "SHOP_HOST": host,
+                        "SHOP_PORT": str(ports[name]),
+                        "SHOP_COLOR": color,
+                        "SHOP_DATABASE_URL": (
+                            f"postgresql://shop:{shop_password}@{host}:{ports['postgres']}/shop"
+                        ),
+                        "SHOP_REDIS_URL": f"redis://{host}:{ports['redis-master']}/0",
+                    },
+                )
+            )
+        programs += [
+            Program(
+                "nginx",
+                [
+                    # Through the launcher: it reaps workers orphaned by a killed master.
+                    sys.executable,
+                    "-m",
+                    "ocean.runtime.launch",
+                    "--port",
+                    str(ports["nginx"]),
+                    "--port",
+                    str(ports["nginx-status"]),
+                    "--",
+                    self._bin("nginx"),
+                    "-p",
+                    str(s.state_dir / "nginx"),
+                    "-c",
+                    str(s.etc / "nginx.conf"),
+                    "-g",
+                    "daemon off;",
+                ],
+            ),
+            Program(
+                "prometheus",
+                [
+                    self._bin("prometheus"),
+                    f"--config.file={s.etc / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={s.data / 'prometheus'}",
+                    "--storage.tsdb.retention.time=15d",
+                    f"--web.listen-address={host}:{ports['prometheus']}",
+                    f"--web.external-url={self.url('prometheus')}/",
+                    "--web.enable-lifecycle",
+                    "--web.enable-remote-write-receiver",
+                ],
+            ),
+            Program(
+                "alertmanager",
+                [
+                    self._bin("prometheus-alertmanager"),
+                    f"--config.file={s.etc / 'alertmanager.yml'}",
+                    f"--storage.path={s.data / 'alertmanager'}",
+                    f"--web.listen-address={host}:{ports['alertmanager']}",
+                    f"--web.external-url={self.url('alertmanager')}/",
+                    "--cluster.listen-address=",  # else it opens a cluster port on 0.0.0.0
+                ],
+            ),
+            Program(
+                "node-exporter",
+                [
+                    self._bin("prometheus-node-exporter"),
+                    f"--web.listen-address={host}:{ports['node-exporter']}",
+                    "--no-collector.systemd",
+                    f"--collector.textfile.directory={s.data / 'textfile'}",
+                ],
+            ),
+            Program(
+                "postgres-exporter",
+                [
+                    self._bin("prometheus-postgres-exporter"),
+                    f"--web.listen-address={host}:{ports['postgres-exporter']}",
+                    f"--extend.query-path={REPO_ROOT / 'monitoring/postgres/queries.yaml'}",
+                    # 0.11's collectors would open a second backend (~15 MB) for what
+                    # queries.yaml already reads on the exporter's one connection.
+                    "--no-collector.database",
+                    "--no-collector.bgwriter",
+                ],
+                env={
+                    "DATA_SOURCE_NAME": (
+                        f"postgresql://postgres:{pg_password}@{host}:{ports['postgres']}"
+                        "/postgres?sslmode=disable"
+                    )
+                },
+            ),
+            Program(
+                "redis-exporter",
+                [
+                    self._bin("prometheus-redis-exporter"),
+                    f"-web.listen-address={host}:{ports['redis-exporter']}",
+                    # Targets come from Prometheus (/scrape?target=); /metrics only
+                    # describes the exporter itself.
+                    "-redis.addr=",
+                ],
+            ),
+            Program(
+                "nginx-exporter",
+                [
+                    self._bin("prometheus-nginx-exporter"),
+                    f"-web.listen-address={host}:{ports['nginx-exporter']}",
+                    f"-nginx.scrape-uri=http://{host}:{ports['nginx-status']}/stub_status",
+                ],
+            ),
+            Program(
+                "blackbox-exporter",
+                [
+                    self._bin("prometheus-blackbox-exporter"),
+                    f"--config.file={s.etc / 'blackbox.yml'}",
+                    f"--web.listen-address={host}:{ports['blackbox-exporter']}",
+                ],
+            ),
+        ]
+        return programs
+
+    def _initdb(self) -> Iterator[Step]:
+        pg_dir = self.settings.data / "postgres"
+        if (pg_dir / "PG_VERSION").exists():
+            yield Step("initdb", StepStatus.SKIPPED, "cluster exists")
+            return
+        started = time.monotonic()
+        owner = self._pg_owner()
+        if self.as_root:
+            _grant_traverse(pg_dir.parent, PG_USER)
+        pg_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        pwfile = self.settings.data / ".pg-initial-password"
+        write_atomic(pwfile, self._secret("POSTGRES_PASSWORD") + "\n", mode=0o600)
+        try:
+            if owner:
+                os.chown(pg_dir, owner.pw_uid, owner.pw_gid)
+                os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+            result = subprocess.run(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(pg_dir),
+                    "-U",
+                    "postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                capture_output=True,
+                text=True,
+                **self._as_pg_user(owner),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            shutil.rmtree(pg_dir, ignore_errors=True)  # never leave a half-made cluster
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:]
+            raise OceanError(f"initdb failed: {' '.join(last)}")
+        yield Step("initdb", detail=str(pg_dir), seconds=time.monotonic() - started)
+
+    def _pg_owner(self) -> pwd.struct_passwd | None:
+        if not self.as_root:
+            return None
+        try:
+            return pwd.getpwnam(PG_USER)
+        except KeyError:
+            raise OceanError(
+                f"user {PG_USER} does not exist: install the postgresql package"
+            ) from None
+
+    @staticmethod
+    def _as_pg_user(owner: pwd.struct_passwd | None) -> dict:
+        if owner is None:
+            return {}
+        return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+
+    # -- start and stop ---------------------------------------------------------------
+
+    def _ensure_supervisor(self) -> Iterator[Step]:
+        if self.supervisor.alive():
+            yield from self._apply_program_changes()
+            return
+        started = time.monotonic()
+        self.supervisor.socket.unlink(missing_ok=True)
+        supervisord = str(Path(sys.executable).with_name("supervisord"))
+        result = subprocess.run(
+            [supervisord, "-c", str(self.settings.etc / "supervisord.conf")],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise OceanError(f"supervisord did not start: {result.stderr.strip()}")
+        deadline = time.monotonic() + 5
+        while not self.supervisor.alive():
+            if time.monotonic() > deadline:
+                raise OceanError(
+                    f"supervisord did not answer; see {self.settings.logs / 'supervisord.log'}"
+                )
+            time.sleep(0.02)
+        yield Step(
+            "supervisor", detail=f"pid {self.supervisor.pid()}", seconds=time.monotonic() - started
+        )
+
+    def _apply_program_changes(self) -> Iterator[Step]:
+        """Load changed program definitions into a running supervisord.
+
+        A stopped program is replaced at once; a running one keeps its old definition
+        until it is restarted, and the step says so.
+        """
+        added, changed, removed = self.supervisor.reload_config()
+        running = self._active_names()
+        pending = []
+        for name in changed + removed:
+            if name in running:
+                pending.append(name)
+                continue
+            self.supervisor.remove(name)
+            if name in changed:
+                self.supervisor.add(name)
+        for name in added:
+            self.supervisor.add(name)
+        detail = "already running"
+        if pending:
+            detail += f"; restart {', '.join(pending)} to apply changed settings"
+        yield Step("supervisor", StepStatus.SKIPPED, detail)
+
+    def start(self, services: list[Service]) -> Iterator[Step]:
+        yield from self._ensure_supervisor()
+        running = self._running_names()
+        # Dependencies first: only what others need waits; the rest starts at once.
+        needed = {dep for service in services for dep in service.needs}
+        first = [s for s in services if not s.needs]
+        then = [s for s in services if s.needs]
+        for service in first:
+            if service.name not in running:
+                self.supervisor.start(service.name)
+        yield from self._wait_healthy([s for s in first if s.name in needed])
+        if "postgres" in needed:
+            yield from self._ensure_shop_database()
+        for service in then:
+            if service.name not in running:
+                self.supervisor.start(service.name)
+        yield from self._wait_healthy([s for s in services if s.name not in needed])
+
+    def _wait_healthy(self, services: list[Service]) -> Iterator[Step]:
+        if not services:
+            return
+        with ThreadPoolExecutor(max_workers=len(services)) as pool:
+            results = list(pool.map(self._wait_one, services))
+        failed = [(s, detail) for s, (ok, detail) in zip(services, results, strict=True) if not ok]
+        for service, (ok, detail) in zip(services, results, strict=True):
+            if ok:
+                yield Step(f"{service.name} healthy", detail=f"{self.url(service.name)} {detail}")
+        if failed:
+            service, detail = failed[0]
+            raise OceanError(
+                f"{service.name} did not become healthy in {self.start_timeout:.0f}s ({detail}); "
+                f"see {self.log_path(service)}"
+            )
+
+    def _wait_one(self, service: Service) -> tuple[bool, str]:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            ok, detail = self._probe(service)
+            if ok:
+                return ok, detail
+            state = self.supervisor.processes().get(service.name, {}).get("statename")
+            if state == "FATAL" or time.monotonic() > deadline:
+                return False, f"{state}: {detail}"
+            time.sleep(0.05)
+
+    def _ensure_shop_database(self) -> Iterator[Step]:
+        """The shop's role and database (idempotent; passwords never leave this process)."""
+        conninfo = {
+            "host": self.settings.host,
+            "port": self.settings.ports["postgres"],
+            "user": "postgres",
+            "password": self._secret("POSTGRES_PASSWORD"),
+            "dbname": "postgres",
+            "autocommit": True,
+        }
+        created = []
+        with psycopg.connect(**conninfo) as conn:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'shop'").fetchone():
+                conn.execute(
+                    sql.SQL("CREATE ROLE shop LOGIN PASSWORD {}").format(
+                        sql.Literal(self._secret("SHOP_DB_PASSWORD"))
+                    )
+                )
+                created.append("role shop")
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'shop'").fetchone():
+                conn.execute("CREATE DATABASE shop OWNER shop")
+                created.append("database shop")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        yield Step(
+            "shop database",
+            StepStatus.OK if created else StepStatus.SKIPPED,
+            ", ".join(created) or "exists",
+        )
+
+    def stop_all(self) -> Iterator[Step]:
+        if not self.supervisor.alive():
+            yield Step("stop", StepStatus.SKIPPED, "nothing running")
+            return
+        started = time.monotonic()
+        active = [
+            n
+            for n, info in self.supervisor.processes().items()
+            if info["statename"] in ACTIVE_STATES
+        ]
+        # Stop all at once: supervisord's own shutdown stops one group at a time.
+        for name in active:
+            self.supervisor.stop(name)
+        self._wait_stopped(active)
+        pid = self.supervisor.pid()
+        self.supervisor.shutdown()
+        _wait_pid_gone(pid, STOP_TIMEOUT)
+        yield Step(
+            "stop",
+            detail=f"{len(active)} services and supervisor",
+            seconds=time.monotonic() - started,
+        )
+
+    def stop(self, service: Service) -> Iterator[Step]:
+        if self.supervisor.alive():
+            self.supervisor.stop(service.name)
+            self._wait_stopped([service.name])
+        yield Step(f"stop {service.name}")
+
+    def _wait_stopped(self, names: list[str]) -> None:
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            infos = self.supervisor.processes()
+            if not any(infos[n]["statename"] in ACTIVE_STATES for n in names):
+                return
+            time.sleep(0.02)
+
+    def restart(self, service: Service) -> Iterator[Step]:
+        if not self.supervisor.alive():
+            raise OceanError("the stack is not running: start it with ./ocean up")
+        started = time.monotonic()
+        self.supervisor.stop(service.name)
+        self._wait_stopped([service.name])
+        # A restart is how a running service picks up a changed definition.
+        list(self._apply_program_changes())
+        self.supervisor.start(service.name)
+        yield from self._wait_healthy([service])
+        yield Step(f"restart {service.name}", seconds=time.monotonic() - started)
+
+    def purge(self) -> Iterator[Step]:
+        if self.supervisor.alive():
+            raise OceanError("the stack is running: run ./ocean down first")
+        state = self.settings.state_dir
+        if state.exists():
+            shutil.rmtree(state)
+        self.supervisor.socket.unlink(missing_ok=True)
+        yield Step("purge", detail=f"deleted {state}")
+
+    # -- status -----------------------------------------------------------------------
+
+    def _active_names(self) -> set[str]:
+        if not self.supervisor.alive():
+            return set()
+        return {
+            n
+            for n, info in self.supervisor.processes().items()
+            if info["statename"] in ACTIVE_STATES
+        }
+
+    def _running_names(self) -> set[str]:
+        if not self.supervisor.alive():
+            return set()
+        return {
+            n for n, info in self.supervisor.processes().items() if info["statename"] == RUNNING
+        }
+
+    def status(self) -> list[ServiceStatus]:
+        infos = self.supervisor.processes() if self.supervisor.alive() else {}
+        restarts = self._restart_counts()
+        now = time.time()
+
+        def one(service: Service) -> ServiceStatus:
+            info = infos.get(service.name, {})
+            state = info.get("statename", "ABSENT").lower()
+            port = self.settings.ports[service.name]
+            if state == "running":
+                healthy, detail = self._probe(service)
+            else:
+                healthy, detail = False, "not running"
+            return ServiceStatus(
+                name=service.name,
+                state=state,
+                pid=info.get("pid") or None,
+                port=port,
+                healthy=healthy,
+                health_detail=detail,
+                restarts=restarts.get(service.name, 0),
+                uptime_seconds=round(now - info["start"], 1) if state == "running" else None,
+                url=self.url(service.name),
+            )
+
+        with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
+            return list(pool.map(one, SERVICES))
+
+    _EXIT_RE = re.compile(r"exited: (\S+) \(.*not expected\)")
+
+    def _restart_counts(self) -> dict[str, int]:
+        """Unexpected exits since supervisord last started, read from its log."""
+        log = self.settings.logs / "supervisord.log"
+        counts: dict[str, int] = {}
+        try:
+            lines = log.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return counts
+        for line in lines:
+            if "supervisord started with pid" in line:
+                counts.clear()
+            match = self._EXIT_RE.search(line)
+            if match and match.group(1) in BY_NAME:
+                counts[match.group(1)] = counts.get(match.group(1), 0) + 1
+        return counts
+
+
+def _default_search_path() -> str:
+    pg_bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join([*pg_bins[:1], *parts, "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
+
+
+def _version_key(path: str) -> int:
+    try:
+        return int(Path(path).parent.name)
+    except ValueError:
+        return 0
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _who_listens(port: int) -> str:
+    """' (pid N, name)' for the listener on ``port`` where ss can tell, else ''."""
+    ss = shutil.which("ss")
+    if not ss:
+        return ""
+    out = subprocess.run([ss, "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+    match = re.search(r'\(\("([^"]+)",pid=(\d+)', out)
+    return f" (pid {match.group(2)}, {match.group(1)})" if match else ""
+
+
+def _grant_traverse(path: Path, user: str) -> None:
+    """Let ``user`` pass through every parent of ``path`` (search only, no read).
+
+    PostgreSQL must run as its own user, and a checkout may sit under a 0700 home.
+    An ACL entry for that one user is the narrowest grant that makes it reachable.
+    """
+    uid = pwd.getpwnam(user).pw_uid
+    for parent in [path, *path.parents]:
+        st = parent.stat()
+        if st.st_mode & 0o001 or st.st_uid == uid:
+            continue
+        setfacl = shutil.which("setfacl")
+        if not setfacl:
+            raise OceanError(
+                f"{user} cannot reach {parent}: install the acl package or chmod o+x {parent}"
+            )
+        subprocess.run([setfacl, "-m", f"u:{user}:x", str(parent)], check=True)
+
+
+def _wait_pid_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.02)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Alive and not a zombie (PID 1 here reaps slowly, so kill -0 is not enough)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -1,0 +1,88 @@
+"""The services of the Ocean Shopping Center stack, as every runtime knows them.
+
+A runtime adds how to run each one; procedures only ever use these names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ocean.errors import OceanError
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    summary: str
+    probe: str  # how health is checked: http, postgres, redis, redis-replica
+    path: str = ""  # HTTP path for http probes
+    # Started by `up` only when asked for (green exists once deployed).
+    on_demand: bool = False
+    # Services that must be ready before this one starts.
+    needs: tuple[str, ...] = ()
+    # The port-plan entry the probe talks to, when not the service's own.
+    probe_port: str = ""
+    scheme: str = "http"
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("postgres", "PostgreSQL: catalogue, orders", "postgres", scheme="postgresql"),
+    Service("redis-master", "Redis master: cache, carts, locks", "redis", scheme="redis"),
+    Service(
+        "redis-replica",
+        "Redis replica",
+        "redis-replica",
+        needs=("redis-master",),
+        scheme="redis",
+    ),
+    Service(
+        "shop-blue", "shop API, blue color", "http", "/readyz", needs=("postgres", "redis-master")
+    ),
+    Service(
+        "shop-green",
+        "shop API, green color",
+        "http",
+        "/readyz",
+        on_demand=True,
+        needs=("postgres", "redis-master"),
+    ),
+    # nginx's own health: its status endpoint (the shop behind it has its own probe).
+    Service("nginx", "nginx load balancer", "http", "/stub_status", probe_port="nginx-status"),
+    Service("prometheus", "Prometheus", "http", "/-/ready"),
+    Service("alertmanager", "Alertmanager", "http", "/-/ready"),
+    Service("node-exporter", "node exporter", "http", "/metrics"),
+    Service("postgres-exporter", "PostgreSQL exporter", "http", "/metrics"),
+    Service("redis-exporter", "Redis exporter", "http", "/metrics"),
+    Service("nginx-exporter", "nginx exporter", "http", "/metrics"),
+    Service("blackbox-exporter", "blackbox exporter", "http", "/-/healthy"),
+)
+BY_NAME = {service.name: service for service in SERVICES}
+
+
+def select(names: str | list[str] | None) -> list[Service]:
+    """Services named in a comma-separated list (all default ones when empty).
+
+    Dependencies come along, in stack order. An unknown name is an error that lists
+    the known ones.
+    """
+    if not names:
+        return [service for service in SERVICES if not service.on_demand]
+    wanted = [n.strip() for n in names.split(",")] if isinstance(names, str) else names
+    wanted = [n for n in wanted if n]
+    for name in wanted:
+        get(name)
+    chosen: set[str] = set()
+    pending = list(wanted)
+    while pending:
+        name = pending.pop()
+        if name not in chosen:
+            chosen.add(name)
+            pending.extend(BY_NAME[name].needs)
+    return [service for service in SERVICES if service.name in chosen]
+
+
+def get(name: str) -> Service:
+    """One service by name; an unknown name is an error that lists the known ones."""
+    if name not in BY_NAME:
+        raise OceanError(f"unknown service {name}: choose from {', '.join(BY_NAME)}")
+    return BY_NAME[name]

@@ -1,0 +1,456 @@
+"""Shop API (stack/shop) against real PostgreSQL and Redis.
+
+Infrastructure comes only from the session fixtures `database_url` and
+`redis_url` (tests/conftest.py). Each test runs the shop in a schema of its
+own (via search_path), so migrations and seeding start from nothing whatever
+ran before, and it deletes the shop's product keys from Redis first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from ocean_shop.app import create_app
+from ocean_shop.config import ConfigError, Settings
+from ocean_shop.migrate import apply_migrations, load_migrations
+from ocean_shop.resources import prepare_database
+from ocean_shop.seed import seed_products
+from prometheus_client.parser import text_string_to_metric_families
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from redis import Redis
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+SEEDED = 1000
+PRODUCT_KEYS = {
+    "id",
+    "sku",
+    "name",
+    "description",
+    "category",
+    "price_cents",
+    "stock",
+    "updated_at",
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def schema_url(database_url: str) -> Iterator[str]:
+    """A conninfo whose search_path is a new, empty schema (dropped afterwards)."""
+    schema = f"shop_test_{secrets.token_hex(4)}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    params = conninfo_to_dict(database_url)
+    params["options"] = f"{params.get('options', '')} -c search_path={schema}".strip()
+    yield make_conninfo(**params)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+
+    def forget_products() -> None:
+        keys = list(client.scan_iter("shop:product:*"))
+        if keys:
+            client.delete(*keys)
+
+    # Another test (or run) may have cached products under the same keys.
+    forget_products()
+    yield client
+    forget_products()
+    client.close()
+
+
+@pytest.fixture
+def settings(schema_url: str, redis_url: str, redis_client: Redis) -> Settings:
+    return Settings(database_url=schema_url, redis_url=redis_url, startup_timeout=10)
+
+
+@asynccontextmanager
+async def serve_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for `app` with its lifespan run (startup: migrate, seed, connect)."""
+    async with (
+        LifespanManager(app, startup_timeout=15) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://shop"
+        ) as client,
+    ):
+        yield client
+
+
+def serve(settings: Settings) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return serve_app(create_app(settings))
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(settings) as client:
+        yield client
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def scrape(client: httpx.AsyncClient) -> str:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return response.text
+
+
+def samples(text: str, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of every sample called `name` whose labels include `labels`."""
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    """The value of the one sample matching `name` and `labels`."""
+    found = samples(text, name, **labels)
+    assert len(found) == 1, f"expected one {name}{labels}, found {found}"
+    return found[0][1]
+
+
+async def cache_counts(client: httpx.AsyncClient) -> dict[str, float]:
+    text = await scrape(client)
+    return {
+        result: value(text, "shop_cache_requests_total", cache="product", result=result)
+        for result in ("hit", "miss", "error")
+    }
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+# --- startup: migrations and seed -------------------------------------------
+
+
+async def test_migrations_apply_once_each_and_rerun_as_no_ops(settings: Settings) -> None:
+    for _ in range(2):  # the second startup finds everything applied
+        async with serve(settings) as client:
+            assert (await client.get("/healthz")).status_code == 200
+
+    async with await psycopg.AsyncConnection.connect(
+        settings.database_url, autocommit=True
+    ) as conn:
+        assert await apply_migrations(conn) == []
+        assert await apply_migrations(conn) == []
+
+    recorded = query(settings.database_url, "SELECT version, name FROM schema_migrations")
+    expected = [(m.version, m.name) for m in load_migrations()]
+    assert sorted(recorded) == expected
+    assert expected[0] == (1, "catalog")
+    tables = query(
+        settings.database_url,
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = current_schema() ORDER BY table_name",
+    )
+    assert [name for (name,) in tables] == ["categories", "products", "schema_migrations"]
+
+
+async def test_seed_fills_an_empty_table_once(settings: Settings) -> None:
+    async with serve(settings) as client:
+        assert (await client.get("/api/products?limit=1")).json()["total"] == SEEDED
+    first = query(settings.database_url, "SELECT id, sku, updated_at FROM products ORDER BY id")
+    assert [row[0] for row in first] == list(range(1, SEEDED + 1))
+    assert first[0][1] == "SKU-000001"
+
+    # A non-empty table is left alone, whatever SHOP_SEED_PRODUCTS now says.
+    async with serve(dataclasses.replace(settings, seed_products=50)) as client:
+        assert (await client.get("/api/products?limit=1")).json()["total"] == SEEDED
+    again = query(settings.database_url, "SELECT id, sku, updated_at FROM products ORDER BY id")
+    assert again == first
+
+
+async def test_seeding_1000_products_takes_under_half_a_second(schema_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(schema_url, autocommit=True) as conn:
+        await apply_migrations(conn)
+        started = time.perf_counter()
+        assert await seed_products(conn, 1000) == 1000
+        elapsed = time.perf_counter() - started
+        assert await seed_products(conn, 1000) == 0
+    assert elapsed < 0.5, f"seeding took {elapsed:.3f} s"
+
+
+async def test_blue_and_green_starting_together_migrate_and_seed_once(
+    settings: Settings,
+) -> None:
+    deadline = time.monotonic() + 10
+    green = dataclasses.replace(settings, color="green")
+    await asyncio.gather(prepare_database(settings, deadline), prepare_database(green, deadline))
+
+    assert query(settings.database_url, "SELECT count(*) FROM schema_migrations") == [
+        (len(load_migrations()),)
+    ]
+    assert query(settings.database_url, "SELECT count(*) FROM products") == [(SEEDED,)]
+
+
+async def test_startup_gives_up_when_postgres_never_answers(redis_url: str) -> None:
+    settings = Settings(
+        database_url=f"postgresql://shop@127.0.0.1:{closed_port()}/shop",
+        redis_url=redis_url,
+        startup_timeout=0.5,
+    )
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"PostgreSQL not reachable after .* refused"):
+        await prepare_database(settings, started + settings.startup_timeout)
+    assert 0.5 <= time.monotonic() - started < 2  # it retried until, and only until, the limit
+
+
+# --- products -----------------------------------------------------------------
+
+
+async def test_list_products_pages_in_id_order(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/products")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    page = response.json()
+    assert (page["total"], page["limit"], page["offset"]) == (SEEDED, 20, 0)
+    assert [item["id"] for item in page["items"]] == list(range(1, 21))
+    assert set(page["items"][0]) == PRODUCT_KEYS
+
+    page = (await client.get("/api/products?limit=5&offset=10")).json()
+    assert [item["id"] for item in page["items"]] == [11, 12, 13, 14, 15]
+    assert (page["total"], page["limit"], page["offset"]) == (SEEDED, 5, 10)
+
+    last = (await client.get(f"/api/products?limit=100&offset={SEEDED - 1}")).json()
+    assert [item["id"] for item in last["items"]] == [SEEDED]
+    beyond = (await client.get(f"/api/products?offset={SEEDED}")).json()
+    assert beyond["items"] == [] and beyond["total"] == SEEDED
+
+
+async def test_list_products_filters_by_category(client: httpx.AsyncClient) -> None:
+    everything = (await client.get("/api/products?limit=100")).json()["items"]
+    categories = {item["category"] for item in everything}
+    assert len(categories) > 1
+
+    totals = 0
+    for category in categories:
+        page = (await client.get("/api/products", params={"category": category})).json()
+        assert page["items"], category
+        assert {item["category"] for item in page["items"]} == {category}
+        ids = [item["id"] for item in page["items"]]
+        assert ids == sorted(ids)
+        totals += page["total"]
+    assert totals == SEEDED  # every product is in exactly one category
+
+    unknown = (await client.get("/api/products?category=no-such-thing")).json()
+    assert (unknown["items"], unknown["total"]) == ([], 0)
+
+
+@pytest.mark.parametrize(
+    ("query_string", "field", "message"),
+    [
+        ("limit=0", "limit", "greater than or equal to 1"),
+        ("limit=101", "limit", "less than or equal to 100"),
+        ("limit=ten", "limit", "valid integer"),
+        ("offset=-1", "offset", "greater than or equal to 0"),
+    ],
+)
+async def test_list_products_rejects_bad_paging(
+    client: httpx.AsyncClient, query_string: str, field: str, message: str
+) -> None:
+    response = await client.get(f"/api/products?{query_string}")
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", field]
+    assert message in error["msg"]
+
+
+async def test_product_read_is_a_cache_miss_then_a_hit(
+    client: httpx.AsyncClient, redis_client: Redis, settings: Settings
+) -> None:
+    assert await cache_counts(client) == {"hit": 0, "miss": 0, "error": 0}
+
+    first = await client.get("/api/products/7")
+    assert first.status_code == 200
+    product = first.json()
+    assert set(product) == PRODUCT_KEYS
+    assert (product["id"], product["sku"]) == (7, "SKU-000007")
+    assert product["price_cents"] >= 0 and product["stock"] >= 0
+    assert await cache_counts(client) == {"hit": 0, "miss": 1, "error": 0}
+    assert redis_client.get("shop:product:7") == first.content
+    assert 0 < redis_client.ttl("shop:product:7") <= settings.cache_ttl
+
+    second = await client.get("/api/products/7")
+    assert second.status_code == 200
+    assert second.json() == product
+    assert await cache_counts(client) == {"hit": 1, "miss": 1, "error": 0}
+
+    # Only the miss reached PostgreSQL.
+    text = await scrape(client)
+    assert value(text, "shop_db_query_duration_seconds_count", query="product_by_id") == 1
+
+
+async def test_unknown_product_is_404_and_not_cached(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
+    response = await client.get("/api/products/987654")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "product 987654 not found"}
+    assert redis_client.exists("shop:product:987654") == 0
+
+    for bad_id in ("0", "-3", "abc", str(2**63)):
+        assert (await client.get(f"/api/products/{bad_id}")).status_code == 422, bad_id
+
+
+# --- operations ---------------------------------------------------------------
+
+
+async def test_healthz_and_readyz_when_everything_is_up(client: httpx.AsyncClient) -> None:
+    health = await client.get("/healthz")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
+
+
+async def test_redis_outage_reports_not_ready_but_still_serves_products(
+    settings: Settings,
+) -> None:
+    redis_down = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    async with serve(redis_down) as client:  # starting must not need Redis
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        body = ready.json()
+        assert body["failed"] == ["redis"]
+        assert body["checks"]["postgres"] == "ok"
+        assert body["checks"]["redis"] != "ok"
+        assert (await client.get("/healthz")).status_code == 200
+
+        for _ in range(3):
+            response = await client.get("/api/products/3")
+            assert response.status_code == 200
+            assert response.json()["id"] == 3
+        assert (await client.get("/api/products/987654")).status_code == 404
+
+        assert await cache_counts(client) == {"hit": 0, "miss": 0, "error": 4}
+        text = await scrape(client)
+        # /readyz's 503 is the only 5xx: product reads never fail for the cache.
+        assert [
+            labels["route"]
+            for labels, _ in samples(text, "shop_http_requests_total")
+            if labels["status"] == "5xx"
+        ] == ["/readyz"]
+        assert (
+            value(
+                text,
+                "shop_http_requests_total",
+                route="/api/products/{id}",
+                method="GET",
+                status="2xx",
+            )
+            == 3
+        )
+
+
+async def test_database_outage_is_503_while_cached_products_still_serve(
+    settings: Settings,
+) -> None:
+    app = create_app(settings)
+    async with serve_app(app) as client:
+        assert (await client.get("/api/products/4")).status_code == 200  # now cached
+        # A closed pool fails every checkout with an OperationalError, as
+        # lost connections and pool timeouts do during a real outage.
+        await app.state.resources.pool.close()
+
+        assert (await client.get("/api/products/4")).status_code == 200
+        for path in ("/api/products/8", "/api/products"):
+            response = await client.get(path)
+            assert response.status_code == 503, path
+            assert response.json() == {"detail": "database unavailable"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["failed"] == ["postgres"]
+        assert await cache_counts(client) == {"hit": 1, "miss": 2, "error": 0}
+
+
+async def test_version_color_and_build_info(settings: Settings) -> None:
+    green = dataclasses.replace(settings, color="green", version="9.8.7")
+    async with serve(green) as client:
+        response = await client.get("/version")
+        assert response.json() == {"version": "9.8.7", "color": "green"}
+        text = await scrape(client)
+    assert value(text, "shop_build_info", version="9.8.7", color="green") == 1
+    assert value(text, "shop_http_requests_total", route="/version", status="2xx") == 1
+    assert {labels["color"] for labels, _ in samples(text, "shop_http_requests_total")} == {"green"}
+
+
+async def test_http_metrics_are_labelled_by_route_template(client: httpx.AsyncClient) -> None:
+    for path in ("/api/products/5", "/api/products/6", "/api/products/987654", "/no/such/page"):
+        await client.get(path)
+    text = await scrape(client)
+
+    by_id = {"route": "/api/products/{id}", "method": "GET", "color": "blue"}
+    assert value(text, "shop_http_requests_total", status="2xx", **by_id) == 2
+    assert value(text, "shop_http_requests_total", status="4xx", **by_id) == 1
+    assert value(text, "shop_http_request_duration_seconds_count", **by_id) == 3
+    assert value(text, "shop_http_request_duration_seconds_bucket", le="+Inf", **by_id) == 3
+    assert value(text, "shop_http_requests_total", route="other", status="4xx") == 1
+
+    routes = {labels["route"] for labels, _ in samples(text, "shop_http_requests_total")}
+    assert not any(route.startswith("/api/products/") and "{" not in route for route in routes)
+    assert "/no/such/page" not in routes
+
+
+def test_settings_come_from_the_environment() -> None:
+    env = {"SHOP_DATABASE_URL": "postgresql://db", "SHOP_REDIS_URL": "redis://cache"}
+    settings = Settings.from_env(env)
+    assert (settings.host, settings.port, settings.color) == ("127.0.0.1", 8000, "blue")
+    assert (settings.seed_products, settings.cache_ttl, settings.db_pool_max) == (1000, 60, 10)
+    assert settings.startup_timeout == 30
+
+    custom = Settings.from_env({**env, "SHOP_COLOR": "green", "SHOP_PORT": "9001"})
+    assert (custom.color, custom.port) == ("green", 9001)
+    with pytest.raises(ConfigError, match="SHOP_PORT"):
+        Settings.from_env({**env, "SHOP_PORT": "eighty"})
+    with pytest.raises(ConfigError, match="SHOP_DATABASE_URL"):
+        Settings.from_env({"SHOP_REDIS_URL": "redis://cache"})
+
+
+def test_bad_color_exits_with_a_one_line_error() -> None:
+    env = {
+        **os.environ,
+        "SHOP_DATABASE_URL": "postgresql://db",
+        "SHOP_REDIS_URL": "redis://cache",
+        "SHOP_COLOR": "purple",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "ocean_shop"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "ocean-shop: SHOP_COLOR must be one of blue|green, got 'purple'"
+    ]

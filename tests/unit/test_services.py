@@ -1,0 +1,23 @@
+import pytest
+
+from ocean.errors import OceanError
+from ocean.services import SERVICES, get, select
+
+
+def test_default_selection_is_every_service_but_on_demand_ones():
+    names = [s.name for s in select(None)]
+    assert "shop-blue" in names and "shop-green" not in names
+    assert len(names) == len(SERVICES) - 1
+
+
+def test_dependencies_come_along_in_stack_order():
+    names = [s.name for s in select("shop-blue")]
+    assert names == ["postgres", "redis-master", "shop-blue"]
+    assert [s.name for s in select("redis-replica")] == ["redis-master", "redis-replica"]
+
+
+def test_unknown_service_names_the_known_ones():
+    with pytest.raises(OceanError, match=r"unknown service nope: choose from postgres, "):
+        select("postgres,nope")
+    with pytest.raises(OceanError, match="unknown service"):
+        get("nope")
