@@ -13,7 +13,7 @@ from ocean.errors import OceanError
 from ocean.model import Step, TargetHealth
 from ocean.prom import PromError, Prometheus
 from ocean.runtime.base import Runtime
-from ocean.services import BY_NAME, get, select
+from ocean.services import get, select
 
 TARGETS_TIMEOUT = 60.0
 
@@ -108,12 +108,7 @@ def status(runtime: Runtime) -> dict[str, Any]:
                 targets = prom.targets()
         except PromError as exc:
             prom_error = str(exc)
-    expected = [
-        s
-        for s in services
-        if s.state != "absent" and not (BY_NAME[s.name].on_demand and s.state == "stopped")
-    ]
-    healthy = bool(expected) and all(s.healthy for s in expected)
+    healthy = bool(services) and all(s.healthy for s in services)
     return {
         "runtime": runtime.name,
         "state_dir": str(runtime.settings.state_dir),

@@ -36,6 +36,21 @@ from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
 from ocean.services import BY_NAME, SERVICES, Service
 
 PG_USER = "postgres"
+NODE_COLLECTORS = (
+    "cpu",
+    "diskstats",
+    "filefd",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netdev",
+    "pressure",
+    "stat",
+    "textfile",
+    "time",
+    "uname",
+    "vmstat",
+)
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 # Unix socket paths are limited to 107 bytes; deep state dirs fall back to /tmp.
@@ -378,7 +393,10 @@ class LocalRuntime:
                 [
                     self._bin("prometheus-node-exporter"),
                     f"--web.listen-address={host}:{ports['node-exporter']}",
-                    "--no-collector.systemd",
+                    # Only the collectors the dashboards and alerts use: each one
+                    # costs memory and scrape time (systemd fails here anyway).
+                    "--collector.disable-defaults",
+                    *(f"--collector.{name}" for name in NODE_COLLECTORS),
                     f"--collector.textfile.directory={s.data / 'textfile'}",
                 ],
             ),
@@ -712,7 +730,13 @@ class LocalRuntime:
             )
 
         with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
-            return list(pool.map(one, SERVICES))
+            statuses = list(pool.map(one, SERVICES))
+        # An on-demand service (the idle color) is part of the stack only while it runs.
+        return [
+            s
+            for s in statuses
+            if not (BY_NAME[s.name].on_demand and s.state in ("stopped", "absent", "exited"))
+        ]
 
     _EXIT_RE = re.compile(r"exited: (\S+) \(.*not expected\)")
 

@@ -75,7 +75,7 @@ async def open_pool(url: str, max_size: int, timeout: float) -> AsyncConnectionP
         url,
         # Each idle connection is a PostgreSQL backend (~12 MB RSS); the pool grows
         # to max_size under load and shrinks back when idle.
-        min_size=min(2, max_size),
+        min_size=1,
         max_size=max_size,
         # Requests wait this long for a free connection before failing,
         # rather than psycopg_pool's 30 s, which would outlive any client.
