@@ -87,6 +87,7 @@ class LocalRuntime:
         self.search_path = search_path if search_path is not None else _default_search_path()
         self.supervisor = Supervisor(self._socket_path())
         self.start_timeout = START_TIMEOUT
+        self._secrets: dict[str, str] | None = None  # loaded (or created) on first use
 
     # -- where things are -------------------------------------------------------------
 
@@ -201,7 +202,7 @@ class LocalRuntime:
             yield from self._initdb()
 
     def _secret(self, name: str) -> str:
-        if not hasattr(self, "_secrets"):
+        if self._secrets is None:
             self._secrets = secrets.load_or_create(self.settings.secrets_file)
         return self._secrets[name]
 
