@@ -23,6 +23,7 @@ from pathlib import Path
 from ocean.config import PortPlan, Settings
 from ocean.procedures import stack
 from ocean.runtime.local import LocalRuntime
+from ocean.runtime.procfs import all_pids, read_stat
 from tests.helpers import free_port_base
 
 
@@ -35,14 +36,10 @@ def timed(steps) -> float:
 
 def process_tree(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except FileNotFoundError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
+    for pid in all_pids():
+        stat = read_stat(pid)
+        if stat is not None:
+            children.setdefault(stat.ppid, []).append(pid)
     found, pending = [], [root]
     while pending:
         pid = pending.pop()

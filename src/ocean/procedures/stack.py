@@ -33,7 +33,7 @@ def up(
     started = time.monotonic()
     yield from runtime.check(chosen, install=install)
     yield from runtime.prepare(chosen)
-    before = {s.name for s in runtime.status() if s.state == "running"}
+    before = runtime.running()
     try:
         yield from runtime.start(chosen)
         # Targets are only all up when everything they point at runs: the whole stack.

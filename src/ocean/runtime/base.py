@@ -36,6 +36,9 @@ class Runtime(Protocol):
     def restart(self, service: Service) -> Iterator[Step]:
         """Restart one service and wait until it is healthy again."""
 
+    def running(self) -> set[str]:
+        """Names of the services running now, without probing their health."""
+
     def status(self) -> list[ServiceStatus]:
         """Every service with its state and health."""
 

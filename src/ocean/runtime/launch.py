@@ -18,6 +18,8 @@ import signal
 import time
 from pathlib import Path
 
+from ocean.runtime.procfs import all_pids, read_stat
+
 LISTEN = "0A"  # TCP state code in /proc/net/tcp
 
 
@@ -40,20 +42,16 @@ def orphans_holding(inodes: set[str], name: str) -> list[int]:
     """PIDs named ``name`` whose parent is PID 1 and that hold one of ``inodes``."""
     wanted = {f"socket:[{inode}]" for inode in inodes}
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for pid in all_pids():
+        stat = read_stat(pid)
+        if stat is None or stat.comm != name or stat.ppid != 1:
             continue
         try:
-            stat = (entry / "stat").read_text()
-            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if comm != name or ppid != 1:
-                continue
-            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
-        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+            links = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
         if links & wanted:
-            found.append(int(entry.name))
+            found.append(pid)
     return found
 
 

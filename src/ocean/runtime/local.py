@@ -32,6 +32,7 @@ from ocean.errors import OceanError
 from ocean.model import ServiceStatus, Step, StepStatus
 from ocean.render import render, write_atomic
 from ocean.runtime import packages
+from ocean.runtime.procfs import read_stat
 from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
 from ocean.services import BY_NAME, SERVICES, Service
 
@@ -557,7 +558,7 @@ class LocalRuntime:
 
     def start(self, services: list[Service]) -> Iterator[Step]:
         yield from self._ensure_supervisor()
-        running = self._running_names()
+        running = self.running()
         # Dependencies first: only what others need waits; the rest starts at once.
         needed = {dep for service in services for dep in service.needs}
         first = [s for s in services if not s.needs]
@@ -689,21 +690,18 @@ class LocalRuntime:
 
     # -- status -----------------------------------------------------------------------
 
-    def _active_names(self) -> set[str]:
+    def _names_in(self, states: set[str]) -> set[str]:
         if not self.supervisor.alive():
             return set()
-        return {
-            n
-            for n, info in self.supervisor.processes().items()
-            if info["statename"] in ACTIVE_STATES
-        }
+        return {n for n, info in self.supervisor.processes().items() if info["statename"] in states}
 
-    def _running_names(self) -> set[str]:
-        if not self.supervisor.alive():
-            return set()
-        return {
-            n for n, info in self.supervisor.processes().items() if info["statename"] == RUNNING
-        }
+    def _active_names(self) -> set[str]:
+        """Running, or on the way up or down: the supervisor owns their ports."""
+        return self._names_in(ACTIVE_STATES)
+
+    def running(self) -> set[str]:
+        """Services running now, by name (no health probes: cheap)."""
+        return self._names_in({RUNNING})
 
     def status(self) -> list[ServiceStatus]:
         infos = self.supervisor.processes() if self.supervisor.alive() else {}
@@ -818,8 +816,5 @@ def _wait_pid_gone(pid: int, timeout: float) -> None:
 
 def _pid_alive(pid: int) -> bool:
     """Alive and not a zombie (PID 1 here reaps slowly, so kill -0 is not enough)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    stat = read_stat(pid)
+    return stat is not None and stat.state != "Z"
