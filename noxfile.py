@@ -28,11 +28,26 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["-ra"]))
 
 
+BENCHES = {
+    "bringup": "tests.bench.bringup",
+    "shop": "tests.bench.shop",
+    "seed": "tests.bench.seed",
+}
+
+
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Bring-up benchmarks (first-ever and warm up, down, idle memory, kill -9 recovery).
+    """Bring-up benchmarks (first-ever and warm up, down, idle memory, kill -9 recovery),
+    then shop throughput (k6 through nginx: reads, browse, checkout), then bulk seed
+    (`invoke seed --orders 1000000`, three runs).
 
     Results go to docs/benchmarks.md by hand, with this command; `-- --warm-runs 9` etc.
+    go to the bring-up; `-- shop --duration 30` (or `-- bringup ...`) runs one alone.
     """
     session.install(*PROJECT)
-    session.run("python", "-m", "tests.bench.bringup", *session.posargs)
+    args = list(session.posargs)
+    only = args.pop(0) if args and args[0] in BENCHES else None
+    for name, module in BENCHES.items():
+        if only in (None, name):
+            passed = args if only or name == "bringup" else []
+            session.run("python", "-m", module, *passed)

@@ -18,6 +18,7 @@ from rich.table import Table
 from ocean.errors import OceanError
 from ocean.model import Step, StepStatus
 from ocean.procedures import stack
+from ocean.procedures.seed import seed as seed_data
 from ocean.runtime import make_runtime
 
 console = Console(stderr=True, highlight=False)
@@ -128,6 +129,22 @@ def restart(c, service, json=False):
     """Restart one service and wait until it is healthy again."""
     runtime = _guard(make_runtime)
     _run(stack.restart(runtime, service), json)
+
+
+@task(
+    help={
+        "products": "products to add (default 0: orders use the products already there)",
+        "customers": "customers to add (default 10000; 0: orders use existing customers)",
+        "orders": "orders to add, each with 1-3 items, an event and (if paid) a payment "
+        "(default 100000)",
+        "seed": "same seed, same rows on the same starting database (default 1)",
+        "json": "print the steps and the summary (rows per table, seconds) as JSON",
+    }
+)
+def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False):
+    """Add bulk data to the shop's database (COPY; repeatable with --seed). Stack must be up."""
+    runtime = _guard(make_runtime)
+    _run(seed_data(runtime, int(products), int(customers), int(orders), int(seed)), json)
 
 
 @task(help={"sessions": "nox sessions to run (default: lint,tests)"})

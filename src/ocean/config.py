@@ -22,6 +22,9 @@ PORT_OFFSETS: dict[str, int] = {
     "nginx-status": 1,
     "shop-blue": 10,
     "shop-green": 11,
+    # Each shop's admin API (fault injection, back office): loopback only, token-guarded.
+    "shop-blue-admin": 12,
+    "shop-green-admin": 13,
     "postgres": 20,
     "redis-master": 30,
     "redis-replica": 31,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ocean.render import write_atomic
 
-NAMES = ("POSTGRES_PASSWORD", "SHOP_DB_PASSWORD")
+NAMES = ("POSTGRES_PASSWORD", "SHOP_DB_PASSWORD", "SHOP_ADMIN_TOKEN")
 
 
 def load_or_create(path: Path) -> dict[str, str]:

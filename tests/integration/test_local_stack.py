@@ -16,6 +16,7 @@ from ocean import secrets
 from ocean.procedures import stack as procedures
 from ocean.prom import Prometheus
 from ocean.runtime.local import LocalRuntime
+from ocean.runtime.procfs import all_pids, read_stat
 from tests.helpers import metric_value, run_cli
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,9 @@ def test_every_listener_is_on_loopback(stack: LocalRuntime):
 
 
 def test_second_product_read_is_a_cache_hit(stack: LocalRuntime):
-    front = stack.url("nginx")
+    # The shop's own (Redis) cache, so the shop directly: through nginx its micro-cache
+    # would answer the second read itself (tests/integration/test_nginx_cache.py).
+    front = stack.url("shop-blue")
     metrics = f"{stack.url('shop-blue')}/metrics"
     hits_before = metric_value(metrics, "shop_cache_requests_total", result="hit")
     first = httpx.get(f"{front}/api/products/7", timeout=5)
@@ -145,3 +148,21 @@ def test_killed_service_runs_again_within_5s(stack: LocalRuntime, name: str):
     # The restart ran the whole program again, not a stale leftover.
     if name == "nginx":
         assert httpx.get(f"{stack.url('nginx')}/healthz", timeout=2).status_code == 200
+        # Nothing of the killed master lives on: no worker, cache manager or loader.
+        assert orphaned_nginx(str(stack.settings.state_dir)) == []
+
+
+def orphaned_nginx(state_dir: str) -> list[int]:
+    """nginx processes re-parented to PID 1 that run in this stack's state dir."""
+    found = []
+    for pid in all_pids():
+        stat = read_stat(pid)
+        if stat is None or stat.comm != "nginx" or stat.ppid != 1:
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:  # gone, or a zombie being reaped: it holds nothing
+            continue
+        if cwd == state_dir:
+            found.append(pid)
+    return found

@@ -1,9 +1,8 @@
 """Shop API (stack/shop) against real PostgreSQL and Redis.
 
-Infrastructure comes only from the session fixtures `database_url` and
-`redis_url` (tests/conftest.py). Each test runs the shop in a schema of its
-own (via search_path), so migrations and seeding start from nothing whatever
-ran before, and it deletes the shop's product keys from Redis first.
+Infrastructure comes only from the session fixtures (tests/conftest.py and
+tests/integration/conftest.py): each test runs the shop in a schema of its
+own, with the shop's Redis keys deleted first.
 """
 
 from __future__ import annotations
@@ -11,27 +10,30 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import secrets
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from ocean_shop.app import create_app
 from ocean_shop.config import ConfigError, Settings
 from ocean_shop.migrate import apply_migrations, load_migrations
 from ocean_shop.resources import prepare_database
 from ocean_shop.seed import seed_products
-from prometheus_client.parser import text_string_to_metric_families
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from redis import Redis
+
+from tests.integration.shop_support import (
+    cache_counts,
+    closed_port,
+    query,
+    samples,
+    scrape,
+    serve,
+    serve_app,
+    value,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -44,113 +46,9 @@ PRODUCT_KEYS = {
     "category",
     "price_cents",
     "stock",
+    "version",
     "updated_at",
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def schema_url(database_url: str) -> Iterator[str]:
-    """A conninfo whose search_path is a new, empty schema (dropped afterwards)."""
-    schema = f"shop_test_{secrets.token_hex(4)}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    params = conninfo_to_dict(database_url)
-    params["options"] = f"{params.get('options', '')} -c search_path={schema}".strip()
-    yield make_conninfo(**params)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-@pytest.fixture
-def redis_client(redis_url: str) -> Iterator[Redis]:
-    client = Redis.from_url(redis_url)
-
-    def forget_products() -> None:
-        keys = list(client.scan_iter("shop:product:*"))
-        if keys:
-            client.delete(*keys)
-
-    # Another test (or run) may have cached products under the same keys.
-    forget_products()
-    yield client
-    forget_products()
-    client.close()
-
-
-@pytest.fixture
-def settings(schema_url: str, redis_url: str, redis_client: Redis) -> Settings:
-    return Settings(database_url=schema_url, redis_url=redis_url, startup_timeout=10)
-
-
-@asynccontextmanager
-async def serve_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for `app` with its lifespan run (startup: migrate, seed, connect)."""
-    async with (
-        LifespanManager(app, startup_timeout=15) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://shop"
-        ) as client,
-    ):
-        yield client
-
-
-def serve(settings: Settings) -> AbstractAsyncContextManager[httpx.AsyncClient]:
-    return serve_app(create_app(settings))
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(settings) as client:
-        yield client
-
-
-def closed_port() -> int:
-    """A loopback port with nothing listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def scrape(client: httpx.AsyncClient) -> str:
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return response.text
-
-
-def samples(text: str, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
-    """(labels, value) of every sample called `name` whose labels include `labels`."""
-    return [
-        (sample.labels, sample.value)
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    ]
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    """The value of the one sample matching `name` and `labels`."""
-    found = samples(text, name, **labels)
-    assert len(found) == 1, f"expected one {name}{labels}, found {found}"
-    return found[0][1]
-
-
-async def cache_counts(client: httpx.AsyncClient) -> dict[str, float]:
-    text = await scrape(client)
-    return {
-        result: value(text, "shop_cache_requests_total", cache="product", result=result)
-        for result in ("hit", "miss", "error")
-    }
-
-
-def query(url: str, sql: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql).fetchall()
 
 
 # --- startup: migrations and seed -------------------------------------------
@@ -176,7 +74,17 @@ async def test_migrations_apply_once_each_and_rerun_as_no_ops(settings: Settings
         "SELECT table_name FROM information_schema.tables"
         " WHERE table_schema = current_schema() ORDER BY table_name",
     )
-    assert [name for (name,) in tables] == ["categories", "products", "schema_migrations"]
+    assert [name for (name,) in tables] == [
+        "categories",
+        "customers",
+        "order_events",
+        "order_items",
+        "orders",
+        "payments",
+        "product_documents",  # a view
+        "products",
+        "schema_migrations",
+    ]
 
 
 async def test_seed_fills_an_empty_table_once(settings: Settings) -> None:
@@ -300,7 +208,8 @@ async def test_product_read_is_a_cache_miss_then_a_hit(
     assert (product["id"], product["sku"]) == (7, "SKU-000007")
     assert product["price_cents"] >= 0 and product["stock"] >= 0
     assert await cache_counts(client) == {"hit": 0, "miss": 1, "error": 0}
-    assert redis_client.get("shop:product:7") == first.content
+    # The entry is the response body behind its version (see ocean_shop.cache).
+    assert redis_client.get("shop:product:7") == b"%d\n%s" % (product["version"], first.content)
     assert 0 < redis_client.ttl("shop:product:7") <= settings.cache_ttl
 
     second = await client.get("/api/products/7")
@@ -323,6 +232,27 @@ async def test_unknown_product_is_404_and_not_cached(
 
     for bad_id in ("0", "-3", "abc", str(2**63)):
         assert (await client.get(f"/api/products/{bad_id}")).status_code == 422, bad_id
+
+
+async def test_fast_product_path_answers_exactly_like_the_api_route(
+    client: httpx.AsyncClient,
+) -> None:
+    """ocean_shop.fastpath serves plain ids; anything else reaches FastAPI's route."""
+    fast = await client.get("/api/products/7")  # the fast path
+    routed = await client.get("/api/products/007")  # leading zero: FastAPI's route
+    assert fast.status_code == routed.status_code == 200
+    assert fast.content == routed.content
+    assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    assert fast.headers["content-length"] == routed.headers["content-length"]
+    missing_fast = await client.get("/api/products/987654")
+    missing_routed = await client.get("/api/products/0987654")
+    assert missing_fast.status_code == missing_routed.status_code == 404
+    assert missing_fast.json() == missing_routed.json()
+    assert (await client.head("/api/products/7")).status_code == 405  # as the route says
+    text = await scrape(client)
+    route = {"route": "/api/products/{id}", "method": "GET", "color": "blue"}
+    assert value(text, "shop_http_requests_total", status="2xx", **route) == 2
+    assert value(text, "shop_http_requests_total", status="4xx", **route) == 2
 
 
 # --- operations ---------------------------------------------------------------
@@ -429,7 +359,7 @@ def test_settings_come_from_the_environment() -> None:
     env = {"SHOP_DATABASE_URL": "postgresql://db", "SHOP_REDIS_URL": "redis://cache"}
     settings = Settings.from_env(env)
     assert (settings.host, settings.port, settings.color) == ("127.0.0.1", 8000, "blue")
-    assert (settings.seed_products, settings.cache_ttl, settings.db_pool_max) == (1000, 60, 10)
+    assert (settings.seed_products, settings.cache_ttl, settings.db_pool_max) == (1000, 300, 10)
     assert settings.startup_timeout == 30
 
     custom = Settings.from_env({**env, "SHOP_COLOR": "green", "SHOP_PORT": "9001"})

@@ -47,3 +47,11 @@ class Runtime(Protocol):
 
     def purge(self) -> Iterator[Step]:
         """Delete all state (data, logs, configs). The stack must be down."""
+
+    def shop_command(self, args: list[str]) -> Iterator[Step]:
+        """Run ``python -m ARGS`` where the shop runs, with the shop's database access.
+
+        Credentials go through the environment, never the command line. Yields each
+        output line as an INFO step as it comes, then an OK step; raises OceanError if
+        PostgreSQL is not running or the command fails.
+        """

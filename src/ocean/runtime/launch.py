@@ -2,9 +2,11 @@
 
 When an nginx master is killed with SIGKILL its workers live on (re-parented to PID 1),
 keep the listening sockets and serve the old config, so the restarted master cannot
-bind. supervisord runs nginx through this launcher: it kills such orphans (processes of
-the same program name whose parent is PID 1 and that hold one of the ports), then execs
-the program, so supervisord still supervises the program's own pid.
+bind; its cache manager and cache loader live on too, holding no port but memory,
+one more after every kill. supervisord runs nginx through this launcher: it kills such
+orphans (processes of the same program name whose parent is PID 1 and that hold one of
+the ports or share this launcher's working directory, i.e. the stack's state dir), then
+execs the program, so supervisord still supervises the program's own pid.
 
 Usage: python -m ocean.runtime.launch --port 18000 --port 18001 -- /usr/sbin/nginx ...
 """
@@ -38,8 +40,9 @@ def listening_inodes(ports: set[int]) -> set[str]:
     return inodes
 
 
-def orphans_holding(inodes: set[str], name: str) -> list[int]:
-    """PIDs named ``name`` whose parent is PID 1 and that hold one of ``inodes``."""
+def orphans_of_this_stack(inodes: set[str], name: str, cwd: str) -> list[int]:
+    """PIDs named ``name`` whose parent is PID 1 and that hold one of ``inodes`` or run
+    in ``cwd`` (the state dir: no other stack's processes run there)."""
     wanted = {f"socket:[{inode}]" for inode in inodes}
     found = []
     for pid in all_pids():
@@ -47,6 +50,9 @@ def orphans_holding(inodes: set[str], name: str) -> list[int]:
         if stat is None or stat.comm != name or stat.ppid != 1:
             continue
         try:
+            if os.readlink(f"/proc/{pid}/cwd") == cwd:
+                found.append(pid)
+                continue
             links = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
@@ -56,7 +62,7 @@ def orphans_holding(inodes: set[str], name: str) -> list[int]:
 
 
 def reap(ports: set[int], name: str, timeout: float = 2.0) -> list[int]:
-    pids = orphans_holding(listening_inodes(ports), name)
+    pids = orphans_of_this_stack(listening_inodes(ports), name, os.getcwd())
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

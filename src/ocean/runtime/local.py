@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from ocean import health, secrets
-from ocean.config import REPO_ROOT, Settings
+from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import ServiceStatus, Step, StepStatus
 from ocean.render import render, write_atomic
@@ -37,6 +37,8 @@ from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
 from ocean.services import BY_NAME, SERVICES, Service
 
 PG_USER = "postgres"
+# Debian's nginx runs its workers as nobody when the master is root (no `user` directive).
+NGINX_WORKER_USER = "nobody"
 NODE_COLLECTORS = (
     "cpu",
     "diskstats",
@@ -180,6 +182,8 @@ class LocalRuntime:
         ports = [self.settings.ports[service.name]]
         if service.name == "nginx":
             ports.append(self.settings.ports["nginx-status"])
+        if f"{service.name}-admin" in PORT_OFFSETS:  # a shop's admin listener
+            ports.append(self.settings.ports[f"{service.name}-admin"])
         return ports
 
     # -- preparation ------------------------------------------------------------------
@@ -194,8 +198,13 @@ class LocalRuntime:
             s.etc / "targets",
             s.data / "textfile",
             s.state_dir / "nginx" / "tmp",
+            s.state_dir / "nginx" / "cache",
         ):
             directory.mkdir(parents=True, exist_ok=True)
+        if self.as_root and any(service.name == "nginx" for service in services):
+            # nginx hands its micro-cache dir to its unprivileged workers, which must
+            # be able to reach it (the state dir may sit under a 0700 directory).
+            _grant_traverse(s.state_dir / "nginx", NGINX_WORKER_USER)
         self._secrets = secrets.load_or_create(s.secrets_file)
         changed = self._render_configs()
         yield Step("render configs", detail=f"{changed} changed" if changed else "up to date")
@@ -222,12 +231,13 @@ class LocalRuntime:
                 "targets": s.etc / "targets",
                 "rules": REPO_ROOT / "monitoring" / "rules",
                 "nginx_tmp": s.state_dir / "nginx" / "tmp",
+                "nginx_cache": s.state_dir / "nginx" / "cache",
             },
             # The local runtime scrapes every second so a fresh stack is observable at once.
             "scrape_interval": "1s",
             "scrape_timeout": "1s",
             "evaluation_interval": "1s",
-            "nginx_workers": 2,
+            "nginx_workers": 1,
             "daemon_off": False,  # passed with -g so `nginx -t` of the file works alike
             "redis_maxmemory": "128mb",
             "redis_master_host": s.host,
@@ -291,7 +301,6 @@ class LocalRuntime:
     def _programs(self) -> list[Program]:
         s, host, ports = self.settings, self.settings.host, self.settings.ports
         pg_password = self._secret("POSTGRES_PASSWORD")
-        shop_password = self._secret("SHOP_DB_PASSWORD")
         pg_dir = s.data / "postgres"
         programs = [
             Program(
@@ -337,10 +346,11 @@ class LocalRuntime:
                         "SHOP_HOST": host,
                         "SHOP_PORT": str(ports[name]),
                         "SHOP_COLOR": color,
-                        "SHOP_DATABASE_URL": (
-                            f"postgresql://shop:{shop_password}@{host}:{ports['postgres']}/shop"
-                        ),
+                        "SHOP_DATABASE_URL": self._shop_database_url(),
                         "SHOP_REDIS_URL": f"redis://{host}:{ports['redis-master']}/0",
+                        # The admin API (fault injection, back office) on 127.0.0.1.
+                        "SHOP_ADMIN_PORT": str(ports[f"{name}-admin"]),
+                        "SHOP_ADMIN_TOKEN": self._secret("SHOP_ADMIN_TOKEN"),
                     },
                 )
             )
@@ -629,6 +639,67 @@ class LocalRuntime:
             StepStatus.OK if created else StepStatus.SKIPPED,
             ", ".join(created) or "exists",
         )
+
+    def _shop_database_url(self) -> str:
+        """The shop's own login (not the superuser), with its password: env only."""
+        s = self.settings
+        password = self._secret("SHOP_DB_PASSWORD")
+        return f"postgresql://shop:{password}@{s.host}:{s.ports['postgres']}/shop"
+
+    def shop_command(self, args: list[str]) -> Iterator[Step]:
+        """Run ``python -m ARGS`` next to the shop, as the shop's database user.
+
+        The database URL travels in the environment (SHOP_DATABASE_URL), never on the
+        command line, which every user of the machine can read. Each output line (stdout
+        and stderr, in order) becomes an INFO step as it comes.
+        """
+        # Supervisord says RUNNING only after startsecs: ask PostgreSQL itself.
+        if "postgres" not in self._active_names():
+            raise OceanError("postgres is not running: start the stack with ./ocean up")
+        healthy, detail = self._probe(BY_NAME["postgres"])
+        if not healthy:
+            raise OceanError(
+                f"postgres is not healthy ({detail}); see {self.log_path(BY_NAME['postgres'])}"
+            )
+        yield from self._ensure_shop_database()
+        started = time.monotonic()
+        env = {
+            **os.environ,
+            "SHOP_DATABASE_URL": self._shop_database_url(),
+            "SHOP_REDIS_URL": f"redis://{self.settings.host}:{self.settings.ports['redis-master']}/0",
+            "PYTHONUNBUFFERED": "1",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            text=True,
+            errors="replace",
+        )
+        last = ""
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.rstrip("\n")
+                last = line or last
+                yield Step(args[0], StepStatus.INFO, line)
+            code = proc.wait()
+        finally:
+            # A caller that stops early (an error, Ctrl-C) must not leave it running.
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if code != 0:
+            raise OceanError(f"{args[0]} failed (exit {code}): {last or 'no output'}")
+        yield Step(args[0], detail="exit 0", seconds=time.monotonic() - started)
 
     def stop_all(self) -> Iterator[Step]:
         if not self.supervisor.alive():

@@ -1,16 +1,24 @@
-"""Redis read-through cache for product JSON.
+"""Redis read-through cache for product JSON, replaced by version, never by age alone.
 
-The cache holds the exact response body, so a hit is served without parsing
-or serialising anything. Redis is an optimisation, never a dependency of a
-correct answer: any Redis failure falls through to PostgreSQL.
+An entry is ``b"<version>\\n<body>"``: the exact response body, so a hit is
+served without parsing or serialising anything. A writer (checkout, an admin
+change) that commits a new version puts a *tombstone* ``b"<version>\\n"`` in its
+place. Every write goes through one Lua script that refuses to replace a newer
+version, so a reader that loaded the old row just before the writer committed
+cannot put it back after the writer's tombstone: the classic read-through race
+that a plain DEL leaves open.
+
+Redis is an optimisation, never a dependency of a correct answer: any Redis
+failure falls through to PostgreSQL.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -26,6 +34,25 @@ CACHE_ERRORS = (RedisError, OSError)
 # than waited for, given a 200 ms p99 target.
 REDIS_TIMEOUT = 0.25
 
+# KEYS[1] entry; ARGV[1] version, ARGV[2] entry bytes, ARGV[3] ttl seconds.
+# Refuse when the cached version is newer, or equal and already has a body
+# (an equal-version tombstone is what a reader is meant to fill in).
+SET_IF_NEWER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local v, rest = string.match(current, '^(%d+)\\n(.*)$')
+  if v then
+    v = tonumber(v)
+    local new = tonumber(ARGV[1])
+    if v > new or (v == new and #rest > 0) then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+Loader = Callable[[int], Awaitable[tuple[int, bytes] | None]]
+
 
 def connect_redis(url: str) -> Redis:
     """A lazily connecting client: creating it never fails if Redis is down."""
@@ -39,10 +66,15 @@ def connect_redis(url: str) -> Redis:
     )
 
 
+def product_key(product_id: int) -> str:
+    return f"shop:product:{product_id}"
+
+
 class ProductCache:
     def __init__(self, redis: Redis, ttl: int, metrics: ShopMetrics) -> None:
         self.redis = redis
         self.ttl = ttl
+        self._set_if_newer = redis.register_script(SET_IF_NEWER)
         self._hit = metrics.product_cache["hit"]
         self._miss = metrics.product_cache["miss"]
         self._error = metrics.product_cache["error"]
@@ -50,36 +82,84 @@ class ProductCache:
         # the logs at the request rates this path is built for.
         self._failing = False
 
-    async def get_or_load(
-        self, product_id: int, load: Callable[[int], Awaitable[bytes | None]]
-    ) -> bytes | None:
+    async def get_or_load(self, product_id: int, load: Loader) -> bytes | None:
         """The product's JSON body from Redis, else from `load` (then cached).
 
         Unknown ids (load returns None) are not cached: ids are sequential, so
         an unknown id is a typo or a product about to be created, and a cached
-        "absent" would hide a new product for a whole TTL with nothing yet to
-        invalidate it. A primary-key miss in PostgreSQL is cheap enough.
+        "absent" would hide a new product with nothing yet to invalidate it.
+        A primary-key miss in PostgreSQL is cheap enough.
         """
-        key = f"shop:product:{product_id}"
+        key = product_key(product_id)
         try:
-            body = await self.redis.get(key)
+            entry = await self.redis.get(key)
         except CACHE_ERRORS as exc:
             self._error.inc()
             self._mark_failing(exc)
-            return await load(product_id)
-        if body is not None:
-            self._hit.inc()
-            self._mark_healthy()
-            return body
-        self._miss.inc()
+            loaded = await load(product_id)
+            return None if loaded is None else loaded[1]
         self._mark_healthy()
-        body = await load(product_id)
-        if body is not None:
-            try:
-                await self.redis.set(key, body, ex=self.ttl)
-            except CACHE_ERRORS as exc:
-                self._mark_failing(exc)
+        if entry is not None:
+            body = entry.partition(b"\n")[2]
+            if body:
+                self._hit.inc()
+                return body
+        self._miss.inc()
+        loaded = await load(product_id)
+        if loaded is None:
+            return None
+        version, body = loaded
+        try:
+            await self._set_if_newer(
+                keys=[key], args=[version, b"%d\n%s" % (version, body), self.ttl]
+            )
+        except CACHE_ERRORS as exc:
+            self._mark_failing(exc)
         return body
+
+    async def exists(self, product_id: int, load: Loader) -> bool:
+        """Whether the product exists. A tombstone answers too: it is only ever
+        written for a product a writer has just changed."""
+        try:
+            if await self.redis.exists(product_key(product_id)):
+                return True
+        except CACHE_ERRORS as exc:
+            self._mark_failing(exc)
+        return await self.get_or_load(product_id, load) is not None
+
+    async def invalidate(self, changed: Iterable[tuple[int, int]]) -> None:
+        """Tombstone each (product id, new version) a writer has just committed.
+
+        A failure is logged, not raised: the writer's transaction is already
+        committed, and the entry will still expire within the TTL.
+        """
+        changed = list(changed)
+        if not changed:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.invalidate_on(pipe, changed)
+                await pipe.execute()
+        except CACHE_ERRORS as exc:
+            self.invalidation_failed(changed, exc)
+
+    def invalidate_on(self, pipe: Pipeline, changed: Iterable[tuple[int, int]]) -> None:
+        """Queue the tombstones on `pipe`, to share a round trip with other writes."""
+        # EVAL, not the registered Script: redis-py checks a pipeline's Scripts
+        # with an extra SCRIPT EXISTS round trip on every execute.
+        for product_id, version in changed:
+            pipe.eval(
+                SET_IF_NEWER, 1, product_key(product_id), version, b"%d\n" % version, self.ttl
+            )
+
+    def invalidation_failed(self, changed: Iterable[tuple[int, int]], exc: Exception) -> None:
+        self._mark_failing(exc)
+        log.warning(
+            "could not invalidate cached products %s (stale for up to %d s): %s",
+            [product_id for product_id, _ in changed],
+            self.ttl,
+            exc,
+        )
 
     def _mark_failing(self, exc: Exception) -> None:
         if not self._failing:

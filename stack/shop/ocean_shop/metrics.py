@@ -14,6 +14,20 @@ HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0)
 DB_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 CACHE_RESULTS = ("hit", "miss", "error")
+# Fault injection (faults.py): what an injected fault did, and which settings exist.
+FAULT_KINDS = ("error", "latency")
+FAULT_SETTINGS = ("error_rate", "latency_ms", "fail_readiness")
+# Lock waits are short unless a product is hot; holds span one SQL round trip.
+LOCK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+PAYMENT_FAILURE_REASONS = ("card_declined", "insufficient_funds", "provider_error")
+CHECKOUT_OUTCOMES = (
+    "paid",
+    "payment_failed",
+    "out_of_stock",
+    "lock_timeout",
+    "replayed",
+    "rejected",
+)
 # Any other method (httptools accepts dozens) is folded into "other" to keep
 # the label set small.
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
@@ -52,6 +66,74 @@ class ShopMetrics:
             buckets=DB_BUCKETS,
             registry=self.registry,
         )
+        self.orders_created = Counter(
+            "shop_orders_created_total",
+            "Orders created by checkout (stock reserved, before payment).",
+            registry=self.registry,
+        )
+        payment_failures = Counter(
+            "shop_payment_failures_total",
+            "Payments the provider refused or could not complete, by reason.",
+            ("reason",),
+            registry=self.registry,
+        )
+        self.payment_failures = {r: payment_failures.labels(r) for r in PAYMENT_FAILURE_REASONS}
+        checkout_duration = Histogram(
+            "shop_checkout_duration_seconds",
+            "Checkout latency (cart read to payment outcome) by outcome.",
+            ("outcome",),
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.checkout_duration = {o: checkout_duration.labels(o) for o in CHECKOUT_OUTCOMES}
+        self.low_stock_products = Gauge(
+            "shop_low_stock_products",
+            "Products whose stock is below SHOP_LOW_STOCK_THRESHOLD (refreshed every 60 s).",
+            registry=self.registry,
+        )
+        self.lock_wait = Histogram(
+            "shop_lock_wait_seconds",
+            "Time a checkout waited to acquire its inventory locks.",
+            buckets=LOCK_BUCKETS,
+            registry=self.registry,
+        )
+        self.lock_hold = Histogram(
+            "shop_lock_hold_seconds",
+            "Time inventory locks were held (acquire to release).",
+            buckets=LOCK_BUCKETS,
+            registry=self.registry,
+        )
+        self.lock_contention = Counter(
+            "shop_lock_contention_total",
+            "Lock acquisitions that found a product already locked at least once.",
+            registry=self.registry,
+        )
+        self.lock_timeouts = Counter(
+            "shop_lock_timeouts_total",
+            "Lock acquisitions given up after SHOP_LOCK_WAIT_MS.",
+            registry=self.registry,
+        )
+        self.websockets_open = Gauge(
+            "shop_websocket_connections",
+            "Open WebSocket order feeds.",
+            registry=self.registry,
+        )
+        injected_faults = Counter(
+            "shop_injected_faults_total",
+            "Requests failed (error) or delayed (latency) by fault injection.",
+            ("kind",),
+            registry=self.registry,
+        )
+        self.injected_faults = {k: injected_faults.labels(k) for k in FAULT_KINDS}
+        fault_settings = Gauge(
+            "shop_fault_injection_active",
+            "Fault injection settings in force (0 = off): error_rate 0..1, latency_ms,"
+            " fail_readiness 0|1. Anything above 0 means this instance is being broken"
+            " on purpose through its admin API.",
+            ("setting",),
+            registry=self.registry,
+        )
+        self.fault_settings = {name: fault_settings.labels(name) for name in FAULT_SETTINGS}
         Gauge(
             "shop_build_info",
             "Build of this process; always 1.",

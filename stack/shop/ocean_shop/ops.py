@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from ocean_shop.resources import Resources
 from ocean_shop.responses import JSONResponse
+from ocean_shop.schemas import Health, Readiness, Version
 
 # A dependency slower than this is reported as down: a load balancer should
 # not keep routing to an instance whose backends cannot answer in time.
@@ -19,14 +20,18 @@ READY_TIMEOUT = 1.0
 router = APIRouter(default_response_class=JSONResponse)
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 async def healthz() -> JSONResponse:
     # Liveness only: touching PostgreSQL or Redis here would get a healthy
     # process restarted for a dependency's outage.
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "a dependency is down or too slow"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     resources: Resources = request.app.state.resources
 
@@ -39,6 +44,8 @@ async def readyz(request: Request) -> JSONResponse:
 
     postgres_state, redis_state = await asyncio.gather(probe(postgres), probe(redis))
     checks = {"postgres": postgres_state, "redis": redis_state}
+    if request.app.state.faults.settings.fail_readiness:  # faults.py, set via the admin API
+        checks["fault_injection"] = "readiness failure injected through PUT /admin/faults"
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
         return JSONResponse(
@@ -59,13 +66,17 @@ async def probe(check: Callable[[], Awaitable[None]]) -> str:
     return "ok"
 
 
-@router.get("/version")
+@router.get("/version", response_model=Version)
 async def version(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     return JSONResponse({"version": settings.version, "color": settings.color})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+)
 async def metrics(request: Request) -> Response:
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

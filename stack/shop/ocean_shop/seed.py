@@ -64,3 +64,24 @@ async def seed_products(conn: psycopg.AsyncConnection, count: int) -> int:
                 await copy.write_row(product_row(n, category_ids))
     log.info("seeded %d products in %.0f ms", count, (time.perf_counter() - started) * 1000)
     return count
+
+
+async def seed_customers(conn: psycopg.AsyncConnection, count: int) -> int:
+    """Insert `count` demo customers (ids 1..count) if there are none; return how many.
+
+    Same locking rule as seed_products: the caller holds the migration lock.
+    """
+    if count <= 0:
+        return 0
+    cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM customers)")
+    row = await cur.fetchone()
+    if row is not None and row[0]:
+        return 0
+    await conn.execute(
+        "INSERT INTO customers (email, name)"
+        " SELECT format('customer%%s@example.com', n), format('Customer %%s', n)"
+        " FROM generate_series(1, %s) AS n ORDER BY n",
+        (count,),
+    )
+    log.info("seeded %d customers", count)
+    return count

@@ -1,0 +1,281 @@
+"""Checkout and the order lifecycle: pending → paid → shipped, or pending → failed.
+
+A checkout is, in order:
+1. the cart, read from Redis, and the inventory locks of its products (token-owned)
+   taken in the same round trip; an empty cart may be a retry after success: replayed;
+2. (no key lookup: the key's UNIQUE constraint in step 4 detects a repeat, whose
+   first outcome is then returned again; a different request under it is refused);
+3. (a contended product: retried with backoff up to SHOP_LOCK_WAIT_MS, then 503);
+4. ``place_order``: stock reserved and a pending order created in one
+   PostgreSQL transaction; the key's UNIQUE constraint settles racing retries;
+5. the locks released and the changed products' cache entries replaced;
+6. the charge (simulated provider, same idempotency key);
+7. ``mark_paid`` or ``fail_order`` (which gives the stock back), and the
+   change published for the order's WebSocket feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from psycopg import errors
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from ocean_shop.cache import CACHE_ERRORS, ProductCache
+from ocean_shop.cart import Carts, cart_key
+from ocean_shop.db import NamedQueries
+from ocean_shop.events import OrderFeed
+from ocean_shop.locks import HeldLocks, LockTimeout, ProductLocks
+from ocean_shop.metrics import ShopMetrics
+from ocean_shop.payments import SimulatedProvider
+
+log = logging.getLogger(__name__)
+
+# A pending order older than this lost its checkout (the process died between
+# reserving and charging); the maintenance loop fails it and returns the stock.
+ABANDONED_AFTER_S = 300
+STATUS_CODES = {"paid": 201, "shipped": 201, "failed": 402}
+
+LOOKUP_BY_KEY = "SELECT id, request_hash, status FROM orders WHERE idempotency_key = %s"
+PLACE = "SELECT * FROM place_order(%s, %s, %s, %s, %s)"
+MARK_PAID = "SELECT mark_paid(%s, %s)"
+FAIL = "SELECT * FROM fail_order(%s, %s, %s)"
+SHIP = "SELECT ship_order(%s)"
+DOCUMENT = "SELECT order_document(%s)"
+CUSTOMER_ORDERS = """
+SELECT (SELECT count(*) FROM orders WHERE customer_id = %(c)s),
+       coalesce(string_agg(order_document(id), ',' ORDER BY id DESC), '')
+FROM (SELECT id FROM orders WHERE customer_id = %(c)s ORDER BY id DESC
+      LIMIT %(limit)s OFFSET %(offset)s) page
+"""
+CUSTOMER_EXISTS = "SELECT EXISTS (SELECT 1 FROM customers WHERE id = %s)"
+ABANDONED = """
+SELECT id FROM orders
+ WHERE status = 'pending' AND created_at < now() - make_interval(secs => %s)
+ ORDER BY id LIMIT 100
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the API answers: a status code and a JSON body (as bytes)."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] | None = None
+
+
+def problem(status: int, detail: str, **extra: Any) -> Outcome:
+    return Outcome(status, orjson.dumps({"detail": detail, **extra}))
+
+
+def order_outcome(document: str) -> Outcome:
+    status = orjson.loads(document)["status"]
+    if status == "pending":
+        return problem(
+            409, "a checkout with this Idempotency-Key is still in progress; retry shortly"
+        )
+    return Outcome(STATUS_CODES[status], b'{"order":' + document.encode() + b"}")
+
+
+def request_hash(cart_id: str, customer_id: int, payment_method: str) -> str:
+    return hashlib.sha256(f"{cart_id}\0{customer_id}\0{payment_method}".encode()).hexdigest()
+
+
+class Orders:
+    def __init__(
+        self,
+        *,
+        pool: AsyncConnectionPool,
+        redis: Redis,
+        carts: Carts,
+        locks: ProductLocks,
+        cache: ProductCache,
+        provider: SimulatedProvider,
+        feed: OrderFeed,
+        metrics: ShopMetrics,
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.carts = carts
+        self.locks = locks
+        self.cache = cache
+        self.provider = provider
+        self.feed = feed
+        self.metrics = metrics
+        self.queries = NamedQueries(
+            pool,
+            metrics.db_query,
+            (
+                "order_by_key",
+                "order_place",
+                "order_mark_paid",
+                "order_fail",
+                "order_ship",
+                "order_document",
+                "customer_orders",
+                "orders_abandoned",
+            ),
+        )
+        self._fetch = self.queries.fetchone
+
+    async def checkout(
+        self, *, cart_id: str, customer_id: int, payment_method: str, idempotency_key: str
+    ) -> Outcome:
+        started = time.perf_counter()
+        outcome, label = await self._checkout(cart_id, customer_id, payment_method, idempotency_key)
+        self.metrics.checkout_duration[label].observe(time.perf_counter() - started)
+        return outcome
+
+    async def _checkout(
+        self, cart_id: str, customer_id: int, method: str, key: str
+    ) -> tuple[Outcome, str]:
+        fingerprint = request_hash(cart_id, customer_id, method)
+        try:
+            lines, held = await self.locks.acquire_cart(cart_key(cart_id))
+        except LockTimeout as exc:
+            return problem(503, f"{exc}; retry shortly"), "lock_timeout"
+        if held is None:
+            # A retry after success finds its cart already cleared: replay it.
+            replay = await self._replay(key, fingerprint)
+            if replay is not None:
+                return replay, "replayed"
+            return problem(409, f"cart {cart_id} is empty or has expired"), "rejected"
+
+        row = None
+        try:
+            # No lookup of the key first: the key's UNIQUE constraint makes
+            # place_order fail for a repeated key, and only then is it replayed.
+            # That keeps the common path to one round trip.
+            row = await self._fetch(
+                "order_place",
+                PLACE,
+                (customer_id, key, fingerprint, list(lines), list(lines.values())),
+            )
+        except errors.UniqueViolation:
+            pass  # the key's first attempt placed its order: replayed below
+        except errors.ForeignKeyViolation:
+            return problem(404, f"customer {customer_id} not found"), "rejected"
+        finally:
+            # Shielded: a cancelled request must still release its locks and
+            # replace the cache entries of what it committed.
+            await asyncio.shield(self._after_place(held, row))
+
+        if row is None:
+            replay = await self._replay(key, fingerprint)
+            return replay or problem(409, "checkout conflict; retry"), "replayed"
+        order_id, total, short_ids, _, _ = row
+        if order_id is None:
+            return (
+                problem(409, "not enough stock", short_product_ids=short_ids),
+                "out_of_stock",
+            )
+        self.metrics.orders_created.inc()
+        # Shielded: once stock is reserved, the request being cancelled (the
+        # client hung up) must not leave the order pending with stock held.
+        return await asyncio.shield(self._settle(order_id, total, method, key, cart_id))
+
+    async def _after_place(self, held: HeldLocks, row: tuple | None) -> None:
+        """Release the locks and tombstone the changed products: one round trip."""
+        changed = [] if row is None or row[0] is None else list(zip(row[3], row[4], strict=True))
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.locks.release(held, pipe)
+                self.cache.invalidate_on(pipe, changed)
+                await pipe.execute()
+        except CACHE_ERRORS as exc:
+            # The locks expire by themselves (SHOP_LOCK_TTL_MS); cache entries by TTL.
+            self.cache.invalidation_failed(changed, exc)
+
+    async def _settle(
+        self, order_id: int, total: int, method: str, key: str, cart_id: str
+    ) -> tuple[Outcome, str]:
+        charge = await self.provider.charge(amount_cents=total, method=method, idempotency_key=key)
+        if charge.ok:
+            (document,) = await self._fetch(
+                "order_mark_paid", MARK_PAID, (order_id, charge.reference)
+            ) or (None,)
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    self.feed.publish_on(pipe, order_id, "paid")
+                    self.carts.clear(cart_id, pipe)
+                    await pipe.execute()
+            except CACHE_ERRORS as exc:
+                log.warning(
+                    "order %d paid; feed not told, cart %s kept: %s", order_id, cart_id, exc
+                )
+            return order_outcome(document or await self.document(order_id)), "paid"
+        self.metrics.payment_failures[charge.reason].inc()
+        document = await self.fail(order_id, charge.reason, payment_attempted=True)
+        # The cart is kept: the shopper may retry with another payment method.
+        return order_outcome(document or await self.document(order_id)), "payment_failed"
+
+    async def _replay(self, key: str, fingerprint: str) -> Outcome | None:
+        row = await self._fetch("order_by_key", LOOKUP_BY_KEY, (key,))
+        if row is None:
+            return None
+        order_id, stored_hash, _ = row
+        if stored_hash != fingerprint:
+            return problem(422, "Idempotency-Key was already used for a different checkout request")
+        return order_outcome(await self.document(order_id))
+
+    async def fail(self, order_id: int, reason: str, *, payment_attempted: bool) -> str | None:
+        """pending → failed with the stock given back; the document, or None if not pending."""
+        row = await self._fetch("order_fail", FAIL, (order_id, reason, payment_attempted))
+        if row is None:
+            return None
+        product_ids, versions, document = row
+        await self.cache.invalidate(zip(product_ids or (), versions or (), strict=True))
+        await self.feed.publish(order_id, "failed", reason)
+        return document
+
+    async def ship(self, order_id: int) -> Outcome:
+        (document,) = await self._fetch("order_ship", SHIP, (order_id,)) or (None,)
+        if document is None:
+            current = await self.document(order_id)
+            if current is None:
+                return problem(404, f"order {order_id} not found")
+            status = orjson.loads(current)["status"]
+            return problem(409, f"order {order_id} is {status}; only a paid order can ship")
+        await self.feed.publish(order_id, "shipped")
+        return Outcome(200, b'{"order":' + document.encode() + b"}")
+
+    async def document(self, order_id: int) -> str | None:
+        row = await self._fetch("order_document", DOCUMENT, (order_id,))
+        return None if row is None else row[0]
+
+    async def history(self, customer_id: int, *, limit: int, offset: int) -> Outcome:
+        exists = await self._fetch("customer_orders", CUSTOMER_EXISTS, (customer_id,))
+        if not exists or not exists[0]:
+            return problem(404, f"customer {customer_id} not found")
+        total, items = await self._fetch(
+            "customer_orders",
+            CUSTOMER_ORDERS,
+            {"c": customer_id, "limit": limit, "offset": offset},
+        ) or (0, "")
+        body = b'{"items":[%s],"total":%d,"limit":%d,"offset":%d}' % (
+            items.encode(),
+            total,
+            limit,
+            offset,
+        )
+        return Outcome(200, body)
+
+    async def fail_abandoned(self) -> int:
+        """Fail pending orders whose checkout died before settling; how many were failed."""
+        rows = await self.queries.fetchall("orders_abandoned", ABANDONED, (ABANDONED_AFTER_S,))
+        ids = [order_id for (order_id,) in rows]
+        failed = 0
+        for order_id in ids:
+            if await self.fail(order_id, "abandoned", payment_attempted=False) is not None:
+                failed += 1
+        if failed:
+            log.warning("failed %d abandoned pending orders, stock returned", failed)
+        return failed
