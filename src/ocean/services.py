@@ -53,7 +53,8 @@ SERVICES: tuple[Service, ...] = (
     Service("node-exporter", "node exporter", "http", "/metrics"),
     Service("postgres-exporter", "PostgreSQL exporter", "http", "/metrics"),
     Service("redis-exporter", "Redis exporter", "http", "/metrics"),
-    Service("nginx-exporter", "nginx exporter", "http", "/metrics"),
+    # It exits at start when stub_status does not answer yet: start it after nginx.
+    Service("nginx-exporter", "nginx exporter", "http", "/metrics", needs=("nginx",)),
     Service("blackbox-exporter", "blackbox exporter", "http", "/-/healthy"),
 )
 BY_NAME = {service.name: service for service in SERVICES}
