@@ -30,6 +30,9 @@ PORT_OFFSETS: dict[str, int] = {
     "redis-replica": 31,
     "prometheus": 40,
     "alertmanager": 41,
+    # Nothing of ours listens here: Alertmanager's receivers post to it by default,
+    # so a local webhook receiver (a test's, or an operator's) can pick alerts up.
+    "alert-webhook": 42,
     "node-exporter": 50,
     "postgres-exporter": 51,
     "redis-exporter": 52,

@@ -241,6 +241,57 @@ class LocalRuntime:
             "daemon_off": False,  # passed with -g so `nginx -t` of the file works alike
             "redis_maxmemory": "128mb",
             "redis_master_host": s.host,
+            "alerting": self._alerting_context(),
+        }
+
+    def _alerting_setting(self, name: str) -> str:
+        """An alerting setting or secret: the environment first, then the secrets file."""
+        if self._secrets is None:
+            self._secrets = secrets.load_or_create(self.settings.secrets_file)
+        return os.environ.get(name) or self._secrets.get(name, "")
+
+    def _alerting_context(self) -> dict:
+        """Alertmanager's receivers (see monitoring/alertmanager/alertmanager.yml).
+
+        Secrets that Alertmanager can read from a file go into 0600 files below
+        etc/alertmanager/; webhook URLs (no url_file in 0.25) go into the 0600 config.
+        """
+        s = self.settings
+        get = self._alerting_setting
+        default = f"http://{s.host}:{s.ports['alert-webhook']}"
+        base = (get("OCEAN_ALERT_WEBHOOK_URL") or default).rstrip("/")
+        files = s.etc / "alertmanager"
+        files.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(
+            files / "slack_url", (get("OCEAN_SLACK_WEBHOOK_URL") or f"{base}/chat") + "\n", 0o600
+        )
+        pager_token = get("OCEAN_PAGER_TOKEN")
+        if pager_token:
+            write_atomic(files / "pager_token", pager_token + "\n", mode=0o600)
+        smtp = None
+        if get("OCEAN_SMTP_SMARTHOST"):
+            smtp = {
+                "smarthost": get("OCEAN_SMTP_SMARTHOST"),
+                "sender": get("OCEAN_SMTP_FROM") or "alertmanager@ocean.local",
+                "to": get("OCEAN_SMTP_TO") or "business@ocean.local",
+                "username": get("OCEAN_SMTP_USERNAME"),
+                "require_tls": get("OCEAN_SMTP_REQUIRE_TLS") != "false",
+            }
+            write_atomic(files / "smtp_password", get("OCEAN_SMTP_PASSWORD") + "\n", 0o600)
+        return {
+            # Short locally so a fired or resolved alert is delivered within seconds.
+            "group_wait": "1s",
+            "group_interval": "5s",
+            "repeat_interval": "1h",
+            "watchdog_interval": "1m",
+            "pager_url": get("OCEAN_PAGER_WEBHOOK_URL") or f"{base}/pager",
+            "pager_token_file": files / "pager_token" if pager_token else None,
+            "deadman_url": get("OCEAN_DEADMAN_URL") or f"{base}/watchdog",
+            "email_url": f"{base}/email",
+            "slack_url_file": files / "slack_url",
+            "slack_channel": get("OCEAN_SLACK_CHANNEL") or "#ocean-alerts",
+            "smtp": smtp,
+            "smtp_password_file": files / "smtp_password",
         }
 
     def _render_configs(self) -> int:
@@ -249,7 +300,6 @@ class LocalRuntime:
         files = {
             s.etc / "nginx.conf": render("stack/nginx/nginx.conf", ctx),
             s.etc / "prometheus.yml": render("monitoring/prometheus/prometheus.yml", ctx),
-            s.etc / "alertmanager.yml": render("monitoring/alertmanager/alertmanager.yml", ctx),
             s.etc / "blackbox.yml": render("monitoring/blackbox/blackbox.yml", ctx),
             s.etc / "postgresql.conf": render("stack/postgres/postgresql.conf", ctx),
             s.etc / "redis-master.conf": render(
@@ -266,6 +316,12 @@ class LocalRuntime:
         if not (s.etc / "targets" / "shop.json").exists():
             files[s.etc / "targets" / "shop.json"] = self.render_shop_targets(["shop-blue"])
         changed = sum(write_atomic(path, text) for path, text in files.items())
+        # 0600: webhook URLs may carry tokens (Alertmanager 0.25 has no url_file).
+        changed += write_atomic(
+            s.etc / "alertmanager.yml",
+            render("monitoring/alertmanager/alertmanager.yml", ctx),
+            mode=0o600,
+        )
         for name in ("redis-master", "redis-replica", "prometheus", "alertmanager"):
             (s.data / name).mkdir(parents=True, exist_ok=True)
         supervisord_conf = render(
