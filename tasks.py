@@ -147,6 +147,72 @@ def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False):
     _run(seed_data(runtime, int(products), int(customers), int(orders), int(seed)), json)
 
 
+@task(
+    help={
+        "json": "print the findings as JSON ({ok, seconds, findings: [...]})",
+        "only": "comma-separated check kinds to run (default: all), e.g. rules,dashboards; "
+        "an unknown kind lists the known ones",
+        "strict": "also exit 1 on warnings (default: errors only)",
+    }
+)
+def validate(c, json=False, only="", strict=False):
+    """Check the stack's configs offline: Prometheus, rules and their tests, Alertmanager,
+    dashboards, runbooks, generated SLO files (and whatever else registers a check).
+
+    Exit 1 on any error (or warning with --strict). Needs no running service. Passing
+    promtool unit tests are remembered by content in ~/.cache/ocean/validate
+    (OCEAN_VALIDATE_CACHE: another directory, or 0 for none).
+    """
+    import time
+
+    from ocean.config import REPO_ROOT
+    from ocean.validate import run as run_checks
+
+    kinds = {k.strip() for k in only.split(",") if k.strip()} or None
+    started = time.monotonic()
+    try:
+        findings = run_checks(REPO_ROOT, kinds)
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
+    took = time.monotonic() - started
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    failed = errors > 0 or (strict and warnings > 0)
+    if json:
+        print(
+            _json_dumps(
+                {
+                    "ok": not failed,
+                    "errors": errors,
+                    "warnings": warnings,
+                    "seconds": round(took, 2),
+                    "findings": [f.as_dict() for f in findings],
+                }
+            )
+        )
+    else:
+        _print_findings(findings, took)
+    if failed:
+        raise Exit(code=1)
+
+
+def _print_findings(findings: list, took: float) -> None:
+    if findings:
+        table = Table(show_lines=False)
+        table.add_column("check", no_wrap=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("file:line", overflow="fold")
+        table.add_column("message", ratio=3, overflow="fold")
+        table.add_column("hint", ratio=2, overflow="fold")
+        for f in findings:
+            colour = "red" if f.severity == "error" else "yellow"
+            table.add_row(f.check, f"[{colour}]{f.severity}[/]", f.where, f.message, f.hint)
+        Console(highlight=False).print(table)
+    errors = sum(f.severity == "error" for f in findings)
+    summary = f"{errors} error(s), {len(findings) - errors} warning(s) in {took:.1f}s"
+    console.print(f"[{'red' if errors else 'green'}]{summary}[/]")
+
+
 @task(help={"sessions": "nox sessions to run (default: lint,tests)"})
 def test(c, sessions="lint,tests"):
     """Run the test suite through nox (the command CI runs)."""

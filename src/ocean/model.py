@@ -63,3 +63,29 @@ class TargetHealth:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem a validation check found (``ocean.validate``).
+
+    ``file`` is relative to the checked repository root ("" when none applies);
+    ``line`` is 1-based, None when unknown. ``severity`` is ``error`` or ``warning``.
+    """
+
+    check: str
+    kind: str
+    severity: str
+    file: str
+    line: int | None
+    message: str
+    hint: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def where(self) -> str:
+        if not self.file:
+            return "-"
+        return f"{self.file}:{self.line}" if self.line else self.file

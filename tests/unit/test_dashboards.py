@@ -16,7 +16,10 @@ Fixed windows: a range inside rate/increase/irate/*_over_time must be
 ``$__rate_interval``, unless the panel's description says ``fixed window`` (an SLO
 panel over 30 d, say): that documents the window on the dashboard itself.
 
-The PromQL tokeniser here (``metric_names``) is also used by the live check
+The helpers (PromQL tokeniser ``metric_names``, dashboard walking, the datasource and
+``$__rate_interval`` rules, ``check_expressions``) live in
+``ocean.validate.monitoring_checks``, which ``invoke validate`` runs; ``metric_names`` is
+re-exported here for the live check
 (tests/integration/test_monitoring_live.py) to list the metric names an expression
 reads.
 """
@@ -26,14 +29,25 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ocean.config import REPO_ROOT
+from ocean.validate.monitoring_checks import (
+    GRAFANA_DURATIONS,
+    PLACEHOLDER,
+    all_panels,
+    datasource_problems,
+    expressions,
+    metric_names,
+    range_selectors,
+    rate_interval_problems,
+    substitute_variables,
+)
+from ocean.validate.monitoring_checks import check_expressions as _check_expressions
+from ocean.validate.monitoring_checks import dashboard_files as _dashboard_files
 
 MONITORING = REPO_ROOT / "monitoring"
 DASHBOARDS = MONITORING / "dashboards"
@@ -43,180 +57,18 @@ PROVISIONING = MONITORING / "grafana" / "provisioning"
 OWN_DASHBOARDS = ("system-overview.json", "database-performance.json", "deploys.json")
 
 # ---------------------------------------------------------------------------------------
-# PromQL helpers (shared with the live check)
+# The helpers live in the validation core (`invoke validate`); re-exported for the live
+# check (tests/integration/test_monitoring_live.py).
 
-GRAFANA_DURATIONS = {
-    "__rate_interval": "1m",
-    "__interval": "1m",
-    "__range": "1h",
-    "__range_s": "3600",
-    "__range_ms": "3600000",
-    "__interval_ms": "60000",
-}
-# A Grafana variable: $name, ${name}, ${name:format}, [[name]].
-_VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)\]\]")
-PLACEHOLDER = "grafana_variable"
-
-FUNCTIONS_WANTING_RATE_INTERVAL = re.compile(r"^(rate|irate|increase|\w+_over_time)$")
-
-KEYWORDS = {
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "offset",
-    "bool",
-    "and",
-    "or",
-    "unless",
-    "atan2",
-    "inf",
-    "nan",
-    "start",
-    "end",
-}
-# Keywords followed by a parenthesised list of label names, not expressions.
-LABEL_LIST_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
-
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-_COMMENT = re.compile(r"#[^\n]*")
-_TOKEN = re.compile(
-    r"(?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)"
-    r"|(?P<number>\d[\w.]*(?:[eE][+-]?\d+)?)"
-    r"|(?P<open>\()|(?P<close>\))"
-    r"|(?P<other>\S)"
-)
-
-
-def substitute_variables(expr: str) -> str:
-    """``expr`` with Grafana's variables replaced by values PromQL accepts."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = next(g for g in match.groups() if g)
-        return GRAFANA_DURATIONS.get(name, PLACEHOLDER)
-
-    return _VARIABLE.sub(replace, expr)
-
-
-def blank_strings(expr: str) -> str:
-    """Strings emptied and comments removed (what they hold is never a metric name)."""
-    expr = _STRING.sub('""', expr)
-    return _COMMENT.sub("", expr)
-
-
-def _strip_brackets(expr: str, open_: str, close: str) -> str:
-    out, depth = [], 0
-    for char in expr:
-        if char == open_:
-            depth += 1
-            continue
-        if char == close and depth:
-            depth -= 1
-            continue
-        if not depth:
-            out.append(char)
-    return "".join(out)
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names ``expr`` selects (functions, keywords, labels, literals skipped).
-
-    Label matchers ({…}), ranges and subqueries ([…]) and strings are removed first;
-    then an identifier is a metric name unless a ``(`` follows it (a function or an
-    aggregation), it is a keyword, or it sits in the label list after by/without/on/
-    ignoring/group_left/group_right.
-    """
-    text = blank_strings(substitute_variables(expr))
-    text = _strip_brackets(_strip_brackets(text, "{", "}"), "[", "]")
-    tokens = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(text)]
-    names: set[str] = set()
-    label_list_depth: int | None = None
-    depth = 0
-    for index, (kind, value) in enumerate(tokens):
-        if kind == "open":
-            depth += 1
-            continue
-        if kind == "close":
-            depth -= 1
-            if label_list_depth is not None and depth < label_list_depth:
-                label_list_depth = None
-            continue
-        if kind != "ident" or label_list_depth is not None:
-            continue
-        following = tokens[index + 1] if index + 1 < len(tokens) else (None, "")
-        lowered = value.lower()
-        if lowered in LABEL_LIST_KEYWORDS:
-            if following[0] == "open":
-                label_list_depth = depth + 1
-            continue
-        if lowered in KEYWORDS or following[0] == "open" or value == PLACEHOLDER:
-            continue
-        if following[0] == "ident" and following[1].lower() in ("by", "without"):
-            continue  # an aggregation written `sum by (…) (…)`
-        names.add(value)
-    return names
-
-
-def range_selectors(expr: str) -> Iterator[tuple[str, str]]:
-    """(enclosing function, range text) for every […] in ``expr`` (strings blanked)."""
-    text = blank_strings(expr)
-    for match in re.finditer(r"\[([^\]]*)\]", text):
-        depth, position = 0, match.start() - 1
-        function = ""
-        while position >= 0:
-            char = text[position]
-            if char == ")":
-                depth += 1
-            elif char == "(":
-                if depth == 0:
-                    head = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", text[:position])
-                    function = head.group(1) if head else ""
-                    break
-                depth -= 1
-            position -= 1
-        yield function, match.group(1).strip()
-
-
-# ---------------------------------------------------------------------------------------
-# Dashboard walking
+__all__ = ["GRAFANA_DURATIONS", "PLACEHOLDER", "metric_names", "substitute_variables"]
 
 
 def dashboard_files() -> list[Path]:
-    return sorted(DASHBOARDS.glob("*.json"))
+    return _dashboard_files(REPO_ROOT)
 
 
 def load(path: Path) -> dict:
     return json.loads(path.read_text())
-
-
-def all_panels(dashboard: dict) -> Iterator[dict]:
-    """Every panel, including those nested in (collapsed) rows."""
-    for panel in dashboard.get("panels", []):
-        yield panel
-        yield from panel.get("panels", [])
-
-
-def expressions(dashboard: dict) -> Iterator[tuple[str, str, str]]:
-    """(panel title or annotation name, refId, expr) of every PromQL query."""
-    for panel in all_panels(dashboard):
-        for target in panel.get("targets", []):
-            if target.get("expr"):
-                yield panel.get("title", "?"), target.get("refId", "?"), target["expr"]
-    for annotation in dashboard.get("annotations", {}).get("list", []):
-        if annotation.get("expr"):
-            yield f"annotation {annotation.get('name', '?')}", "-", annotation["expr"]
-    for variable in dashboard.get("templating", {}).get("list", []):
-        if variable.get("type") == "query":
-            query = variable.get("query")
-            query = query.get("query", "") if isinstance(query, dict) else query or ""
-            # label_values(metric, label) and friends are Grafana functions, not PromQL.
-            inner = re.fullmatch(r"\s*query_result\((.*)\)\s*", query, re.S)
-            if inner:
-                yield f"variable {variable.get('name')}", "-", inner.group(1)
-            elif query and not re.match(r"\s*(label_names|label_values|metrics)\(", query):
-                yield f"variable {variable.get('name')}", "-", query
 
 
 def dashboard_ids() -> list[str]:
@@ -304,39 +156,9 @@ def test_panel_ids_are_unique(name: str):
     assert len(set(ids)) == len(ids), sorted(i for i in ids if ids.count(i) > 1)
 
 
-def _is_templated(datasource: object) -> bool:
-    if isinstance(datasource, str):
-        return datasource in ("${datasource}", "$datasource")
-    if isinstance(datasource, dict):
-        return datasource.get("uid") in ("${datasource}", "$datasource")
-    return False
-
-
 @pytest.mark.parametrize("name", dashboard_ids())
 def test_datasource_is_templated(name: str):
-    dashboard = load(DASHBOARDS / name)
-    variables = {v.get("name"): v for v in dashboard.get("templating", {}).get("list", [])}
-    assert variables.get("datasource", {}).get("type") == "datasource"
-    assert variables["datasource"].get("query") == "prometheus"
-    wrong = []
-    for panel in all_panels(dashboard):
-        if panel.get("type") == "row" or not panel.get("targets"):
-            continue  # rows and text panels query nothing
-        if not _is_templated(panel.get("datasource")):
-            wrong.append(f"panel {panel.get('title')!r}: {panel.get('datasource')!r}")
-        for target in panel.get("targets", []):
-            # A target may inherit the panel's data source; a named one must be templated.
-            if "datasource" in target and not _is_templated(target["datasource"]):
-                wrong.append(f"{panel.get('title')!r}/{target.get('refId')}")
-    for annotation in dashboard.get("annotations", {}).get("list", []):
-        if annotation.get("builtIn"):
-            continue
-        if not _is_templated(annotation.get("datasource")):
-            wrong.append(f"annotation {annotation.get('name')!r}")
-    for variable in variables.values():
-        if variable.get("type") == "query" and not _is_templated(variable.get("datasource")):
-            wrong.append(f"variable {variable.get('name')!r}")
-    assert wrong == []
+    assert datasource_problems(load(DASHBOARDS / name)) == []
 
 
 @pytest.mark.parametrize("name", dashboard_ids())
@@ -352,21 +174,7 @@ def test_every_panel_queries_something(name: str):
 
 @pytest.mark.parametrize("name", dashboard_ids())
 def test_rate_ranges_use_rate_interval(name: str):
-    dashboard = load(DASHBOARDS / name)
-    documented = {
-        panel.get("title")
-        for panel in all_panels(dashboard)
-        if "fixed window" in panel.get("description", "").lower()
-    }
-    wrong = [
-        f"{title}/{ref_id}: {function}[{window}]"
-        for title, ref_id, expr in expressions(dashboard)
-        for function, window in range_selectors(expr)
-        if FUNCTIONS_WANTING_RATE_INTERVAL.match(function)
-        and window != "$__rate_interval"
-        and title not in documented
-    ]
-    assert wrong == []
+    assert rate_interval_problems(load(DASHBOARDS / name)) == []
 
 
 @pytest.fixture(scope="module")
@@ -379,16 +187,7 @@ def promtool() -> str:
 
 def check_expressions(promtool: str, exprs: list[tuple[str, str]], tmp_path: Path) -> str:
     """promtool's complaints about ``exprs`` ((label, expr) pairs); "" when all parse."""
-    groups = [
-        {"name": label, "rules": [{"record": "dashboard:check", "expr": substitute_variables(e)}]}
-        for label, e in exprs
-    ]
-    rules = tmp_path / "dashboards.rules.yml"
-    rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
-    result = subprocess.run(
-        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60
-    )
-    return "" if result.returncode == 0 else result.stdout + result.stderr
+    return _check_expressions(promtool, exprs, tmp_path)
 
 
 def test_promtool_rejects_a_broken_expression(promtool: str, tmp_path: Path):

@@ -1,0 +1,171 @@
+"""The validation core: a registry of checks and a parallel runner.
+
+A check is a function ``fn(repo_root: Path) -> list[Finding]`` registered under a kind
+(what ``invoke validate --only KIND`` selects) and a unique name (what a finding names)::
+
+    from ocean.model import Finding
+    from ocean.validate.core import check
+
+    @check(kind="postgres", name="postgres-params")
+    def postgres_params(root: Path) -> list[Finding]:
+        return [Finding("postgres-params", "postgres", "error", "stack/postgres/…", 12,
+                        "shared_buffers: …", "hint")]
+
+Checks read files below ``root`` only (tests pass a broken copy of the repo), write
+only into temp dirs, and run concurrently in threads: subprocesses (promtool, amtool)
+must carry their own ``timeout=``. A check that raises becomes one error finding that
+names it; one that outlives its ``timeout`` (seconds, default 60) likewise.
+
+Modules holding checks register them on import; ``registry()`` imports
+``monitoring_checks`` and, when it exists, ``stack_checks``.
+
+No invoke/textual imports here (tests/unit/test_import_contract.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocean.model import Finding
+
+CheckFn = Callable[[Path], list[Finding]]
+DEFAULT_TIMEOUT = 60.0
+SEVERITIES = ("error", "warning")
+_MODULES = ("ocean.validate.monitoring_checks", "ocean.validate.stack_checks")
+
+
+@dataclass(frozen=True)
+class Check:
+    kind: str
+    name: str
+    fn: CheckFn
+    timeout: float = DEFAULT_TIMEOUT
+
+
+_REGISTRY: dict[str, Check] = {}
+_LOAD_ERRORS: list[Finding] = []
+_loaded = False
+
+
+def check(kind: str, name: str, timeout: float = DEFAULT_TIMEOUT) -> Callable[[CheckFn], CheckFn]:
+    """Register ``fn`` as the check ``name`` of ``kind`` (a decorator)."""
+
+    def register(fn: CheckFn) -> CheckFn:
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
+            raise ValueError(f"validation check {name!r} is registered twice")
+        _REGISTRY[name] = Check(kind, name, fn, timeout)
+        return fn
+
+    return register
+
+
+def registry() -> dict[str, Check]:
+    """Every registered check by name (importing the modules that hold them once)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in _MODULES:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:  # the module exists but needs something missing
+                    _LOAD_ERRORS.append(_load_error(module, exc))
+            except Exception as exc:
+                _LOAD_ERRORS.append(_load_error(module, exc))
+    return dict(_REGISTRY)
+
+
+def _load_error(module: str, exc: BaseException) -> Finding:
+    return Finding(
+        module.rsplit(".", 1)[-1],
+        "core",
+        "error",
+        "src/" + module.replace(".", "/") + ".py",
+        None,
+        f"could not import: {type(exc).__name__}: {exc}",
+        "fix the module: its checks did not run",
+    )
+
+
+def kinds() -> set[str]:
+    return {c.kind for c in registry().values()}
+
+
+def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Finding]:
+    """Run the checks of the kinds in ``only`` (all when None) against ``root``.
+
+    Findings come sorted (errors first, then by file and line). An unknown kind is a
+    ValueError naming the known ones.
+    """
+    checks = registry()
+    known = kinds()
+    if only is not None:
+        unknown = set(only) - known
+        if unknown:
+            raise ValueError(
+                f"unknown check kind {', '.join(sorted(unknown))}: "
+                f"choose from {', '.join(sorted(known))}"
+            )
+    chosen = [c for c in checks.values() if only is None or c.kind in only]
+    findings: list[Finding] = list(_LOAD_ERRORS)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="validate")
+    try:
+        started = time.monotonic()
+        futures: dict[Future, Check] = {pool.submit(c.fn, Path(root)): c for c in chosen}
+        pending = set(futures)
+        while pending:
+            now = time.monotonic() - started
+            deadline = min(futures[f].timeout for f in pending) - now
+            done, pending = wait(pending, timeout=max(deadline, 0), return_when=FIRST_COMPLETED)
+            for future in done:
+                findings.extend(_collect(futures[future], future))
+            elapsed = time.monotonic() - started
+            for future in [f for f in pending if futures[f].timeout <= elapsed]:
+                pending.discard(future)
+                c = futures[future]
+                findings.append(
+                    Finding(
+                        c.name,
+                        c.kind,
+                        "error",
+                        "",
+                        None,
+                        f"timed out after {c.timeout:.0f}s",
+                        "the check hung: run it alone (--only) to see why",
+                    )
+                )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return sorted(findings, key=_order)
+
+
+def _collect(c: Check, future: Future) -> list[Finding]:
+    try:
+        result = future.result()
+    except Exception as exc:
+        return [
+            Finding(
+                c.name,
+                c.kind,
+                "error",
+                "",
+                None,
+                f"check crashed: {type(exc).__name__}: {exc}",
+                "a bug in the check (or an unreadable file)",
+            )
+        ]
+    if not isinstance(result, list) or not all(isinstance(f, Finding) for f in result):
+        return [
+            Finding(c.name, c.kind, "error", "", None, "check returned no list of Findings", "")
+        ]
+    return result
+
+
+def _order(f: Finding) -> tuple:
+    return (f.severity != "error", f.file, f.line or 0, f.check, f.message)

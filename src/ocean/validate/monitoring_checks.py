@@ -1,0 +1,1006 @@
+"""Validation checks of monitoring/: Prometheus, rules, Alertmanager, dashboards, and the
+cross-file links (runbooks, generated SLO files, scrape jobs ↔ services).
+
+Also the shared helpers the unit and integration tests use (PromQL tokeniser, dashboard
+walking, Alertmanager semantics): the tests import them from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from ocean import render as _render
+from ocean.model import Finding
+from ocean.services import BY_NAME
+from ocean.validate.core import check
+
+TOOL_TIMEOUT = 60
+
+# ---------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def tool(name: str) -> str | None:
+    """promtool / amtool (in PATH or /usr/bin), None when missing."""
+    found = shutil.which(name)
+    if found is None and Path(f"/usr/bin/{name}").exists():
+        found = f"/usr/bin/{name}"
+    return found
+
+
+def _missing_tool(name: str, check_name: str, kind: str, package: str) -> list[Finding]:
+    return [
+        Finding(
+            check_name,
+            kind,
+            "error",
+            "",
+            None,
+            f"{name} is not installed",
+            f"apt-get install -y {package}",
+        )
+    ]
+
+
+def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        args, capture_output=True, text=True, cwd=cwd, timeout=TOOL_TIMEOUT, check=False
+    )
+
+
+def _yaml_error(check_name: str, kind: str, root: Path, path: Path, exc: Exception) -> Finding:
+    mark = getattr(exc, "problem_mark", None)
+    return Finding(
+        check_name,
+        kind,
+        "error",
+        _rel(root, path),
+        mark.line + 1 if mark else None,
+        f"invalid YAML: {exc}".splitlines()[0],
+        "fix the YAML syntax",
+    )
+
+
+def rule_lines(path: Path) -> dict[tuple[int, int], int]:
+    """(group index, rule index) → the 1-based line of that rule (yaml node marks)."""
+    out: dict[tuple[int, int], int] = {}
+    node = yaml.compose(path.read_text())
+    if not isinstance(node, yaml.MappingNode):
+        return out
+    for key, value in node.value:
+        if key.value != "groups" or not isinstance(value, yaml.SequenceNode):
+            continue
+        for g, group in enumerate(value.value):
+            if not isinstance(group, yaml.MappingNode):
+                continue
+            for gkey, gvalue in group.value:
+                if gkey.value == "rules" and isinstance(gvalue, yaml.SequenceNode):
+                    for r, rule in enumerate(gvalue.value):
+                        out[(g, r)] = rule.start_mark.line + 1
+    return out
+
+
+def _key_line(path: Path, *keys: str) -> int | None:
+    """Line of the mapping key reached by ``keys`` (top level first), None if absent."""
+    try:
+        node = yaml.compose(path.read_text())
+    except yaml.YAMLError:
+        return None
+    line = None
+    for wanted in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return line
+        for key, value in node.value:
+            if key.value == wanted:
+                line, node = key.start_mark.line + 1, value
+                break
+        else:
+            return line
+    return line
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering with the local runtime's Jinja context, into a temp dir
+
+
+def render_context(root: Path, state_dir: Path) -> dict[str, Any]:
+    """The local runtime's template context with its state dir in ``state_dir``."""
+    from ocean.config import DEFAULT_PORT_BASE, PortPlan, Settings
+    from ocean.runtime.local import LocalRuntime
+
+    settings = Settings(state_dir=state_dir, ports=PortPlan(DEFAULT_PORT_BASE), repo_root=root)
+    settings.etc.mkdir(parents=True, exist_ok=True)
+    runtime = LocalRuntime(settings, search_path="")
+    ctx = runtime._context()
+    ctx["paths"] = {**ctx["paths"], "rules": root / "monitoring" / "rules"}
+    targets = ctx["paths"]["targets"]
+    targets.mkdir(parents=True, exist_ok=True)
+    (targets / "shop.json").write_text(runtime.render_shop_targets(["shop-blue"]))
+    return ctx
+
+
+def render_template(root: Path, template: str, context: dict[str, Any]) -> str:
+    env = _render._ENV.overlay(loader=jinja2.FileSystemLoader(str(root)))
+    return env.get_template(template).render(**context)
+
+
+def _render_into(
+    root: Path, state: Path, template: str, out_name: str, check_name: str, kind: str
+) -> tuple[Path | None, list[Finding]]:
+    try:
+        text = render_template(root, template, render_context(root, state))
+    except jinja2.TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        return None, [
+            Finding(
+                check_name,
+                kind,
+                "error",
+                template,
+                line,
+                f"template does not render: {exc}",
+                "fix the Jinja template",
+            )
+        ]
+    out = state / out_name
+    out.write_text(text)
+    return out, []
+
+
+# ---------------------------------------------------------------------------------------
+# Prometheus
+
+PROMETHEUS_TEMPLATE = "monitoring/prometheus/prometheus.yml"
+_PROMTOOL_LINE = re.compile(r"line (\d+)")
+
+
+@check(kind="prometheus", name="prometheus-config")
+def prometheus_config(root: Path) -> list[Finding]:
+    """Render prometheus.yml and run `promtool check config` on it (rule files included)."""
+    promtool = tool("promtool")
+    if promtool is None:
+        return _missing_tool("promtool", "prometheus-config", "prometheus", "prometheus")
+    with tempfile.TemporaryDirectory(prefix="ocean-validate-") as tmp:
+        path, found = _render_into(
+            root,
+            Path(tmp),
+            PROMETHEUS_TEMPLATE,
+            "prometheus.yml",
+            "prometheus-config",
+            "prometheus",
+        )
+        if path is None:
+            return found
+        result = _run([promtool, "check", "config", str(path)])
+        if result.returncode == 0:
+            return []
+        output = (result.stdout + result.stderr).replace(tmp + "/", "")
+        match = _PROMTOOL_LINE.search(output)
+        message = " ".join(line.strip() for line in output.splitlines() if line.strip())
+        return [
+            Finding(
+                "prometheus-config",
+                "prometheus",
+                "error",
+                PROMETHEUS_TEMPLATE,
+                int(match.group(1)) if match else None,
+                message[:500],
+                "line numbers are those of the rendered file; "
+                "promtool check config shows the rendered error",
+            )
+        ]
+
+
+def rendered_prometheus(root: Path) -> tuple[dict, Path]:
+    """(parsed rendered prometheus.yml, the targets dir) — caller removes nothing: tmp."""
+    tmp = Path(tempfile.mkdtemp(prefix="ocean-validate-"))
+    ctx = render_context(root, tmp)
+    return yaml.safe_load(render_template(root, PROMETHEUS_TEMPLATE, ctx)), tmp
+
+
+def _job_services(job: dict, ports: dict[int, str]) -> set[str]:
+    """The services a scrape job reaches (by the port of each target or replacement)."""
+    addresses: list[str] = []
+    for sc in job.get("static_configs") or []:
+        addresses += sc.get("targets") or []
+    for sd in job.get("file_sd_configs") or []:
+        for pattern in sd.get("files") or []:
+            for file in Path("/").glob(pattern.lstrip("/")):
+                for group in json.loads(file.read_text()):
+                    addresses += group.get("targets") or []
+    for relabel in job.get("relabel_configs") or []:
+        if relabel.get("target_label") == "__address__" and relabel.get("replacement"):
+            addresses.append(relabel["replacement"])
+    found = set()
+    for address in addresses:
+        match = re.search(r":(\d+)(?:/|$)", address)
+        if match and int(match.group(1)) in ports:
+            found.add(ports[int(match.group(1))])
+    return {name for name in found if name in BY_NAME}
+
+
+@check(kind="cross-file", name="scrape-jobs")
+def scrape_jobs(root: Path) -> list[Finding]:
+    """Every Prometheus scrape job reaches a service of src/ocean/services.py."""
+    template = root / PROMETHEUS_TEMPLATE
+    config, tmp = rendered_prometheus(root)
+    try:
+        from ocean.config import DEFAULT_PORT_BASE, PortPlan
+
+        ports = {port: name for name, port in PortPlan(DEFAULT_PORT_BASE).as_dict().items()}
+        out = []
+        for job in config.get("scrape_configs") or []:
+            if not _job_services(job, ports):
+                name = job.get("job_name", "?")
+                out.append(
+                    Finding(
+                        "scrape-jobs",
+                        "cross-file",
+                        "error",
+                        PROMETHEUS_TEMPLATE,
+                        _line_of(template, f"job_name: {name}"),
+                        f"scrape job {name!r} targets no service of src/ocean/services.py",
+                        "point it at a service's port ({{ ports['…'] }}) or add the service",
+                    )
+                )
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _line_of(path: Path, needle: str) -> int | None:
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if needle in line:
+            return number
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Rules
+
+_RULE_ERROR = re.compile(r"^(?P<file>\S+?): (?:(?P<line>\d+):\d+: )?(?P<msg>.*)$")
+_RULE_INDEX = re.compile(r'group "(?P<group>[^"]*)", rule (?P<rule>\d+)')
+
+
+def rule_files(root: Path) -> list[Path]:
+    return sorted((root / "monitoring" / "rules").glob("*.yml"))
+
+
+def rule_test_files(root: Path) -> list[Path]:
+    return sorted((root / "monitoring" / "rules" / "tests").glob("*.yml"))
+
+
+def promtool_rule_errors(promtool: str, path: Path) -> list[tuple[int | None, str]]:
+    """promtool check rules on one file: [(line or None, message)], [] when it passes."""
+    result = _run([promtool, "check", "rules", str(path)])
+    if result.returncode == 0:
+        return []
+    out: list[tuple[int | None, str]] = []
+    lines = rule_lines(path) if path.exists() else {}
+    groups: list[str] = []
+    with contextlib.suppress(Exception):  # the line is a nicety
+        groups = [g.get("name") for g in (yaml.safe_load(path.read_text()) or {}).get("groups")]
+    for raw in (result.stdout + result.stderr).splitlines():
+        raw = raw.strip()
+        if not raw or raw.startswith(("Checking ", "FAILED", "SUCCESS")):
+            continue
+        match = _RULE_ERROR.match(raw)
+        line: int | None = None
+        message = raw
+        if match and match.group("file").rstrip(":") == str(path):
+            message = match.group("msg")
+            line = int(match.group("line")) if match.group("line") else None
+            index = _RULE_INDEX.search(message)
+            if index and index.group("group") in groups:
+                key = (groups.index(index.group("group")), int(index.group("rule")) - 1)
+                line = lines.get(key, line)
+        out.append((line, message))
+    return out or [(None, (result.stdout + result.stderr).strip()[:500])]
+
+
+@check(kind="rules", name="promtool-check-rules")
+def check_rules(root: Path) -> list[Finding]:
+    """`promtool check rules` on every monitoring/rules/*.yml (PromQL, labels, names)."""
+    promtool = tool("promtool")
+    if promtool is None:
+        return _missing_tool("promtool", "promtool-check-rules", "rules", "prometheus")
+    out = []
+    for path in rule_files(root):
+        for line, message in promtool_rule_errors(promtool, path):
+            out.append(
+                Finding(
+                    "promtool-check-rules",
+                    "rules",
+                    "error",
+                    _rel(root, path),
+                    line,
+                    message,
+                    f"promtool check rules {_rel(root, path)}",
+                )
+            )
+    return out
+
+
+def _cache_dir() -> Path | None:
+    """Where passing `promtool test rules` runs are remembered (None: no cache).
+
+    OCEAN_VALIDATE_CACHE: a directory, or "0" to disable; default ~/.cache/ocean/validate.
+    """
+    setting = os.environ.get("OCEAN_VALIDATE_CACHE", "")
+    if setting == "0":
+        return None
+    return Path(setting) if setting else Path.home() / ".cache" / "ocean" / "validate"
+
+
+def _rule_test_key(promtool: str, path: Path) -> str:
+    """Content hash of everything a promtool unit test depends on."""
+    digest = hashlib.sha256()
+    stat = Path(promtool).stat()
+    digest.update(f"{promtool}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    digest.update(path.read_bytes())
+    for rules in sorted(path.parent.parent.glob("*.yml")):
+        digest.update(rules.name.encode() + b"\0" + rules.read_bytes())
+    return digest.hexdigest()
+
+
+def rule_test_findings(root: Path, promtool: str, path: Path) -> list[Finding]:
+    """`promtool test rules` on one test file (run from its directory, as it expects).
+
+    A pass is remembered by content hash (test file, rule files, promtool binary), so an
+    unchanged file is not re-run: the whole validation stays within seconds.
+    """
+    cache = _cache_dir()
+    key = _rule_test_key(promtool, path) if cache else ""
+    if cache and (cache / key).exists():
+        return []
+    result = _run([promtool, "test", "rules", path.name], cwd=path.parent)
+    if result.returncode == 0:
+        if cache:
+            with contextlib.suppress(OSError):
+                cache.mkdir(parents=True, exist_ok=True)
+                (cache / key).touch()
+        return []
+    text = (result.stdout + result.stderr).strip()
+    detail = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith(("Unit Testing", "  SUCCESS"))
+    ]
+    name = re.search(r"alertname: ?(\w+)", text)
+    line = _line_of(path, f"alertname: {name.group(1)}") if name else None
+    return [
+        Finding(
+            "promtool-test-rules",
+            "rule-tests",
+            "error",
+            _rel(root, path),
+            line,
+            " ".join(detail)[:600] or "promtool test rules failed",
+            f"cd {_rel(root, path.parent)} && promtool test rules {path.name}",
+        )
+    ]
+
+
+@check(kind="rule-tests", name="promtool-test-rules", timeout=120)
+def promtool_test_rules(root: Path) -> list[Finding]:
+    """`promtool test rules` on every monitoring/rules/tests/*.yml (in parallel, the
+    biggest first: they take ≈ 13 s together on 2 cores)."""
+    promtool = tool("promtool")
+    if promtool is None:
+        return _missing_tool("promtool", "promtool-test-rules", "rule-tests", "prometheus")
+    files = sorted(rule_test_files(root), key=lambda p: -p.stat().st_size)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = pool.map(lambda path: rule_test_findings(root, promtool, path), files)
+        return [f for one in found for f in one]
+
+
+def alerts(root: Path) -> Iterator[tuple[Path, int | None, dict]]:
+    """(file, line, rule) of every alerting rule in monitoring/rules/*.yml."""
+    for path in rule_files(root):
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue  # promtool-check-rules reports it
+        lines = rule_lines(path)
+        for g, group in enumerate(doc.get("groups") or []):
+            for r, rule in enumerate(group.get("rules") or []):
+                if isinstance(rule, dict) and "alert" in rule:
+                    yield path, lines.get((g, r)), rule
+
+
+@check(kind="cross-file", name="alert-runbooks")
+def alert_runbooks(root: Path) -> list[Finding]:
+    """Every alert's runbook_url is docs/runbooks/<alert>.md and that file exists."""
+    out = []
+    for path, line, rule in alerts(root):
+        name = rule["alert"]
+        url = str((rule.get("annotations") or {}).get("runbook_url") or "")
+        expected = f"docs/runbooks/{name}.md"
+        if url != expected:
+            out.append(
+                Finding(
+                    "alert-runbooks",
+                    "cross-file",
+                    "error",
+                    _rel(root, path),
+                    line,
+                    f"{name}: runbook_url is {url!r}, not {expected!r}",
+                    f"set annotations.runbook_url: {expected}",
+                )
+            )
+        elif not (root / url).is_file():
+            out.append(
+                Finding(
+                    "alert-runbooks",
+                    "cross-file",
+                    "error",
+                    _rel(root, path),
+                    line,
+                    f"{name}: {url} does not exist",
+                    f"write {url} (title '# {name}', the tasks to run)",
+                )
+            )
+    return out
+
+
+@check(kind="slo", name="slo-generated")
+def slo_generated(root: Path) -> list[Finding]:
+    """Files generated from monitoring/slo.yaml are up to date (`python -m ocean.slo check`)."""
+    from ocean import slo
+
+    try:
+        problems = slo.stale(root=root)
+    except slo.SLOError as exc:
+        return [
+            Finding(
+                "slo-generated",
+                "slo",
+                "error",
+                "monitoring/slo.yaml",
+                None,
+                str(exc),
+                "fix monitoring/slo.yaml",
+            )
+        ]
+    out = []
+    for problem in problems:
+        rel, _, reason = problem.partition(" (")
+        out.append(
+            Finding(
+                "slo-generated",
+                "slo",
+                "error",
+                rel,
+                None,
+                f"generated file {reason.rstrip(')')}",
+                "run: python -m ocean.slo generate",
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Alertmanager
+
+ALERTMANAGER_TEMPLATE = "monitoring/alertmanager/alertmanager.yml"
+
+
+def routes(route: dict) -> Iterator[dict]:
+    yield route
+    for child in route.get("routes") or []:
+        yield from routes(child)
+
+
+def alertmanager_problems(config: dict) -> list[tuple[str, str, str]]:
+    """Semantic problems of a parsed Alertmanager config: (what, message, hint)."""
+    out = []
+    receivers = {r.get("name") for r in config.get("receivers") or []}
+    used = [r["receiver"] for r in routes(config.get("route") or {}) if "receiver" in r]
+    for name in used:
+        if name not in receivers:
+            out.append(
+                (
+                    f"receiver: {name}",
+                    f"a route names receiver {name!r}, which is not defined",
+                    "add it under receivers: or fix the route",
+                )
+            )
+    for name in sorted(receivers - set(used), key=str):
+        out.append(
+            (
+                f"name: {name}",
+                f"receiver {name!r} is used by no route",
+                "route something to it or delete it",
+            )
+        )
+    for index, rule in enumerate(config.get("inhibit_rules") or []):
+        if not rule.get("equal"):
+            out.append(
+                (
+                    "inhibit_rules",
+                    f"inhibit rule #{index + 1} has no `equal`: it would "
+                    "inhibit across every instance",
+                    "name the labels in equal: [...]",
+                )
+            )
+    return out
+
+
+@check(kind="alertmanager", name="alertmanager-config")
+def alertmanager_config(root: Path) -> list[Finding]:
+    """Render alertmanager.yml, `amtool check-config` it, then the routing semantics."""
+    amtool = tool("amtool")
+    with tempfile.TemporaryDirectory(prefix="ocean-validate-") as tmp:
+        path, found = _render_into(
+            root,
+            Path(tmp),
+            ALERTMANAGER_TEMPLATE,
+            "alertmanager.yml",
+            "alertmanager-config",
+            "alertmanager",
+        )
+        if path is None:
+            return found
+        out = []
+        if amtool is None:
+            out += _missing_tool(
+                "amtool", "alertmanager-config", "alertmanager", "prometheus-alertmanager"
+            )
+        else:
+            result = _run([amtool, "check-config", str(path)])
+            if result.returncode != 0:
+                text = (result.stdout + result.stderr).replace(tmp + "/", "")
+                message = " ".join(
+                    line.strip()
+                    for line in text.splitlines()
+                    if line.strip() and not line.startswith("Checking")
+                )
+                match = _PROMTOOL_LINE.search(text)
+                out.append(
+                    Finding(
+                        "alertmanager-config",
+                        "alertmanager",
+                        "error",
+                        ALERTMANAGER_TEMPLATE,
+                        int(match.group(1)) if match else None,
+                        message[:500],
+                        "line numbers are those of the rendered file",
+                    )
+                )
+        try:
+            config = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            return [
+                *out,
+                _yaml_error(
+                    "alertmanager-config", "alertmanager", root, root / ALERTMANAGER_TEMPLATE, exc
+                ),
+            ]
+    template = root / ALERTMANAGER_TEMPLATE
+    for needle, message, hint in alertmanager_problems(config):
+        out.append(
+            Finding(
+                "alertmanager-routes",
+                "alertmanager",
+                "error",
+                ALERTMANAGER_TEMPLATE,
+                _line_of(template, needle),
+                message,
+                hint,
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# PromQL helpers (shared with tests/unit/test_dashboards.py and the live check)
+
+GRAFANA_DURATIONS = {
+    "__rate_interval": "1m",
+    "__interval": "1m",
+    "__range": "1h",
+    "__range_s": "3600",
+    "__range_ms": "3600000",
+    "__interval_ms": "60000",
+}
+# A Grafana variable: $name, ${name}, ${name:format}, [[name]].
+_VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)\]\]")
+PLACEHOLDER = "grafana_variable"
+
+FUNCTIONS_WANTING_RATE_INTERVAL = re.compile(r"^(rate|irate|increase|\w+_over_time)$")
+
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "atan2",
+    "inf",
+    "nan",
+    "start",
+    "end",
+}
+# Keywords followed by a parenthesised list of label names, not expressions.
+LABEL_LIST_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_COMMENT = re.compile(r"#[^\n]*")
+_TOKEN = re.compile(
+    r"(?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)"
+    r"|(?P<number>\d[\w.]*(?:[eE][+-]?\d+)?)"
+    r"|(?P<open>\()|(?P<close>\))"
+    r"|(?P<other>\S)"
+)
+
+
+def substitute_variables(expr: str) -> str:
+    """``expr`` with Grafana's variables replaced by values PromQL accepts."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = next(g for g in match.groups() if g)
+        return GRAFANA_DURATIONS.get(name, PLACEHOLDER)
+
+    return _VARIABLE.sub(replace, expr)
+
+
+def blank_strings(expr: str) -> str:
+    """Strings emptied and comments removed (what they hold is never a metric name)."""
+    expr = _STRING.sub('""', expr)
+    return _COMMENT.sub("", expr)
+
+
+def _strip_brackets(expr: str, open_: str, close: str) -> str:
+    out, depth = [], 0
+    for char in expr:
+        if char == open_:
+            depth += 1
+            continue
+        if char == close and depth:
+            depth -= 1
+            continue
+        if not depth:
+            out.append(char)
+    return "".join(out)
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names ``expr`` selects (functions, keywords, labels, literals skipped).
+
+    Label matchers ({…}), ranges and subqueries ([…]) and strings are removed first;
+    then an identifier is a metric name unless a ``(`` follows it (a function or an
+    aggregation), it is a keyword, or it sits in the label list after by/without/on/
+    ignoring/group_left/group_right.
+    """
+    text = blank_strings(substitute_variables(expr))
+    text = _strip_brackets(_strip_brackets(text, "{", "}"), "[", "]")
+    tokens = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(text)]
+    names: set[str] = set()
+    label_list_depth: int | None = None
+    depth = 0
+    for index, (kind, value) in enumerate(tokens):
+        if kind == "open":
+            depth += 1
+            continue
+        if kind == "close":
+            depth -= 1
+            if label_list_depth is not None and depth < label_list_depth:
+                label_list_depth = None
+            continue
+        if kind != "ident" or label_list_depth is not None:
+            continue
+        following = tokens[index + 1] if index + 1 < len(tokens) else (None, "")
+        lowered = value.lower()
+        if lowered in LABEL_LIST_KEYWORDS:
+            if following[0] == "open":
+                label_list_depth = depth + 1
+            continue
+        if lowered in KEYWORDS or following[0] == "open" or value == PLACEHOLDER:
+            continue
+        if following[0] == "ident" and following[1].lower() in ("by", "without"):
+            continue  # an aggregation written `sum by (…) (…)`
+        names.add(value)
+    return names
+
+
+def range_selectors(expr: str) -> Iterator[tuple[str, str]]:
+    """(enclosing function, range text) for every […] in ``expr`` (strings blanked)."""
+    text = blank_strings(expr)
+    for match in re.finditer(r"\[([^\]]*)\]", text):
+        depth, position = 0, match.start() - 1
+        function = ""
+        while position >= 0:
+            char = text[position]
+            if char == ")":
+                depth += 1
+            elif char == "(":
+                if depth == 0:
+                    head = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", text[:position])
+                    function = head.group(1) if head else ""
+                    break
+                depth -= 1
+            position -= 1
+        yield function, match.group(1).strip()
+
+
+def check_expressions(promtool: str, exprs: list[tuple[str, str]], tmp_dir: Path) -> str:
+    """promtool's complaints about ``exprs`` ((label, expr) pairs); "" when all parse.
+
+    promtool has no "parse this expression" command: each expression (Grafana variables
+    substituted) becomes a recording rule in its own group, named by ``label``.
+    """
+    groups = [
+        {"name": label, "rules": [{"record": "dashboard:check", "expr": substitute_variables(e)}]}
+        for label, e in exprs
+    ]
+    rules = tmp_dir / "dashboards.rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    result = _run([promtool, "check", "rules", str(rules)])
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Dashboards
+
+
+def dashboard_files(root: Path) -> list[Path]:
+    return sorted((root / "monitoring" / "dashboards").glob("*.json"))
+
+
+def all_panels(dashboard: dict) -> Iterator[dict]:
+    """Every panel, including those nested in (collapsed) rows."""
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def expressions(dashboard: dict) -> Iterator[tuple[str, str, str]]:
+    """(panel title or annotation name, refId, expr) of every PromQL query."""
+    for panel in all_panels(dashboard):
+        for target in panel.get("targets", []):
+            if target.get("expr"):
+                yield panel.get("title", "?"), target.get("refId", "?"), target["expr"]
+    for annotation in dashboard.get("annotations", {}).get("list", []):
+        if annotation.get("expr"):
+            yield f"annotation {annotation.get('name', '?')}", "-", annotation["expr"]
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") == "query":
+            query = variable.get("query")
+            query = query.get("query", "") if isinstance(query, dict) else query or ""
+            # label_values(metric, label) and friends are Grafana functions, not PromQL.
+            inner = re.fullmatch(r"\s*query_result\((.*)\)\s*", query, re.S)
+            if inner:
+                yield f"variable {variable.get('name')}", "-", inner.group(1)
+            elif query and not re.match(r"\s*(label_names|label_values|metrics)\(", query):
+                yield f"variable {variable.get('name')}", "-", query
+
+
+def is_templated(datasource: object) -> bool:
+    if isinstance(datasource, str):
+        return datasource in ("${datasource}", "$datasource")
+    if isinstance(datasource, dict):
+        return datasource.get("uid") in ("${datasource}", "$datasource")
+    return False
+
+
+def datasource_problems(dashboard: dict) -> list[str]:
+    """What is not on the templated ${datasource} variable ([] when all is)."""
+    variables = {v.get("name"): v for v in dashboard.get("templating", {}).get("list", [])}
+    wrong = []
+    ds = variables.get("datasource") or {}
+    if ds.get("type") != "datasource" or ds.get("query") != "prometheus":
+        wrong.append("no `datasource` variable of type datasource, query prometheus")
+    for panel in all_panels(dashboard):
+        if panel.get("type") == "row" or not panel.get("targets"):
+            continue  # rows and text panels query nothing
+        if not is_templated(panel.get("datasource")):
+            wrong.append(f"panel {panel.get('title')!r}: {panel.get('datasource')!r}")
+        for target in panel.get("targets", []):
+            # A target may inherit the panel's data source; a named one must be templated.
+            if "datasource" in target and not is_templated(target["datasource"]):
+                wrong.append(f"panel {panel.get('title')!r}/{target.get('refId')}")
+    for annotation in dashboard.get("annotations", {}).get("list", []):
+        if not annotation.get("builtIn") and not is_templated(annotation.get("datasource")):
+            wrong.append(f"annotation {annotation.get('name')!r}")
+    for variable in variables.values():
+        if variable.get("type") == "query" and not is_templated(variable.get("datasource")):
+            wrong.append(f"variable {variable.get('name')!r}")
+    return wrong
+
+
+def rate_interval_problems(dashboard: dict) -> list[str]:
+    documented = {
+        panel.get("title")
+        for panel in all_panels(dashboard)
+        if "fixed window" in panel.get("description", "").lower()
+    }
+    return [
+        f"{title}/{ref_id}: {function}[{window}]"
+        for title, ref_id, expr in expressions(dashboard)
+        for function, window in range_selectors(expr)
+        if FUNCTIONS_WANTING_RATE_INTERVAL.match(function)
+        and window != "$__rate_interval"
+        and title not in documented
+    ]
+
+
+def _load_dashboards(root: Path, check_name: str) -> tuple[list[tuple[Path, dict]], list[Finding]]:
+    loaded, out = [], []
+    for path in dashboard_files(root):
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            out.append(
+                Finding(
+                    check_name,
+                    "dashboards",
+                    "error",
+                    _rel(root, path),
+                    exc.lineno,
+                    f"invalid JSON: {exc.msg}",
+                    "fix the JSON syntax",
+                )
+            )
+            continue
+        if not isinstance(doc, dict):
+            out.append(
+                Finding(
+                    check_name,
+                    "dashboards",
+                    "error",
+                    _rel(root, path),
+                    1,
+                    "a dashboard is a JSON object",
+                    "",
+                )
+            )
+            continue
+        loaded.append((path, doc))
+    return loaded, out
+
+
+def _title_line(path: Path, title: str) -> int | None:
+    return _line_of(path, f'"title": {json.dumps(title)}')
+
+
+@check(kind="dashboards", name="dashboard-structure")
+def dashboard_structure(root: Path) -> list[Finding]:
+    """Valid JSON, a title and uid, unique panel ids, unique uids and titles."""
+    loaded, out = _load_dashboards(root, "dashboard-structure")
+    uids: dict[str, str] = {}
+    for path, doc in loaded:
+        rel = _rel(root, path)
+
+        def bad(message: str, line: int | None = None, hint: str = "", rel: str = rel) -> None:
+            out.append(
+                Finding("dashboard-structure", "dashboards", "error", rel, line, message, hint)
+            )
+
+        if not doc.get("title"):
+            bad("a dashboard needs a title")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", str(doc.get("uid", ""))):
+            bad("uid: 1-40 of [A-Za-z0-9_-]", _line_of(path, '"uid"'))
+        elif doc["uid"] in uids:
+            bad(f"uid {doc['uid']!r} is also {uids[doc['uid']]}'s", _line_of(path, '"uid"'))
+        else:
+            uids[doc["uid"]] = rel
+        seen: dict[Any, str] = {}
+        for panel in all_panels(doc):
+            pid = panel.get("id")
+            title = str(panel.get("title", "?"))
+            if pid is None:
+                bad(f"panel {title!r} has no id", _title_line(path, title), "give it a unique id")
+            elif pid in seen:
+                bad(
+                    f"panel id {pid} is used by {seen[pid]!r} and {title!r}",
+                    _title_line(path, title),
+                    "panel ids must be unique within a dashboard",
+                )
+            else:
+                seen[pid] = title
+    return out
+
+
+@check(kind="dashboards", name="dashboard-datasource")
+def dashboard_datasource(root: Path) -> list[Finding]:
+    """Every query uses the templated ${datasource} variable."""
+    loaded, _ = _load_dashboards(root, "dashboard-datasource")
+    return [
+        Finding(
+            "dashboard-datasource",
+            "dashboards",
+            "error",
+            _rel(root, path),
+            _title_line(path, problem.split("'")[1]) if "'" in problem else None,
+            f"not on the templated datasource: {problem}",
+            'use "datasource": {"type": "prometheus", "uid": "${datasource}"}',
+        )
+        for path, doc in loaded
+        for problem in datasource_problems(doc)
+    ]
+
+
+@check(kind="dashboards", name="dashboard-rate-interval")
+def dashboard_rate_interval(root: Path) -> list[Finding]:
+    """rate/increase/*_over_time ranges use $__rate_interval (unless a 'fixed window')."""
+    loaded, _ = _load_dashboards(root, "dashboard-rate-interval")
+    return [
+        Finding(
+            "dashboard-rate-interval",
+            "dashboards",
+            "warning",
+            _rel(root, path),
+            _title_line(path, problem.split("/")[0]),
+            f"fixed range: {problem}",
+            "use [$__rate_interval], or say 'fixed window' in the panel description",
+        )
+        for path, doc in loaded
+        for problem in rate_interval_problems(doc)
+    ]
+
+
+@check(kind="dashboards", name="dashboard-queries")
+def dashboard_queries(root: Path) -> list[Finding]:
+    """Every PromQL expression of every dashboard parses (promtool, one run for all)."""
+    promtool = tool("promtool")
+    if promtool is None:
+        return _missing_tool("promtool", "dashboard-queries", "dashboards", "prometheus")
+    loaded, _ = _load_dashboards(root, "dashboard-queries")
+    exprs: list[tuple[str, str]] = []
+    where: dict[str, tuple[Path, str]] = {}
+    for path, doc in loaded:
+        for index, (title, ref_id, expr) in enumerate(expressions(doc)):
+            label = f"{path.name} | {title} | {ref_id} #{index}"
+            exprs.append((label, expr))
+            where[label] = (path, title)
+    if not exprs:
+        return []
+    out = []
+    with tempfile.TemporaryDirectory(prefix="ocean-validate-") as tmp:
+        report = check_expressions(promtool, exprs, Path(tmp))
+    for line in report.splitlines():
+        match = re.search(r'group "([^"]*)", rule \d+, "[^"]*": (.*)', line)
+        if not match:
+            continue
+        path, title = where.get(match.group(1), (None, ""))
+        out.append(
+            Finding(
+                "dashboard-queries",
+                "dashboards",
+                "error",
+                _rel(root, path) if path else "",
+                _title_line(path, title) if path else None,
+                f"{match.group(1)}: {match.group(2)}",
+                "fix the PromQL (Grafana variables are substituted before parsing)",
+            )
+        )
+    if report and not out:
+        out.append(Finding("dashboard-queries", "dashboards", "error", "", None, report[:500], ""))
+    return out
