@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -21,9 +22,15 @@ _ENV = jinja2.Environment(
 )
 
 
-def render(template: str, context: dict[str, Any]) -> str:
-    """Render ``template`` (a path relative to the repo root) with ``context``."""
-    return _ENV.get_template(template).render(**context)
+@functools.cache
+def _environment(root: Path) -> jinja2.Environment:
+    """The same environment, loading templates from another checkout (validation fixtures)."""
+    return _ENV if root == REPO_ROOT else _ENV.overlay(loader=jinja2.FileSystemLoader(str(root)))
+
+
+def render(template: str, context: dict[str, Any], root: Path = REPO_ROOT) -> str:
+    """Render ``template`` (a path relative to ``root``, the repo root) with ``context``."""
+    return _environment(Path(root)).get_template(template).render(**context)
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:

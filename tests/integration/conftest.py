@@ -18,7 +18,7 @@ from ocean_shop.config import Settings
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from redis import Redis
 
-from tests.integration.shop_support import serve
+from tests.integration.shop_support import forget_shop_keys, serve
 
 
 @pytest.fixture
@@ -42,16 +42,9 @@ def schema_url(database_url: str) -> Iterator[str]:
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[Redis]:
     client = Redis.from_url(redis_url)
-
-    def forget_shop_keys() -> None:
-        keys = list(client.scan_iter("shop:*"))
-        if keys:
-            client.delete(*keys)
-
-    # Another test (or run) may have left products, carts or locks under the same keys.
-    forget_shop_keys()
+    forget_shop_keys(client)
     yield client
-    forget_shop_keys()
+    forget_shop_keys(client)
     client.close()
 
 

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from ocean_shop.app import create_app
 from ocean_shop.config import Settings
 from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis
 
 
 @asynccontextmanager
@@ -35,13 +36,6 @@ async def serve_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 def serve(settings: Settings) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     return serve_app(create_app(settings))
-
-
-def closed_port() -> int:
-    """A loopback port with nothing listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def scrape(client: httpx.AsyncClient) -> str:
@@ -81,8 +75,15 @@ def query(url: str, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+def forget_shop_keys(client: Redis) -> None:
+    """Delete every shop key (products, carts, locks) another test or run may have left."""
+    keys = list(client.scan_iter("shop:*"))
+    if keys:
+        client.delete(*keys)
+
+
 def free_port() -> int:
-    """A loopback port free right now (the kernel picks it)."""
+    """A loopback port free right now, nothing listening on it (the kernel picks it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -35,18 +35,13 @@ from redis import Redis
 
 from ocean import secrets as stack_secrets
 from ocean.runtime.local import LocalRuntime
+from tests.integration.shop_support import free_port
 
 pytestmark = pytest.mark.integration
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(port: int) -> bool:

@@ -26,7 +26,7 @@ from redis import Redis
 
 from tests.integration.shop_support import (
     cache_counts,
-    closed_port,
+    free_port,
     query,
     samples,
     scrape,
@@ -126,7 +126,7 @@ async def test_blue_and_green_starting_together_migrate_and_seed_once(
 
 async def test_startup_gives_up_when_postgres_never_answers(redis_url: str) -> None:
     settings = Settings(
-        database_url=f"postgresql://shop@127.0.0.1:{closed_port()}/shop",
+        database_url=f"postgresql://shop@127.0.0.1:{free_port()}/shop",
         redis_url=redis_url,
         startup_timeout=0.5,
     )
@@ -270,7 +270,7 @@ async def test_healthz_and_readyz_when_everything_is_up(client: httpx.AsyncClien
 async def test_redis_outage_reports_not_ready_but_still_serves_products(
     settings: Settings,
 ) -> None:
-    redis_down = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    redis_down = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     async with serve(redis_down) as client:  # starting must not need Redis
         ready = await client.get("/readyz")
         assert ready.status_code == 503

@@ -51,7 +51,7 @@ from redis import Redis
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.integration.shop_support import ShopProcess, shop_processes
+from tests.integration.shop_support import ShopProcess, forget_shop_keys, shop_processes
 
 pytestmark = [pytest.mark.integration]
 
@@ -105,14 +105,9 @@ def problem_detail(ctx: object, response: schemathesis.Response, case: schemathe
                 raise AssertionError(f"a validation error without loc and msg: {error!r}")
 
 
-def forget_shop_keys(redis_url: str) -> None:
-    client = Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter("shop:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+def forget_keys_at(redis_url: str) -> None:
+    with Redis.from_url(redis_url) as client:
+        forget_shop_keys(client)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +140,7 @@ def checkout(
 @contextmanager
 def seeded_shop(schema_url: str, redis_url: str) -> Iterator[ShopProcess]:
     """A real shop process; customers 1-3 have orders (paid and failed) to read back."""
-    forget_shop_keys(redis_url)
+    forget_keys_at(redis_url)
     with (
         shop_processes(schema_url, redis_url, colors=("blue",), SHOP_PAYMENT_LATENCY_MS="0") as (
             process,
@@ -160,7 +155,7 @@ def seeded_shop(schema_url: str, redis_url: str) -> Iterator[ShopProcess]:
             placed = checkout(client, {customer: 1}, customer=customer, method=method)
             assert placed.status_code == status, placed.text
         yield process
-    forget_shop_keys(redis_url)
+    forget_keys_at(redis_url)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 
 from ocean.config import REPO_ROOT
 from ocean.validate import core, stack_checks
+from ocean.validate.core import program
 from ocean.validate.stack_checks import (
     NGINX_CONF,
     PG_CONF,
@@ -24,13 +25,9 @@ from ocean.validate.stack_checks import (
 
 MASTER, REPLICA = REDIS_CONFS
 
-needs_postgres = pytest.mark.skipif(
-    stack_checks._pg_bin("postgres") is None, reason="postgres not installed"
-)
-needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
-needs_nginx = pytest.mark.skipif(
-    shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin:/bin") is None, reason="no nginx"
-)
+needs_postgres = pytest.mark.skipif(program("postgres") is None, reason="postgres not installed")
+needs_redis = pytest.mark.skipif(program("redis-server") is None, reason="no redis-server")
+needs_nginx = pytest.mark.skipif(program("nginx") is None, reason="no nginx")
 
 
 @pytest.fixture

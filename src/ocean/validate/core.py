@@ -25,6 +25,7 @@ No invoke/textual imports here (tests/unit/test_import_contract.py).
 from __future__ import annotations
 
 import importlib
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -130,12 +131,8 @@ def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Find
                 pending.discard(future)
                 c = futures[future]
                 findings.append(
-                    Finding(
-                        c.name,
-                        c.kind,
-                        "error",
-                        "",
-                        None,
+                    _failed(
+                        c,
                         f"timed out after {c.timeout:.0f}s",
                         "the check hung: run it alone (--only) to see why",
                     )
@@ -150,21 +147,28 @@ def _collect(c: Check, future: Future) -> list[Finding]:
         result = future.result()
     except Exception as exc:
         return [
-            Finding(
-                c.name,
-                c.kind,
-                "error",
-                "",
-                None,
+            _failed(
+                c,
                 f"check crashed: {type(exc).__name__}: {exc}",
                 "a bug in the check (or an unreadable file)",
             )
         ]
     if not isinstance(result, list) or not all(isinstance(f, Finding) for f in result):
-        return [
-            Finding(c.name, c.kind, "error", "", None, "check returned no list of Findings", "")
-        ]
+        return [_failed(c, "check returned no list of Findings", "")]
     return result
+
+
+def _failed(c: Check, message: str, hint: str) -> Finding:
+    """An error about the check itself (it hung, crashed or misbehaved), not a file."""
+    return Finding(c.name, c.kind, "error", "", None, message, hint)
+
+
+def program(name: str) -> str | None:
+    """A checker's binary (promtool, postgres, nginx, …) where the local runtime looks for
+    its programs: PATH, the newest PostgreSQL bin dir, the sbin dirs. None when missing."""
+    from ocean.runtime.local import _default_search_path  # spawns nothing on import
+
+    return shutil.which(name, path=_default_search_path())
 
 
 def _order(f: Finding) -> tuple:

@@ -23,10 +23,10 @@ from typing import Any
 import jinja2
 import yaml
 
-from ocean import render as _render
 from ocean.model import Finding
+from ocean.render import render
 from ocean.services import BY_NAME
-from ocean.validate.core import check
+from ocean.validate.core import check, program
 
 TOOL_TIMEOUT = 60
 
@@ -39,14 +39,6 @@ def _rel(root: Path, path: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
-
-
-def tool(name: str) -> str | None:
-    """promtool / amtool (in PATH or /usr/bin), None when missing."""
-    found = shutil.which(name)
-    if found is None and Path(f"/usr/bin/{name}").exists():
-        found = f"/usr/bin/{name}"
-    return found
 
 
 def _missing_tool(name: str, check_name: str, kind: str, package: str) -> list[Finding]:
@@ -141,8 +133,7 @@ def render_context(root: Path, state_dir: Path) -> dict[str, Any]:
 
 
 def render_template(root: Path, template: str, context: dict[str, Any]) -> str:
-    env = _render._ENV.overlay(loader=jinja2.FileSystemLoader(str(root)))
-    return env.get_template(template).render(**context)
+    return render(template, context, root=root)
 
 
 def _render_into(
@@ -178,7 +169,7 @@ _PROMTOOL_LINE = re.compile(r"line (\d+)")
 @check(kind="prometheus", name="prometheus-config")
 def prometheus_config(root: Path) -> list[Finding]:
     """Render prometheus.yml and run `promtool check config` on it (rule files included)."""
-    promtool = tool("promtool")
+    promtool = program("promtool")
     if promtool is None:
         return _missing_tool("promtool", "prometheus-config", "prometheus", "prometheus")
     with tempfile.TemporaryDirectory(prefix="ocean-validate-") as tmp:
@@ -322,7 +313,7 @@ def promtool_rule_errors(promtool: str, path: Path) -> list[tuple[int | None, st
 @check(kind="rules", name="promtool-check-rules")
 def check_rules(root: Path) -> list[Finding]:
     """`promtool check rules` on every monitoring/rules/*.yml (PromQL, labels, names)."""
-    promtool = tool("promtool")
+    promtool = program("promtool")
     if promtool is None:
         return _missing_tool("promtool", "promtool-check-rules", "rules", "prometheus")
     out = []
@@ -406,7 +397,7 @@ def rule_test_findings(root: Path, promtool: str, path: Path) -> list[Finding]:
 def promtool_test_rules(root: Path) -> list[Finding]:
     """`promtool test rules` on every monitoring/rules/tests/*.yml (in parallel, the
     biggest first: they take ≈ 13 s together on 2 cores)."""
-    promtool = tool("promtool")
+    promtool = program("promtool")
     if promtool is None:
         return _missing_tool("promtool", "promtool-test-rules", "rule-tests", "prometheus")
     files = sorted(rule_test_files(root), key=lambda p: -p.stat().st_size)
@@ -550,7 +541,7 @@ def alertmanager_problems(config: dict) -> list[tuple[str, str, str]]:
 @check(kind="alertmanager", name="alertmanager-config")
 def alertmanager_config(root: Path) -> list[Finding]:
     """Render alertmanager.yml, `amtool check-config` it, then the routing semantics."""
-    amtool = tool("amtool")
+    amtool = program("amtool")
     with tempfile.TemporaryDirectory(prefix="ocean-validate-") as tmp:
         path, found = _render_into(
             root,
@@ -969,7 +960,7 @@ def dashboard_rate_interval(root: Path) -> list[Finding]:
 @check(kind="dashboards", name="dashboard-queries")
 def dashboard_queries(root: Path) -> list[Finding]:
     """Every PromQL expression of every dashboard parses (promtool, one run for all)."""
-    promtool = tool("promtool")
+    promtool = program("promtool")
     if promtool is None:
         return _missing_tool("promtool", "dashboard-queries", "dashboards", "prometheus")
     loaded, _ = _load_dashboards(root, "dashboard-queries")

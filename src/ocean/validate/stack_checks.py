@@ -44,8 +44,9 @@ import jinja2
 
 from ocean.config import DEFAULT_PORT_BASE, PORT_OFFSETS, PortPlan, Settings
 from ocean.model import Finding
+from ocean.render import render
 from ocean.services import BY_NAME
-from ocean.validate.core import check
+from ocean.validate.core import check, program
 
 # The memory PostgreSQL may plan for, worst case, on the small node the stack targets
 # (2 cores, ~2 GiB shared with Redis, the shop and monitoring): shared_buffers +
@@ -85,10 +86,10 @@ class Rendered:
     settings: Settings
     context: dict
     pg_overrides: list[tuple[str, str]]
-    env: jinja2.Environment
+    repo_root: Path  # where the templates are read from
 
     def render(self, template: str, **extra) -> str:
-        return self.env.get_template(template).render(**{**self.context, **extra})
+        return render(template, {**self.context, **extra}, root=self.repo_root)
 
 
 @contextmanager
@@ -110,15 +111,7 @@ def rendering(repo_root: Path) -> Iterator[Rendered]:
             for flag, value in zip(pg.argv, pg.argv[1:], strict=False)
             if flag == "-c" and value.split("=", 1)[0] not in PG_PATH_OVERRIDES
         ]
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(repo_root)),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            autoescape=False,
-        )
-        yield Rendered(tmp, settings, context, overrides, env)
+        yield Rendered(tmp, settings, context, overrides, Path(repo_root))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -169,12 +162,6 @@ def _strip_comment(line: str) -> str:
     return line
 
 
-def _pg_bin(name: str) -> str | None:
-    from ocean.runtime.local import _default_search_path
-
-    return shutil.which(name, path=_default_search_path())
-
-
 def _as_pg_user() -> dict:
     if os.geteuid() != 0:
         return {}
@@ -204,7 +191,7 @@ def check_postgres_params(repo_root: Path) -> list[Finding]:
     file loaded again until it passes (a handful of ≈ 10 ms runs at worst).
     """
     name, kind, rel = "postgres-params", "postgres", PG_CONF
-    postgres = _pg_bin("postgres")
+    postgres = program("postgres")
     if not postgres:
         return [
             _finding(
@@ -408,7 +395,7 @@ def check_redis_directives(repo_root: Path) -> list[Finding]:
     config: it loads the file with ``--port 0``, a unix socket and dir in a temp dir,
     ``--replicaof no one`` and no persistence, and is stopped as soon as it is ready."""
     name, kind = "redis-directives", "redis"
-    server = shutil.which("redis-server")
+    server = program("redis-server")
     if not server:
         return [
             _finding(
@@ -629,8 +616,10 @@ def _render_nginx(r: Rendered) -> tuple[Path, str, str]:
     ):
         directory.mkdir(parents=True, exist_ok=True)
     host, ports = r.settings.host, r.settings.ports
-    upstream = r.env.get_template(UPSTREAM_CONF).render(
-        upstream_servers=[f"{host}:{ports[c]}" for c in ("shop-blue", "shop-green")]
+    upstream = render(
+        UPSTREAM_CONF,
+        {"upstream_servers": [f"{host}:{ports[c]}" for c in ("shop-blue", "shop-green")]},
+        root=r.repo_root,
     )
     nginx = r.render(NGINX_CONF)
     (etc / "upstream.conf").write_text(upstream)
@@ -642,7 +631,7 @@ def _render_nginx(r: Rendered) -> tuple[Path, str, str]:
 def check_nginx_syntax(repo_root: Path) -> list[Finding]:
     """The rendered nginx.conf (with a rendered upstream.conf) passes ``nginx -t``."""
     name, kind = "nginx-syntax", "nginx"
-    nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    nginx = program("nginx")
     if not nginx:
         return [
             _finding(
