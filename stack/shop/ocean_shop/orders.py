@@ -102,7 +102,6 @@ class Orders:
         feed: OrderFeed,
         metrics: ShopMetrics,
     ) -> None:
-        self.pool = pool
         self.redis = redis
         self.carts = carts
         self.locks = locks
