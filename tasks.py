@@ -17,6 +17,8 @@ from rich.table import Table
 
 from ocean.errors import OceanError
 from ocean.model import Step, StepStatus
+from ocean.procedures import backup as backups
+from ocean.procedures import deploy as deploys
 from ocean.procedures import stack
 from ocean.procedures.seed import seed as seed_data
 from ocean.runtime import make_runtime
@@ -213,8 +215,406 @@ def _print_findings(findings: list, took: float) -> None:
     console.print(f"[{'red' if errors else 'green'}]{summary}[/]")
 
 
-@task(help={"sessions": "nox sessions to run (default: lint,tests)"})
-def test(c, sessions="lint,tests"):
+@task(
+    help={
+        "color": "the idle color to deploy to: blue or green (deploying to the live color "
+        "is refused)",
+        "version": "what to run: a git ref of this repo (default HEAD) or a directory "
+        "holding the shop (its pyproject.toml, or a checkout with stack/shop)",
+        "auto-promote": "switch traffic once the preview passes (default on); "
+        "--no-auto-promote stops before the switch: then `promote` or `rollback`",
+        "analysis-window": "how long the new color is judged on live traffic after the "
+        "switch, e.g. 60s or 2m (default 60s); a breach rolls back at once",
+        "scale-down-delay": "how long after the switch the old color keeps running (default 30s)",
+        "ready-timeout": "how long the new color may take to answer /readyz (default 60s)",
+        "force": "deploy despite firing page-severity alerts (recorded in the history)",
+        "json": "print the steps as JSON instead of a progress log",
+    }
+)
+def deploy(
+    c,
+    color,
+    version="HEAD",
+    auto_promote=True,
+    analysis_window="60s",
+    scale_down_delay="30s",
+    ready_timeout="60s",
+    force=False,
+    json=False,
+):
+    """Blue-green deploy: start VERSION on the idle color, smoke-test and analyse it,
+    switch nginx to it, watch its error ratio and p99 against slo.yaml, and roll back
+    at once on a breach. Exit 1 when it does not end live."""
+    runtime = _guard(make_runtime)
+    opts = _guard(
+        lambda: deploys.DeployOptions(
+            color=deploys.check_color(color),
+            version=version,
+            auto_promote=auto_promote,
+            analysis_window=deploys.parse_duration(analysis_window, "analysis-window"),
+            scale_down_delay=deploys.parse_duration(scale_down_delay, "scale-down-delay"),
+            ready_timeout=deploys.parse_duration(ready_timeout, "ready-timeout"),
+            force=force,
+        )
+    )
+    _run(deploys.deploy(runtime, opts), json)
+
+
+@task(
+    help={
+        "analysis-window": "override the deploy's analysis window, e.g. 60s",
+        "scale-down-delay": "override the deploy's scale-down delay, e.g. 30s",
+        "json": "print the steps as JSON",
+    }
+)
+def promote(c, analysis_window="", scale_down_delay="", json=False):
+    """Promote the deploy that waits after `deploy --no-auto-promote`: switch, analyse,
+    scale down (or roll back on a breach)."""
+    runtime = _guard(make_runtime)
+    window = _guard(
+        lambda: (
+            deploys.parse_duration(analysis_window, "analysis-window") if analysis_window else None
+        )
+    )
+    delay = _guard(
+        lambda: (
+            deploys.parse_duration(scale_down_delay, "scale-down-delay")
+            if scale_down_delay
+            else None
+        )
+    )
+    _run(deploys.promote(runtime, window, delay), json)
+
+
+@task(help={"json": "print the steps as JSON"})
+def rollback(c, json=False):
+    """Send traffic back to the other color (the previous release; one nginx reload when
+    it still runs), or abandon a deploy waiting for promotion."""
+    runtime = _guard(make_runtime)
+    _run(deploys.rollback(runtime), json)
+
+
+@task(
+    name="deploy-status",
+    help={
+        "history": "how many past deploys to show (default 10)",
+        "json": "print machine-readable JSON",
+    },
+)
+def deploy_status(c, history=10, json=False):
+    """Show the live color, each color's version and readiness, a deploy in progress and
+    the history with outcomes and reasons. Finishes or undoes a deploy whose process died."""
+    runtime = _guard(make_runtime)
+    report, steps = _guard(lambda: deploys.status(runtime, int(history)))
+    if json:
+        print(_json_dumps({**report, "recovered": [s.as_dict() for s in steps]}))
+        return
+    for step in steps:
+        console.print(f"{STYLE[step.status]} {step.name} [dim]{step.detail}[/]")
+    _print_deploy_status(report)
+
+
+def _print_deploy_status(report: dict) -> None:
+    import time
+
+    table = Table("color", "live", "ready", "version", "build", box=None)
+    for color, info in report["colors"].items():
+        table.add_row(
+            color,
+            "[green]live[/]" if info["live"] else "",
+            "[green]yes[/]" if info["ready"] else "[dim]no[/]",
+            info["label"],
+            info["build"],
+        )
+    console.print(table)
+    if report["running"]:
+        console.print(f"[yellow]{report['running']}[/]")
+    open_deploy = report["open"]
+    if open_deploy:
+        state = "awaits promotion" if open_deploy.get("paused") else f"at {open_deploy.get('step')}"
+        console.print(f"open deploy of {open_deploy['color']}: {state}")
+    if report["history"]:
+        history = Table(box=None)
+        for column in ("ended", "kind", "color", "version", "outcome", "took"):
+            history.add_column(column, no_wrap=True)
+        history.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=48)
+        for entry in reversed(report["history"]):
+            outcome = entry["outcome"]
+            colour = "green" if outcome == "success" else "red"
+            history.add_row(
+                time.strftime("%m-%d %H:%M:%S", time.localtime(entry["ended"])),
+                entry.get("kind", ""),
+                entry["color"],
+                entry.get("label") or entry.get("version", ""),
+                f"[{colour}]{outcome}[/]",
+                f"{entry.get('duration_s', 0):.1f}s",
+                entry.get("reason", ""),
+            )
+        console.print(history)
+
+
+# -- backup and restore (docs/backup.md) ------------------------------------------------
+
+
+@task(
+    help={
+        "label": "a name for the set, appended to its id (e.g. before-migration)",
+        "encrypt": "encrypt with GPG to the backup key (default on); --no-encrypt keeps "
+        "the files plain (still checksummed and HMAC-signed)",
+        "json": "print the steps as JSON",
+    }
+)
+def backup(c, label="", encrypt=True, json=False):
+    """Back up PostgreSQL (pg_dump -Fc), Redis (BGSAVE) and the configs into one
+    encrypted, checksummed set under OCEAN_BACKUP_DIR (default <state>/backups)."""
+    runtime = _guard(make_runtime)
+    _run(backups.backup(runtime, label, encrypt), json)
+
+
+@task(name="backups", help={"json": "print the sets as JSON"})
+def list_backups(c, json=False):
+    """List the backup sets: age, size, encryption and the last verification."""
+    runtime = _guard(make_runtime)
+    rows = _guard(lambda: backups.list_backups(runtime))
+    if json:
+        print(_json_dumps({"backups": rows}))
+        return
+    table = Table("id", "age", "size", "encrypted", "orders", "verified", box=None)
+    for row in rows:
+        if "problem" in row:
+            table.add_row(row["id"], "", "", "", "", f"[red]{row['problem']}[/]")
+            continue
+        verified = row["verified"]
+        colour = {"ok": "green", "failed": "red"}.get(verified["status"], "dim")
+        table.add_row(
+            row["id"],
+            _age(row["age_s"]),
+            f"{row['size'] / 2**20:.1f} MiB",
+            "gpg" if row["encrypted"] else "[yellow]no[/]",
+            f"{row['orders'] or 0:,}",
+            f"[{colour}]{verified['status']}[/]",
+        )
+    console.print(table if rows else "no backups yet: `./ocean backup`")
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+@task(
+    name="backup-verify",
+    help={"id": "the backup set to verify (see `backups`)", "json": "print the steps as JSON"},
+)
+def backup_verify(c, id, json=False):
+    """Restore a set into a scratch PostgreSQL and Redis on free ports, compare row
+    counts, table checksums and keys with its manifest, publish the result as a metric."""
+    runtime = _guard(make_runtime)
+    _run(backups.verify(runtime, id), json)
+
+
+@task(
+    help={
+        "id": "the backup set to restore (see `backups`)",
+        "yes": "confirm: the shop's data is replaced (a safety backup is taken first)",
+        "json": "print the steps as JSON",
+    }
+)
+def restore(c, id, yes=False, json=False):
+    """Restore a set: safety backup, stop the shop, restore PostgreSQL, Redis and configs,
+    check them against the manifest, start the shop, health check. On failure the
+    safety backup is put back."""
+    runtime = _guard(make_runtime)
+    _run(backups.restore(runtime, id, yes), json)
+
+
+@task(
+    name="backup-prune",
+    auto_shortflags=False,  # four --keep-* options: generated short flags would collide
+    help={
+        "keep-last": "keep the N newest sets",
+        "keep-daily": "keep the newest set of each of the last N days",
+        "keep-weekly": "keep the newest set of each of the last N ISO weeks",
+        "keep-monthly": "keep the newest set of each of the last N months",
+        "dry-run": "only say what would be removed",
+        "json": "print the steps as JSON",
+    },
+)
+def backup_prune(
+    c, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, dry_run=False, json=False
+):
+    """Remove the backup sets no --keep-* rule keeps (a set kept by any rule stays)."""
+    from ocean.backup.retention import Policy
+
+    runtime = _guard(make_runtime)
+    try:
+        policy = Policy(int(keep_last), int(keep_daily), int(keep_weekly), int(keep_monthly))
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
+    _run(backups.prune(runtime, policy, dry_run), json)
+
+
+# -- load tests (testing/k6/README.md) ---------------------------------------------------
+
+
+@task(
+    iterable=["guard"],
+    help={
+        "scenario": "smoke, browsing, shopping, stress, cache, database, websocket or "
+        "performance (testing/k6/<scenario>.js)",
+        "vus": "virtual users (arrival-rate scenarios: the most k6 may use); default per "
+        "scenario, at most 20,000",
+        "rate": "stress: the top arrival rate (iterations/s) it steps up to; performance: "
+        "the steady rate; default per scenario",
+        "duration": "how long, e.g. 30s or 2m (default per scenario, at most 1h)",
+        "target": "base URL to load (default: this stack's nginx); loopback only",
+        "guard": "override a server-side guard, NAME=VALUE or NAME=off (repeatable): "
+        "error_ratio, db_p95_ms, cache_hit_ratio, redis_memory_ratio",
+        "json": "print the result as JSON instead of live progress",
+    },
+)
+def loadtest(c, scenario, vus=0, rate=0, duration="", target="", guard=None, json=False):
+    """Run a k6 scenario against the stack with live progress; stop it when a
+    server-side guard (from slo.yaml) breaches; judge every SLO. Results go to
+    <state>/loadtests/<id>/. Exit 1 when a verdict fails or a guard stopped the run."""
+    from ocean.loadtest.scenarios import options
+    from ocean.procedures import loadtest as loadtests
+
+    runtime = _guard(make_runtime)
+    opts = _guard(
+        lambda: options(
+            scenario,
+            target or runtime.url("nginx"),
+            vus or None,
+            duration or None,
+            rate or None,
+            guard or [],
+        )
+    )
+    done = _run_live(loadtests.loadtest(runtime, opts), json)
+    if done and done[-1].status is StepStatus.FAILED:
+        raise Exit(code=1)
+
+
+def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
+    """_run for long procedures: ``progress`` steps update one live line (every 5th is
+    printed when stderr is not a terminal); --json prints the last step's data."""
+    from rich.live import Live
+
+    done: list[Step] = []
+    live = Live(console=console, transient=True) if console.is_terminal and not as_json else None
+    try:
+        if live:
+            live.start()
+        for step in steps:
+            if step.name == "progress":
+                if live:
+                    live.update(f"[cyan]…[/] {step.detail}")
+                elif not as_json and int(step.data.get("t", 0)) % 5 == 0:
+                    console.print(f"[cyan]…[/] {step.detail}")
+                continue
+            done.append(step)
+            if not as_json:
+                took = f" [dim]{step.seconds:.1f}s[/]" if step.seconds is not None else ""
+                console.print(f"{STYLE[step.status]} {step.name} [dim]{step.detail}[/]{took}")
+    except OceanError as exc:
+        if as_json:
+            print(_json_dumps({"ok": False, "error": str(exc)}))
+        raise Exit(f"error: {exc}", code=1) from None
+    finally:
+        if live:
+            live.stop()
+    if as_json and done:
+        print(_json_dumps({"ok": done[-1].status is not StepStatus.FAILED, **done[-1].data}))
+    return done
+
+
+@task(
+    name="loadtest-report",
+    help={
+        "id": "the run to show (default: the newest; ids are the directories of "
+        "<state>/loadtests/; invoke has no optional positionals, hence --id)",
+        "compare": "a baseline run: print both side by side and flag regressions",
+        "tolerance": "how much worse than the baseline counts as a regression, as a "
+        "fraction (default 0.2 = 20%)",
+        "json": "print machine-readable JSON",
+    },
+)
+def loadtest_report(c, id="", compare="", tolerance=0.2, json=False):
+    """Show a saved load test (verdicts, figures, capacity) or compare it with a
+    baseline run. Exit 1 when --compare finds a regression."""
+    from ocean.procedures import loadtest as loadtests
+
+    runtime = _guard(make_runtime)
+    try:
+        tol = float(tolerance)
+    except ValueError:
+        raise Exit(f"error: --tolerance {tolerance!r} is not a number", code=1) from None
+    report = _guard(lambda: loadtests.report(runtime, id or None, compare or None, tol))
+    if json:
+        print(_json_dumps(report))
+    else:
+        _print_loadtest(report)
+    if report.get("regressions"):
+        raise Exit(code=1)
+
+
+def _print_loadtest(report: dict) -> None:
+    run = report["run"]
+    verdict = "[green]passed[/]" if run["passed"] else "[red]FAILED[/]"
+    console.print(
+        f"{run['id']} ({run['scenario']}, {run['params'].get('vus')} VUs, "
+        f"{run['duration_s']:.0f}s, {run['stopped_by']}): {verdict}"
+    )
+    if run.get("breach"):
+        console.print(f"[red]{run['breach']['detail']}[/]")
+    table = Table("slo", "source", "measured", "limit", "verdict", box=None)
+    for v in run["verdicts"]:
+        word = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]n/a[/]"}[v["passed"]]
+        table.add_row(v["slo"], v["source"], v["measured"], v["limit"], word)
+    console.print(table)
+    if run.get("levels"):
+        levels = Table("level", "target/s", "done/s", "p99 ms", "failed", "held", box=None)
+        for row in run["levels"]:
+            levels.add_row(
+                str(row["level"]),
+                str(row["target_rate"]),
+                f"{row['rps']:.0f}",
+                str(row["p99_ms"]),
+                f"{row['failed_rate']:.3%}",
+                "[green]yes[/]" if row["held"] else "[red]no[/]",
+            )
+        console.print(levels)
+        best = run.get("breaking_point")
+        console.print(f"capacity: {best['rps']:.0f} requests/s held" if best else "no level held")
+    if "rows" in report:
+        base = report["base"]
+        if report["differs"]:
+            console.print(f"[yellow]runs differ in: {', '.join(report['differs'])}[/]")
+        table = Table("metric", base["id"], run["id"], "change", "", box=None)
+        for row in report["rows"]:
+            change = "-" if row["change"] is None else f"{row['change']:+.0%}"
+            flag = "[red]regression[/]" if row["regression"] else ""
+            table.add_row(row["metric"], _fig(row["base"]), _fig(row["run"]), change, flag)
+        console.print(table)
+        found = report["regressions"]
+        console.print(
+            f"[red]{len(found)} regression(s) beyond {report['tolerance']:.0%}: "
+            f"{', '.join(found)}[/]"
+            if found
+            else f"[green]no regression beyond {report['tolerance']:.0%}[/]"
+        )
+    console.print(f"chart: {report['chart']}")
+
+
+def _fig(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.4g}"
+
+
+@task(help={"sessions": "nox sessions to run (default: lint,validate,tests)"})
+def test(c, sessions="lint,validate,tests"):
     """Run the test suite through nox (the command CI runs)."""
     names = [s for s in sessions.split(",") if s]
     c.run(f"{sys.executable} -m nox -s {' '.join(names)}", pty=False)
@@ -239,6 +639,7 @@ def _print_status(report: dict) -> None:
             uptime,
         )
     console.print(table)
+    console.print(f"live color: {report['live_color']} (`deploy-status` for versions and history)")
     _print_targets(report["targets"])
     if report["prometheus_error"]:
         console.print(f"[red]prometheus: {report['prometheus_error']}[/]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -15,12 +16,32 @@ from ocean import secrets
 from ocean.config import PortPlan, Settings
 from ocean.procedures import stack as stack_procedures
 from ocean.runtime.local import LocalRuntime
-from tests.helpers import free_port_base
+from tests.helpers import FakeReceiver, free_port_base
 
 
 def make_runtime(tmp_path_factory: pytest.TempPathFactory, name: str) -> LocalRuntime:
     settings = Settings(state_dir=tmp_path_factory.mktemp(name), ports=PortPlan(free_port_base()))
     return LocalRuntime(settings)
+
+
+@contextmanager
+def own_stack(
+    tmp_path_factory: pytest.TempPathFactory, name: str, wait_targets: bool = True
+) -> Iterator[LocalRuntime]:
+    """A whole stack for one test module (tests that change it: deploys, restores…).
+
+    A receiver on the stack's alert-webhook port keeps Alertmanager's notifications
+    succeeding: the alerts those tests provoke must not page (AlertmanagerNotifications-
+    Failing is critical, and a page freezes deploys).
+    """
+    runtime = make_runtime(tmp_path_factory, name)
+    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
+    try:
+        list(stack_procedures.up(runtime, None, True, wait_targets))
+        yield runtime
+    finally:
+        list(stack_procedures.down(runtime))
+        sink.close()
 
 
 @pytest.fixture(scope="session")

@@ -89,3 +89,16 @@ class Finding:
         if not self.file:
             return "-"
         return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class Build:
+    """One build of the shop: what to run for a color."""
+
+    id: str
+    version: str  # what the user asked for (a ref, a path), shown in status and history
+    label: str  # the version the shop reports: SHOP_VERSION, the build_info metric
+    python: str  # the build's interpreter ("" for the checkout's own, the toolkit venv)
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)

@@ -64,8 +64,34 @@ class Prometheus:
         """Instant query; returns the result vector."""
         return self._get("/api/v1/query", query=expr)["result"]
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """Range query; returns the result matrix (each series' values as [t, "v"])."""
+        return self._get(
+            "/api/v1/query_range", query=expr, start=start, end=end, step=f"{step:g}s"
+        )["result"]
+
     def alerts(self) -> list[dict[str, Any]]:
         return self._get("/api/v1/alerts")["alerts"]
 
     def rule_groups(self) -> list[dict[str, Any]]:
         return self._get("/api/v1/rules")["groups"]
+
+
+class Alertmanager:
+    """The few Alertmanager v2 calls the toolkit needs, over one reused connection."""
+
+    def __init__(self, url: str, timeout: float = 2.0) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts Alertmanager holds, each with status.state active/suppressed."""
+        try:
+            response = self._client.get("/api/v2/alerts")
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise PromError(f"{self.url}/api/v2/alerts: {exc}") from exc

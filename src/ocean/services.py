@@ -16,7 +16,7 @@ class Service:
     summary: str
     probe: str  # how health is checked: http, postgres, redis, redis-replica
     path: str = ""  # HTTP path for http probes
-    # Started by `up` only when asked for (green exists once deployed).
+    # Started by `up` only when asked for, or when it is the live color.
     on_demand: bool = False
     # Services that must be ready before this one starts.
     needs: tuple[str, ...] = ()
@@ -35,8 +35,15 @@ SERVICES: tuple[Service, ...] = (
         needs=("redis-master",),
         scheme="redis",
     ),
+    # The colors: `up` starts the live one (blue until a deploy says otherwise); the
+    # other runs only while a deploy brings it up or drains the old one.
     Service(
-        "shop-blue", "shop API, blue color", "http", "/readyz", needs=("postgres", "redis-master")
+        "shop-blue",
+        "shop API, blue color",
+        "http",
+        "/readyz",
+        on_demand=True,
+        needs=("postgres", "redis-master"),
     ),
     Service(
         "shop-green",
@@ -60,14 +67,19 @@ SERVICES: tuple[Service, ...] = (
 BY_NAME = {service.name: service for service in SERVICES}
 
 
-def select(names: str | list[str] | None) -> list[Service]:
-    """Services named in a comma-separated list (all default ones when empty).
+COLORS = ("blue", "green")
+
+
+def select(names: str | list[str] | None, live: str = "blue") -> list[Service]:
+    """Services named in a comma-separated list (when empty: the stack, with the
+    ``live`` color of the shop).
 
     Dependencies come along, in stack order. An unknown name is an error that lists
     the known ones.
     """
     if not names:
-        return [service for service in SERVICES if not service.on_demand]
+        live_name = f"shop-{live}"
+        return [s for s in SERVICES if not s.on_demand or s.name == live_name]
     wanted = [n.strip() for n in names.split(",")] if isinstance(names, str) else names
     wanted = [n for n in wanted if n]
     for name in wanted:

@@ -22,6 +22,7 @@ import yaml
 from ocean.config import REPO_ROOT
 
 SLO_FILE = "monitoring/slo.yaml"
+TESTS_DIR = "monitoring/rules/tests"
 HEADER = f"GENERATED from {SLO_FILE} by `python -m ocean.slo generate`; do not edit"
 # Windows of the slo:sli_error:ratio_rate<W> rules (a published contract).
 SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -591,40 +592,46 @@ def _go_g(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _counter(per_minute: float, minutes: int, then: float | None = None, more: int = 0) -> str:
-    """promtool series: ``per_minute`` for ``minutes``, then ``then`` per minute."""
-    text = f"0+{_num(per_minute)}x{minutes}"
-    if then is not None:
-        text += f" {_num(per_minute * minutes + then)}+{_num(then)}x{more}"
-    return text
+def _counter(segments: list[tuple[float, int]]) -> str:
+    """promtool series of a counter: for each (increment, steps) segment, ``steps``
+    samples growing by ``increment`` (the first segment starts with a 0 sample)."""
+    parts, value = [], 0.0
+    for index, (per_step, steps) in enumerate(segments):
+        if index == 0:
+            parts.append(f"0+{_num(per_step)}x{steps}")
+        else:
+            parts.append(f"{_num(value + per_step)}+{_num(per_step)}x{steps - 1}")
+        value += per_step * steps
+    return " ".join(parts)
 
 
 def _burn_series(
-    slo: BudgetSLO, ratio: float, minutes: int, quiet: int = 0
+    slo: BudgetSLO, segments: list[tuple[float, int]] | list[tuple[float, int, int]]
 ) -> list[dict[str, str]]:
-    total = 10_000
-    bad = round(ratio * total)
+    """API request counters: for each (ratio, steps[, volume]) segment, ``volume`` × 10,000
+    requests a step (default 1×), ``ratio`` of them bad (5xx, or slower than the
+    threshold), for ``steps`` samples."""
     base = {"route": "/api/products/{id}", "method": "GET", "color": "blue", "job": "shop"}
+    requests = [(10_000 * (rest[0] if rest else 1), ratio, n) for ratio, n, *rest in segments]
 
-    def series(metric: str, extra: dict[str, str], per_minute: float, later: float) -> dict:
+    def series(metric: str, extra: dict[str, str], count: str) -> dict:
         labels = ",".join(f'{k}="{v}"' for k, v in {**base, **extra}.items())
-        values = _counter(per_minute, minutes, later if quiet else None, quiet)
-        return {"series": f"{metric}{{{labels}}}", "values": values}
+        per = [
+            ({"all": total, "bad": round(r * total), "good": total - round(r * total)}[count], n)
+            for total, r, n in requests
+        ]
+        return {"series": f"{metric}{{{labels}}}", "values": _counter(per)}
 
     if slo.name == "availability":
         return [
-            series("shop_http_requests_total", {"status": "2xx"}, total - bad, total),
-            series("shop_http_requests_total", {"status": "5xx"}, bad, 0),
+            series("shop_http_requests_total", {"status": "2xx"}, "good"),
+            series("shop_http_requests_total", {"status": "5xx"}, "bad"),
         ]
     assert slo.threshold_seconds is not None
+    le = {"le": _le(slo.threshold_seconds)}
     return [
-        series(
-            "shop_http_request_duration_seconds_bucket",
-            {"le": _le(slo.threshold_seconds)},
-            total - bad,
-            total,
-        ),
-        series("shop_http_request_duration_seconds_count", {}, total, total),
+        series("shop_http_request_duration_seconds_bucket", le, "good"),
+        series("shop_http_request_duration_seconds_count", {}, "all"),
     ]
 
 
@@ -632,62 +639,131 @@ def _minutes(duration: str) -> int:
     return int(seconds(duration) // 60)
 
 
-def tests(slos: SLOs, rule_docs: tuple[dict, dict]) -> dict[str, Any]:
-    burn_rules = {r["alert"]: r for g in rule_docs[1]["groups"] for r in g["rules"] if "alert" in r}
-    cases: list[dict[str, Any]] = []
-    for slo in slos.budget_slos:
-        for alert in slos.burn_rate_alerts:
-            name = alert_name(slo, alert)
-            rule = burn_rules[name]
-            limit = alert.factor * slo.error_budget
-            long_m, short_m, for_m = (_minutes(x) for x in (alert.long, alert.short, alert.for_))
-            at = short_m + for_m + 10
-            hot = min(2 * limit, 0.5)
-            hot_ratio = round(hot * 10_000) / 10_000
-            labels = dict(rule["labels"])
-            annotations = {
-                k: v.replace("{{ $value | humanizePercentage }}", _go_g(hot_ratio * 100) + "%")
-                for k, v in rule["annotations"].items()
-            }
-            cases.append(
-                {
-                    "name": f"{name} fires when both windows burn above {_num(alert.factor)}x",
-                    "interval": "1m",
-                    "input_series": _burn_series(slo, hot, at + 5),
-                    "alert_rule_test": [
-                        {
-                            "eval_time": f"{at}m",
-                            "alertname": name,
-                            "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
-                        },
-                    ],
-                }
-            )
-            cases.append(
-                {
-                    "name": f"{name} stays silent below {_num(alert.factor)}x",
-                    "interval": "1m",
-                    "input_series": _burn_series(slo, limit / 2, at + 5),
-                    "alert_rule_test": [
-                        {"eval_time": f"{at}m", "alertname": name, "exp_alerts": []}
-                    ],
-                }
-            )
-            # Errors stopped: the long window still burns, the short one does not.
-            # 3x the limit for as long as the quiet spell: the long window stays at 1.5x.
-            quiet = short_m + 5
-            burst = max(1, min(quiet, long_m - quiet - 1))
-            cases.append(
-                {
-                    "name": f"{name} resolves once the {alert.short} window is clean",
-                    "interval": "1m",
-                    "input_series": _burn_series(slo, min(3 * limit, 0.9), burst, quiet),
-                    "alert_rule_test": [
-                        {"eval_time": f"{burst + quiet}m", "alertname": name, "exp_alerts": []}
-                    ],
-                }
-            )
+def burn_step(alert: BurnRateAlert) -> int:
+    """The sample and evaluation step (minutes) of a burn-rate alert's tests: the coarsest
+    of 15, 10, 5, 2 minutes that divides its ``for`` and short window and still resolves
+    them (≥ 3 steps of ``for``, ≥ 6 of the short window); else 1 minute.
 
+    promtool evaluates every rule at every step up to a test's last eval_time: a 1 m step
+    over the 7 h a 6 h/1 h ticket alert needs was most of the validation's time.
+    """
+    for_m, short_m = _minutes(alert.for_), _minutes(alert.short)
+    for step in (15, 10, 5, 2):
+        divides = for_m % step == 0 and short_m % step == 0
+        if divides and for_m >= 3 * step and short_m >= 6 * step:
+            return step
+    return 1
+
+
+def _up(minutes: int, step: int) -> int:
+    """``minutes`` rounded up to a whole number of steps."""
+    return -(-minutes // step) * step
+
+
+def rule_test_file(alert: BurnRateAlert | None) -> str:
+    """Where the promtool tests of a burn-rate alert (None: the other SLO alerts) go."""
+    if alert is None:
+        return f"{TESTS_DIR}/slo.test.yml"
+    return f"{TESTS_DIR}/slo-burn-{alert.name.lower()}.test.yml"
+
+
+def _burn_cases(slo: BudgetSLO, alert: BurnRateAlert, rule: dict) -> list[dict]:
+    """Fires when both windows burn (not before ``for``); silent below the factor;
+    resolves once the short window is clean although the long one still burns (after
+    firing on the burst); silent while only the short window burns."""
+    name = alert_name(slo, alert)
+    step = burn_step(alert)
+    limit = alert.factor * slo.error_budget
+    long_m, short_m, for_m = (_minutes(x) for x in (alert.long, alert.short, alert.for_))
+    interval = f"{step}m"
+
+    def annotations(ratio: float) -> dict[str, str]:
+        value = _go_g(ratio * 100) + "%"
+        return {
+            k: v.replace("{{ $value | humanizePercentage }}", value)
+            for k, v in rule["annotations"].items()
+        }
+
+    def firing(at: int, ratio: float) -> dict:
+        return {
+            "eval_time": f"{at}m",
+            "alertname": name,
+            "exp_alerts": [
+                {"exp_labels": dict(rule["labels"]), "exp_annotations": annotations(ratio)}
+            ],
+        }
+
+    def silent(at: int) -> dict:
+        return {"eval_time": f"{at}m", "alertname": name, "exp_alerts": []}
+
+    # Both windows burn from the second sample on: `for` elapsed, two steps to spare.
+    at = _up(for_m, step) + 2 * step
+    # Just above and below the limit (1.25x, 0.8x): a factor off by a quarter fails a test.
+    hot = round(min(1.25 * limit, 0.5) * 10_000) / 10_000
+    # Errors stop for longer than the short window; the burst before them, at 3x the
+    # limit for as long as the quiet spell, keeps the long window at ≈ 1.5x.
+    quiet = _up(short_m + 5, step)
+    burst = max(_up(for_m, step) + 2 * step, min(quiet, (long_m - quiet - step) // step * step))
+    burst_ratio = round(min(3 * limit, 0.9) * 10_000) / 10_000
+    # One step of clean traffic as heavy as 3x the spike that follows it, at 1.25x the
+    # limit and as long as fills the short window and `for`: the long window stays < 0.4x.
+    spike = _up(short_m + for_m, step) + step
+    cases = [
+        {
+            "name": f"{name} fires when both windows burn above {_num(alert.factor)}x",
+            "interval": interval,
+            "input_series": _burn_series(slo, [(hot, at // step + 1)]),
+            "alert_rule_test": [silent(step), firing(at, hot)],
+        },
+        {
+            "name": f"{name} stays silent below {_num(alert.factor)}x",
+            "interval": interval,
+            "input_series": _burn_series(slo, [(0.8 * limit, at // step + 1)]),
+            "alert_rule_test": [silent(at)],
+        },
+        {
+            "name": f"{name} resolves once the {alert.short} window is clean",
+            "interval": interval,
+            "input_series": _burn_series(slo, [(burst_ratio, burst // step), (0, quiet // step)]),
+            "alert_rule_test": [firing(burst, burst_ratio), silent(burst + quiet)],
+        },
+    ]
+    if spike + step <= long_m:
+        cases.append(
+            {
+                "name": f"{name} stays silent while only the {alert.short} window burns",
+                "interval": interval,
+                "input_series": _burn_series(
+                    slo, [(0, 1, 3 * spike // step), (hot, spike // step)]
+                ),
+                "alert_rule_test": [silent(spike + step)],
+            }
+        )
+    return cases
+
+
+def tests(slos: SLOs, rule_docs: tuple[dict, dict]) -> dict[str, dict[str, Any]]:
+    """The promtool test files (repo-relative path → document): one per burn-rate alert
+    at its own step (``burn_step``), so promtool runs them in parallel and none samples
+    finer than its alert needs; the DB and cache alerts in slo.test.yml at 1 m."""
+    burn_rules = {r["alert"]: r for g in rule_docs[1]["groups"] for r in g["rules"] if "alert" in r}
+    # Recording rules before the alerts that read them: promtool's default group order
+    # is random, and an alert would read a recorded sample one step old, gone stale
+    # after 5 minutes (the lookback) with a coarser step.
+    shop_groups, slo_groups = ([g["name"] for g in doc["groups"]] for doc in rule_docs)
+    files: dict[str, dict[str, Any]] = {}
+    for alert in slos.burn_rate_alerts:
+        files[rule_test_file(alert)] = {
+            "rule_files": ["../slo.rules.yml"],
+            "evaluation_interval": f"{burn_step(alert)}m",
+            "group_eval_order": slo_groups,
+            "tests": [
+                case
+                for slo in slos.budget_slos
+                for case in _burn_cases(slo, alert, burn_rules[alert_name(slo, alert)])
+            ],
+        }
+    cases: list[dict[str, Any]] = []
     db = slos.db_query_latency
     db_rule = burn_rules[DB_ALERT]
     # Every observation between two bounds around the threshold: p = lo + (hi - lo) * q.
@@ -700,7 +776,7 @@ def tests(slos: SLOs, rule_docs: tuple[dict, dict]) -> dict[str, Any]:
             {
                 "series": "shop_db_query_duration_seconds_bucket"
                 f'{{query="place_order",le="{le}",job="shop"}}',
-                "values": _counter(n, at_db + 5),
+                "values": _counter([(n, at_db + 5)]),
             }
             for le, n in per_bucket.items()
         ]
@@ -755,7 +831,7 @@ def tests(slos: SLOs, rule_docs: tuple[dict, dict]) -> dict[str, Any]:
         return [
             {
                 "series": f'shop_cache_requests_total{{cache="product",result="{res}",job="shop"}}',
-                "values": _counter(n, at_c + 5),
+                "values": _counter([(n, at_c + 5)]),
             }
             for res, n in (("hit", hit), ("miss", miss), ("error", 0))
         ]
@@ -804,11 +880,13 @@ def tests(slos: SLOs, rule_docs: tuple[dict, dict]) -> dict[str, Any]:
             ],
         }
     )
-    return {
+    files[rule_test_file(None)] = {
         "rule_files": ["../shop.rules.yml", "../slo.rules.yml"],
         "evaluation_interval": "1m",
+        "group_eval_order": [*shop_groups, *slo_groups],
         "tests": cases,
     }
+    return files
 
 
 # ------------------------------------------------------------------ dashboard, k6
@@ -1106,8 +1184,8 @@ _TASKS = """\
    `GET /admin/faults` on the color's admin listener.
 4. `./ocean restart SERVICE` for a crashed or wedged service (e.g. `postgres`,
    `redis-master`, `shop-blue`).
-5. If it started with a deploy: `invoke rollback` (later issue: deploy/rollback), then
-   find the cause before `invoke deploy` again.
+5. If it started with a deploy: `invoke rollback` (one nginx reload back to the
+   previous color), then find the cause before `invoke deploy` again.
 """
 
 
@@ -1219,21 +1297,20 @@ def generate(slos: SLOs) -> dict[str, str]:
         "monitoring/rules/slo.rules.yml": _yaml(
             docs[1], "SLI error ratios per window and the SLO alerts (runbooks: docs/runbooks/)."
         ),
-        "monitoring/rules/tests/slo.test.yml": _yaml(
-            tests(slos, docs),
-            "promtool test rules monitoring/rules/tests/slo.test.yml (paths relative to here).",
-        ),
         "monitoring/dashboards/slo.json": json.dumps(dashboard(slos), indent=2) + "\n",
         "testing/k6/thresholds.json": json.dumps(k6_thresholds(slos), indent=2) + "\n",
     }
+    for rel, doc in tests(slos, docs).items():
+        files[rel] = _yaml(doc, f"promtool test rules {rel} (paths relative to its directory).")
     files.update(runbooks(slos, docs))
     return files
 
 
 def _orphans(root: Path, files: dict[str, str]) -> list[str]:
-    """Runbooks generated earlier for alerts that no longer exist."""
+    """Runbooks and promtool test files generated earlier for alerts that no longer exist."""
     found = []
-    for path in sorted((root / "docs/runbooks").glob("*.md")):
+    candidates = [*(root / "docs/runbooks").glob("*.md"), *(root / TESTS_DIR).glob("*.yml")]
+    for path in sorted(candidates):
         rel = path.relative_to(root).as_posix()
         if rel not in files and HEADER in path.read_text():
             found.append(rel)

@@ -28,11 +28,16 @@ METRICS: dict[str, tuple[str, str]] = {
         "Unix time of the last deploy of a color, by outcome.",
     ),
     "ocean_deploy_info": ("gauge", "The version last deployed to a color (always 1)."),
+    "ocean_deploy_duration_seconds": (
+        "gauge",
+        "How long the last deploy of a color took, by outcome.",
+    ),
     "ocean_backup_last_success_timestamp_seconds": (
         "gauge",
         "Unix time of the last successful backup.",
     ),
     "ocean_backup_size_bytes": ("gauge", "Size of the last successful backup in bytes."),
+    "ocean_backup_duration_seconds": ("gauge", "How long the last successful backup took."),
     "ocean_restore_test_success": ("gauge", "Whether the last restore test passed (1) or not (0)."),
     "ocean_restore_test_timestamp_seconds": ("gauge", "Unix time of the last restore test."),
     "ocean_restore_test_duration_seconds": ("gauge", "How long the last restore test took."),
@@ -55,13 +60,21 @@ def textfile_dir(settings: Settings) -> Path:
 
 
 def record_deploy(
-    settings: Settings, color: str, version: str, outcome: str, at: float | None = None
+    settings: Settings,
+    color: str,
+    version: str,
+    outcome: str,
+    at: float | None = None,
+    duration_s: float | None = None,
 ) -> Path:
     """A deploy of ``color`` ended with ``outcome`` (e.g. success, failed, rolled_back)."""
     at = time.time() if at is None else at
     samples = _read(_path(settings, "deploy"))
     stamps = samples.setdefault("ocean_deploy_last_timestamp_seconds", {})
     stamps[_labels(color=color, outcome=outcome)] = at
+    if duration_s is not None:
+        durations = samples.setdefault("ocean_deploy_duration_seconds", {})
+        durations[_labels(color=color, outcome=outcome)] = round(duration_s, 3)
     if outcome == "success":
         info = samples.setdefault("ocean_deploy_info", {})
         for key in [k for k in info if dict(k).get("color") == color]:
@@ -71,7 +84,12 @@ def record_deploy(
 
 
 def record_backup(
-    settings: Settings, label: str, size_bytes: int, success: bool, at: float | None = None
+    settings: Settings,
+    label: str,
+    size_bytes: int,
+    success: bool,
+    at: float | None = None,
+    duration_s: float | None = None,
 ) -> Path:
     """A backup named ``label`` finished; only a success moves the metrics.
 
@@ -88,6 +106,8 @@ def record_backup(
             "ocean_backup_last_success_timestamp_seconds": {(): at},
             "ocean_backup_size_bytes": {(): float(size_bytes)},
         }
+        if duration_s is not None:
+            samples["ocean_backup_duration_seconds"] = {(): round(duration_s, 3)}
     return write(settings, "backup", samples)
 
 

@@ -7,14 +7,11 @@ OCEAN_ALERT_WEBHOOK_URL, written into the test stack's 0600 secrets file).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -29,7 +26,7 @@ from ocean.runtime.local import LocalRuntime
 from ocean.services import get
 from ocean.validate.monitoring_checks import alertmanager_problems
 from tests.conftest import make_runtime
-from tests.helpers import free_port_base, metric_value
+from tests.helpers import FakeReceiver, free_port_base, metric_value
 
 AMTOOL = shutil.which("amtool")
 ALERT = "RedisReplicaDown"
@@ -129,57 +126,6 @@ def test_routing_tree(tmp_path: Path, labels: dict, receivers: list[str]):
 
 
 # -- end to end ---------------------------------------------------------------------
-
-
-class FakeReceiver:
-    """Stands in for Slack, SMTP and PagerDuty: records every POST on 127.0.0.1."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[float, str, str]] = []
-        received = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.append((time.monotonic(), self.path, body.decode(errors="replace")))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def wait_for(self, alert: str, status: str, since: float, timeout: float) -> tuple[float, str]:
-        """Monotonic time and path of the first POST after ``since`` about ``alert``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, path, body in list(self.posts):
-                if at >= since and alert in body and _status(body) == status:
-                    return at, path
-            time.sleep(0.1)
-        seen = [(p, b[:200]) for at, p, b in self.posts if at >= since]
-        raise AssertionError(f"no {status} notice of {alert} in {timeout:.0f}s; got {seen}")
-
-
-def _status(body: str) -> str:
-    """firing/resolved from a webhook (JSON status) or Slack (title) payload."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return ""
-    if "status" in payload:
-        return payload["status"]
-    titles = " ".join(a.get("title", "") for a in payload.get("attachments", []))
-    return "resolved" if "[RESOLVED]" in titles else "firing" if "[FIRING]" in titles else ""
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,12 @@ from ocean.errors import OceanError
 from ocean.services import SERVICES, get, select
 
 
-def test_default_selection_is_every_service_but_on_demand_ones():
+def test_default_selection_is_every_service_with_the_live_color_only():
     names = [s.name for s in select(None)]
     assert "shop-blue" in names and "shop-green" not in names
     assert len(names) == len(SERVICES) - 1
+    names = [s.name for s in select(None, live="green")]
+    assert "shop-green" in names and "shop-blue" not in names
 
 
 def test_dependencies_come_along_in_stack_order():

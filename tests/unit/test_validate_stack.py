@@ -69,7 +69,6 @@ def test_checks_are_registered_under_their_kinds():
         "nginx-syntax": "nginx",
         "nginx-upstreams": "nginx",
         "yamllint": "yaml",
-        "compose": "compose",
     }
     assert {name: checks[name].kind for name in expected} == expected
     assert set(STACK_KINDS) <= core.kinds()
@@ -204,7 +203,7 @@ def test_proxy_pass_to_an_undefined_upstream(repo):
     assert "shops" in finding.message
 
 
-# -- YAML and compose ---------------------------------------------------------------
+# -- YAML ---------------------------------------------------------------
 
 
 def test_yaml_lint_error(repo):
@@ -219,14 +218,6 @@ def test_yaml_lint_error_in_a_rendered_template(repo):
     (repo / rel).write_text((repo / rel).read_text() + "extra:   [1,2]\n")
     findings = only(stack_checks.check_yamllint(repo), "yamllint")
     assert {f.file for f in findings} == {rel}
-
-
-def test_compose_absent_is_fine_present_is_flagged(repo):
-    assert stack_checks.check_compose(repo) == []
-    (repo / "stack" / "docker-compose.yml").write_text("services: {}\n")
-    (finding,) = stack_checks.check_compose(repo)
-    assert (finding.check, finding.severity) == ("compose", "warning")
-    assert finding.file == "stack/docker-compose.yml"
 
 
 @needs_postgres

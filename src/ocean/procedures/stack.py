@@ -6,7 +6,7 @@ Each procedure is a generator of Steps: the caller prints or posts them as they 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ocean.errors import OceanError
@@ -29,7 +29,7 @@ def up(
     When the whole stack comes up, also wait until Prometheus scrapes every target.
     A failure stops what this call started, so nothing is left half-started.
     """
-    chosen = select(services)
+    chosen = select(services, live=runtime.live_color())
     started = time.monotonic()
     yield from runtime.check(chosen, install=install)
     yield from runtime.prepare(chosen)
@@ -112,6 +112,7 @@ def status(runtime: Runtime) -> dict[str, Any]:
     return {
         "runtime": runtime.name,
         "state_dir": str(runtime.settings.state_dir),
+        "live_color": runtime.live_color(),
         "healthy": healthy and all(t.health == "up" for t in targets),
         "services": [s.as_dict() for s in services],
         "targets": [t.as_dict() for t in targets],
@@ -120,9 +121,15 @@ def status(runtime: Runtime) -> dict[str, Any]:
 
 
 def log_lines(
-    runtime: Runtime, name: str, lines: int = 50, follow: bool = False, poll: float = 0.2
+    runtime: Runtime,
+    name: str,
+    lines: int = 50,
+    follow: bool = False,
+    poll: float = 0.2,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
-    """The last ``lines`` lines of a service's log, then (with ``follow``) new ones."""
+    """The last ``lines`` lines of a service's log, then (with ``follow``) new ones
+    until ``stop()`` says so (the console's tail is cancelled that way)."""
     if lines < 0:
         raise OceanError(f"--lines must be 0 or more, not {lines}")
     path = runtime.log_path(get(name))
@@ -130,7 +137,7 @@ def log_lines(
         raise OceanError(f"{name} has no log yet ({path}): has it ever run?")
     with path.open("rb") as handle:
         yield from _tail(handle, lines)
-        while follow:
+        while follow and not (stop and stop()):
             line = handle.readline()
             if line:
                 yield line.decode(errors="replace").rstrip("\n")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
 from ocean.config import Settings
-from ocean.model import ServiceStatus, Step
+from ocean.model import Build, ServiceStatus, Step
 from ocean.services import Service
 
 
@@ -55,3 +56,98 @@ class Runtime(Protocol):
         output line as an INFO step as it comes, then an OK step; raises OceanError if
         PostgreSQL is not running or the command fails.
         """
+
+    # -- blue-green: what the deploy procedure drives ---------------------------------
+
+    analysis_interval: float  # seconds between analysis polls (the scrape interval)
+
+    def live_color(self) -> str:
+        """The color nginx sends traffic to now (blue before any deploy)."""
+
+    def color_build(self, color: str) -> Build:
+        """The build ``color`` runs (or ran last, when stopped)."""
+
+    def check_version(self, version: str) -> str:
+        """The label ``version`` would run as; OceanError when it is unknown (cheap)."""
+
+    def build(self, version: str) -> Iterator[Step]:
+        """Make (or reuse) the build of ``version``; the generator returns the Build.
+
+        Raises OceanError when ``version`` is unknown or cannot be built.
+        """
+
+    def start_color(self, color: str, build: Build, timeout: float) -> Iterator[Step]:
+        """(Re)start ``color`` on ``build`` and wait until /readyz answers, at most
+        ``timeout`` seconds; raises OceanError (and stops it) when it never does."""
+
+    def stop_color(self, color: str) -> Iterator[Step]:
+        """Stop ``color`` and stop scraping it."""
+
+    def color_ready(self, color: str) -> bool:
+        """Whether ``color`` runs and answers /readyz now."""
+
+    def switch(self, color: str) -> Iterator[Step]:
+        """Send all new requests to ``color``: render the upstream, test the config,
+        replace it atomically, reload gracefully; returns once nginx serves ``color``."""
+
+    # -- backup and restore: what ocean.procedures.backup drives ------------------------
+
+    def backup_location(self) -> Path:
+        """Where backup sets live (OCEAN_BACKUP_DIR, default <state>/backups)."""
+
+    def backup_key_dir(self) -> Path:
+        """The backup keys (GPG home, HMAC key): OCEAN_BACKUP_KEY_DIR or <state>/backup-keys."""
+
+    def pg_major(self) -> int:
+        """The PostgreSQL major version a restore loads into."""
+
+    def source_info(self) -> dict:
+        """What the backup is of: live color, its version, host."""
+
+    def dump_postgres(self, dest: Path) -> dict:
+        """pg_dump -Fc of the shop database into ``dest``; returns version, major and
+        {table: {rows, checksum}} of exactly the dumped snapshot."""
+
+    def snapshot_redis(self, dest: Path) -> dict:
+        """BGSAVE, copy the finished RDB to ``dest``, check it; returns key counts per
+        database and sampled value digests of exactly that file."""
+
+    def export_configs(self, dest: Path) -> dict:
+        """The stack's configs (no secrets) and a secrets template as a tar at ``dest``."""
+
+    def scratch_restore(self, dump: Path, rdb: Path, samples: dict) -> Iterator[Step]:
+        """Restore into scratch PostgreSQL and Redis on free ports, measure, remove them;
+        the generator returns (table stats, redis stats)."""
+
+    def stop_writes(self) -> list[str]:
+        """Stop the shop (no writes reach the data); returns the colors that ran."""
+
+    def resume_writes(self, colors: list[str]) -> Iterator[Step]:
+        """Start the live color (and ``colors``) again; wait until ready."""
+
+    def load_postgres(self, dump: Path) -> Iterator[Step]:
+        """Load ``dump`` into a database beside the shop's; returns its table stats."""
+
+    def swap_postgres(self) -> Iterator[Step]:
+        """Make the loaded database the shop's (the old one kept aside)."""
+
+    def drop_previous_postgres(self) -> None:
+        """Drop the database a successful restore replaced."""
+
+    def restore_redis(self, rdb: Path, failpoint: object = None) -> Iterator[Step]:
+        """Replace the Redis master's data with the snapshot's (mind the AOF)."""
+
+    def restore_configs(self, archive: Path) -> Iterator[Step]:
+        """Put the archived configs back."""
+
+    def live_stats(self, samples: dict) -> tuple[dict, dict]:
+        """Table stats of the shop database and Redis stats of the master, now."""
+
+    def health_check(self) -> Iterator[Step]:
+        """Raise OceanError unless every running service is healthy and the live color ready."""
+
+    # -- load tests: what ocean.procedures.loadtest drives ------------------------------
+
+    def run_k6(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+        """Start ``k6 run ARGS`` (no usage report, no REST API port) with ``env`` added,
+        its output to ``log``; k6 gets SIGINT if the caller dies. Returns at once."""

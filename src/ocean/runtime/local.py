@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import pwd
 import re
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,12 +31,13 @@ from psycopg import sql
 from ocean import health, secrets
 from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
-from ocean.model import ServiceStatus, Step, StepStatus
+from ocean.model import Build, ServiceStatus, Step, StepStatus
 from ocean.render import render, write_atomic
-from ocean.runtime import packages
+from ocean.runtime import builds, packages
+from ocean.runtime.local_backup import LocalBackup
 from ocean.runtime.procfs import read_stat
 from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
-from ocean.services import BY_NAME, SERVICES, Service
+from ocean.services import BY_NAME, COLORS, SERVICES, Service
 
 PG_USER = "postgres"
 # Debian's nginx runs its workers as nobody when the master is root (no `user` directive).
@@ -81,7 +84,7 @@ class Program:
         return ",".join(f'{key}="{value}"' for key, value in (self.env or {}).items())
 
 
-class LocalRuntime:
+class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_backup.py
     name = "local"
 
     def __init__(self, settings: Settings, search_path: str | None = None) -> None:
@@ -314,7 +317,9 @@ class LocalRuntime:
         if not (s.etc / "upstream.conf").exists():
             files[s.etc / "upstream.conf"] = self.render_upstream(["shop-blue"])
         if not (s.etc / "targets" / "shop.json").exists():
-            files[s.etc / "targets" / "shop.json"] = self.render_shop_targets(["shop-blue"])
+            files[s.etc / "targets" / "shop.json"] = self.render_shop_targets(
+                [f"shop-{self.live_color()}"]
+            )
         changed = sum(write_atomic(path, text) for path, text in files.items())
         # 0600: webhook URLs may carry tokens (Alertmanager 0.25 has no url_file).
         changed += write_atomic(
@@ -343,8 +348,6 @@ class LocalRuntime:
         return render("stack/nginx/upstream.conf", {"upstream_servers": servers})
 
     def render_shop_targets(self, colors: list[str]) -> str:
-        import json
-
         groups = [
             {
                 "targets": [f"{self.settings.host}:{self.settings.ports[c]}"],
@@ -392,13 +395,15 @@ class LocalRuntime:
                 "redis-replica", [self._bin("redis-server"), str(s.etc / "redis-replica.conf")]
             ),
         ]
-        for color in ("blue", "green"):
+        for color in COLORS:
             name = f"shop-{color}"
+            build = self.color_build(color)
             programs.append(
                 Program(
                     name,
-                    [sys.executable, "-m", "ocean_shop"],
+                    [build.python or sys.executable, "-m", "ocean_shop"],
                     env={
+                        "SHOP_VERSION": build.label,
                         "SHOP_HOST": host,
                         "SHOP_PORT": str(ports[name]),
                         "SHOP_COLOR": color,
@@ -815,6 +820,180 @@ class LocalRuntime:
         self.supervisor.socket.unlink(missing_ok=True)
         yield Step("purge", detail=f"deleted {state}")
 
+    # -- blue-green -------------------------------------------------------------------
+
+    # Prometheus scrapes every second here: an analysis can look that often.
+    analysis_interval = 1.0
+    switch_confirm_timeout = 5.0
+
+    @property
+    def _builds_file(self) -> Path:
+        return self.settings.etc / "shop-builds.json"
+
+    def _color_builds(self) -> dict[str, dict]:
+        try:
+            return json.loads(self._builds_file.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def color_build(self, color: str) -> Build:
+        known = self._color_builds().get(color)
+        return Build(**known) if known else builds.checkout_build()
+
+    def live_color(self) -> str:
+        try:
+            text = (self.settings.etc / "upstream.conf").read_text()
+        except FileNotFoundError:
+            return "blue"
+        by_port = {self.settings.ports[f"shop-{c}"]: c for c in COLORS}
+        for port in re.findall(r"^\s*server\s+[^\s:]+:(\d+)", text, re.MULTILINE):
+            if int(port) in by_port:
+                return by_port[int(port)]
+        raise OceanError(f"{self.settings.etc / 'upstream.conf'} names no shop color")
+
+    def check_version(self, version: str) -> str:
+        return builds.resolve(REPO_ROOT, version)[1]
+
+    def build(self, version: str) -> Iterator[Step]:
+        started = time.monotonic()
+        made, fresh = builds.build(self.settings.state_dir / "builds", REPO_ROOT, version)
+        yield Step(
+            "build",
+            StepStatus.OK if fresh else StepStatus.SKIPPED,
+            f"{made.label} ({'built' if fresh else 'cached'}: {made.id})",
+            seconds=time.monotonic() - started,
+            data=made.as_dict(),
+        )
+        return made
+
+    def start_color(self, color: str, build: Build, timeout: float) -> Iterator[Step]:
+        name = f"shop-{color}"
+        service = BY_NAME[name]
+        started = time.monotonic()
+        if name in self._active_names():  # a leftover: it must run this build, fresh
+            self.supervisor.stop(name)
+            self._wait_stopped([name])
+        chosen = self._color_builds()
+        chosen[color] = build.as_dict()
+        write_atomic(self._builds_file, json.dumps(chosen, indent=2, sort_keys=True) + "\n")
+        self._render_configs()
+        list(self._apply_program_changes())
+        self._wait_ports_free(service)
+        self._write_targets(self._shop_colors_running() | {color})
+        self.supervisor.start(name)
+        deadline = started + timeout
+        detail = ""
+        while time.monotonic() < deadline:
+            ok, detail = self._probe(service)
+            if ok:
+                yield Step(
+                    f"{name} ready",
+                    detail=f"{build.label} on {self.url(name)}",
+                    seconds=time.monotonic() - started,
+                )
+                return
+            state = self.supervisor.processes().get(name, {}).get("statename")
+            # BACKOFF: it exited while starting (supervisord would retry a crash loop).
+            if state in ("FATAL", "EXITED", "BACKOFF"):
+                detail = f"{state.lower()}: {self._log_tail(service)}"
+                break
+            time.sleep(0.1)
+        list(self.stop_color(color))
+        raise OceanError(
+            f"{name} ({build.label}) not ready after {time.monotonic() - started:.0f}s "
+            f"({detail}); stopped it. See {self.log_path(service)}"
+        )
+
+    def stop_color(self, color: str) -> Iterator[Step]:
+        name = f"shop-{color}"
+        if self.supervisor.alive():
+            self.supervisor.stop(name)
+            self._wait_stopped([name])
+        self._write_targets(self._shop_colors_running() - {color})
+        self._wait_ports_free(BY_NAME[name])
+        yield Step(f"stop {name}")
+
+    def _wait_ports_free(self, service: Service) -> None:
+        """Until the service's ports are free: a color started again right after it
+        stopped must not find its previous process still closing its listeners."""
+        ports = self._ports_of(service)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            busy = [p for p in ports if not _port_free(self.settings.host, p)]
+            if not busy:
+                return
+            time.sleep(0.05)
+        raise OceanError(
+            f"{service.name}'s port {busy[0]} is still taken{_who_listens(busy[0])}: "
+            "stop that process, then retry"
+        )
+
+    def color_ready(self, color: str) -> bool:
+        name = f"shop-{color}"
+        return name in self.running() and self._probe(BY_NAME[name])[0]
+
+    def switch(self, color: str) -> Iterator[Step]:
+        s = self.settings
+        started = time.monotonic()
+        path = s.etc / "upstream.conf"
+        previous = path.read_text() if path.exists() else None
+        write_atomic(path, self.render_upstream([f"shop-{color}"]))
+        test = subprocess.run(
+            [
+                self._bin("nginx"),
+                "-t",
+                "-q",
+                "-p",
+                str(s.state_dir / "nginx"),
+                "-c",
+                str(s.etc / "nginx.conf"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if test.returncode != 0:
+            if previous is not None:
+                write_atomic(path, previous)
+            raise OceanError(f"nginx -t refused the new upstream: {test.stderr.strip()}")
+        # HUP: nginx starts workers with the new upstream; the old ones finish their
+        # requests (and keep-alive connections close after them), so none is lost.
+        self.supervisor.signal("nginx", "HUP")
+        served = self._wait_served_by(color)
+        yield Step(
+            f"switch to {color}",
+            detail=f"nginx serves {color}" if served else f"nginx reloaded; {color} not seen yet",
+            seconds=time.monotonic() - started,
+        )
+
+    def _wait_served_by(self, color: str) -> bool:
+        """Whether a fresh connection through nginx reaches ``color`` (polls briefly)."""
+        url = f"{self.url('nginx')}/version"
+        deadline = time.monotonic() + self.switch_confirm_timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if json.loads(response.read()).get("color") == color:
+                        return True
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
+        return False
+
+    def _shop_colors_running(self) -> set[str]:
+        active = self._active_names()
+        return {c for c in COLORS if f"shop-{c}" in active}
+
+    def _write_targets(self, colors: set[str]) -> None:
+        ordered = [f"shop-{c}" for c in COLORS if c in colors]
+        write_atomic(self.settings.etc / "targets" / "shop.json", self.render_shop_targets(ordered))
+
+    def _log_tail(self, service: Service, lines: int = 3) -> str:
+        try:
+            text = self.log_path(service).read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return "no log"
+        return " | ".join(line.strip() for line in text[-lines:])
+
     # -- status -----------------------------------------------------------------------
 
     def _names_in(self, states: set[str]) -> set[str]:
@@ -829,6 +1008,12 @@ class LocalRuntime:
     def running(self) -> set[str]:
         """Services running now, by name (no health probes: cheap)."""
         return self._names_in({RUNNING})
+
+    def run_k6(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+        """k6 on this machine, from the k6 scripts' directory (ocean/runtime/k6.py)."""
+        from ocean.runtime import k6
+
+        return k6.spawn(args, env, log, cwd=self.settings.repo_root / "testing" / "k6")
 
     def status(self) -> list[ServiceStatus]:
         infos = self.supervisor.processes() if self.supervisor.alive() else {}
@@ -857,11 +1042,14 @@ class LocalRuntime:
 
         with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
             statuses = list(pool.map(one, SERVICES))
-        # An on-demand service (the idle color) is part of the stack only while it runs.
+        # An on-demand service (the idle color) is part of the stack only while it
+        # runs; the live color always is (stopped, it makes the stack unhealthy).
+        live = f"shop-{self.live_color()}"
         return [
             s
             for s in statuses
-            if not (BY_NAME[s.name].on_demand and s.state in ("stopped", "absent", "exited"))
+            if s.name == live
+            or not (BY_NAME[s.name].on_demand and s.state in ("stopped", "absent", "exited"))
         ]
 
     _EXIT_RE = re.compile(r"exited: (\S+) \(.*not expected\)")

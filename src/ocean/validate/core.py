@@ -16,8 +16,15 @@ only into temp dirs, and run concurrently in threads: subprocesses (promtool, am
 must carry their own ``timeout=``. A check that raises becomes one error finding that
 names it; one that outlives its ``timeout`` (seconds, default 60) likewise.
 
+A missing checker (a program: promtool, amtool, postgres, nginx, redis-server; or a
+Python library: yamllint, jsonschema) is an *error* of the check that needs it, made by
+``missing_tool``: a validation that could not check must not pass as clean (deploy runs
+it as its gate, and warnings never fail without --strict). The hint says how to
+install it; ``./ocean up`` installs the programs, ``pip install -e '.[dev]'`` the
+libraries.
+
 Modules holding checks register them on import; ``registry()`` imports
-``monitoring_checks`` and, when it exists, ``stack_checks``.
+``monitoring_checks``, ``stack_checks`` and ``compose_checks`` (each when it exists).
 
 No invoke/textual imports here (tests/unit/test_import_contract.py).
 """
@@ -37,7 +44,11 @@ from ocean.model import Finding
 CheckFn = Callable[[Path], list[Finding]]
 DEFAULT_TIMEOUT = 60.0
 SEVERITIES = ("error", "warning")
-_MODULES = ("ocean.validate.monitoring_checks", "ocean.validate.stack_checks")
+_MODULES = (
+    "ocean.validate.monitoring_checks",
+    "ocean.validate.stack_checks",
+    "ocean.validate.compose_checks",
+)
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,13 @@ def _collect(c: Check, future: Future) -> list[Finding]:
 def _failed(c: Check, message: str, hint: str) -> Finding:
     """An error about the check itself (it hung, crashed or misbehaved), not a file."""
     return Finding(c.name, c.kind, "error", "", None, message, hint)
+
+
+def missing_tool(check_name: str, kind: str, tool: str, install: str, file: str = "") -> Finding:
+    """The error of a check whose checker ``tool`` is not installed (see the rule above)."""
+    return Finding(
+        check_name, kind, "error", file, None, f"{tool} is not installed: not checked", install
+    )
 
 
 def program(name: str) -> str | None:

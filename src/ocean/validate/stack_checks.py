@@ -1,4 +1,4 @@
-"""Validation of the stack's configs (issue 4): PostgreSQL, Redis, nginx, YAML, compose.
+"""Validation of the stack's configs (issue 4): PostgreSQL, Redis, nginx, YAML.
 
 Every check takes the repo root (so tests can point it at a broken copy) and returns a
 list of findings. Templates are rendered the way the local runtime renders them
@@ -21,32 +21,28 @@ installed programs judge the result wherever they can:
 - nginx-upstreams   upstream servers are services of the port plan; proxy_pass names a
                     defined upstream.
 - yamllint          every YAML file (Jinja templates rendered first), config ``.yamllint``.
-- compose           nothing to check until the compose files arrive (issue 8).
+
+The compose files have their own module: ``ocean.validate.compose_checks``.
 """
 
 from __future__ import annotations
 
-import collections
 import os
 import pwd
 import re
 import shlex
-import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
-from ocean.config import DEFAULT_PORT_BASE, PORT_OFFSETS, PortPlan, Settings
+from ocean.config import PORT_OFFSETS
 from ocean.model import Finding
 from ocean.render import render
 from ocean.services import BY_NAME
-from ocean.validate.core import check, program
+from ocean.validate.core import check, missing_tool, program
+from ocean.validate.rendering import Rendered, rendering
 
 # The memory PostgreSQL may plan for, worst case, on the small node the stack targets
 # (2 cores, ~2 GiB shared with Redis, the shop and monitoring): shared_buffers +
@@ -57,8 +53,6 @@ PG_CONF = "stack/postgres/postgresql.conf"
 REDIS_CONFS = ("stack/redis/redis-master.conf", "stack/redis/redis-replica.conf")
 NGINX_CONF = "stack/nginx/nginx.conf"
 UPSTREAM_CONF = "stack/nginx/upstream.conf"
-# -c overrides that only point at files in the state dir: nothing to validate.
-PG_PATH_OVERRIDES = {"config_file", "hba_file", "ident_file"}
 YAML_SKIP_DIRS = {".git", ".venv", ".nox", ".ocean", "node_modules", "__pycache__"}
 REDIS_READY_TIMEOUT = 2.0
 # The YAML files the local runtime renders with Jinja (others may hold Prometheus'
@@ -75,45 +69,6 @@ YAML_TEMPLATES = (
 
 def _finding(name, kind, file, line, message, hint="", severity="error") -> Finding:
     return Finding(name, kind, severity, file, line, message, hint)
-
-
-# -- rendering as the local runtime does ------------------------------------------
-
-
-@dataclass
-class Rendered:
-    root: Path  # the temp state dir
-    settings: Settings
-    context: dict
-    pg_overrides: list[tuple[str, str]]
-    repo_root: Path  # where the templates are read from
-
-    def render(self, template: str, **extra) -> str:
-        return render(template, {**self.context, **extra}, root=self.repo_root)
-
-
-@contextmanager
-def rendering(repo_root: Path) -> Iterator[Rendered]:
-    """The local runtime's render context for a throwaway state dir below /tmp."""
-    from ocean.runtime.local import LocalRuntime  # spawns nothing on construction
-
-    tmp = Path(tempfile.mkdtemp(prefix="ocean-validate-"))
-    try:
-        settings = Settings(state_dir=tmp / "state", ports=PortPlan(DEFAULT_PORT_BASE))
-        runtime = LocalRuntime(settings)
-        # No secrets file: every secret is a placeholder.
-        runtime._secrets = collections.defaultdict(lambda: "placeholder")
-        runtime._bin = lambda binary: binary  # only argv shapes are read, nothing runs
-        context = runtime._context()
-        pg = next(p for p in runtime._programs() if p.name == "postgres")
-        overrides = [
-            tuple(value.split("=", 1))
-            for flag, value in zip(pg.argv, pg.argv[1:], strict=False)
-            if flag == "-c" and value.split("=", 1)[0] not in PG_PATH_OVERRIDES
-        ]
-        yield Rendered(tmp, settings, context, overrides, Path(repo_root))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _template_line(template_text: str, rendered_line: str) -> int | None:
@@ -193,17 +148,7 @@ def check_postgres_params(repo_root: Path) -> list[Finding]:
     name, kind, rel = "postgres-params", "postgres", PG_CONF
     postgres = program("postgres")
     if not postgres:
-        return [
-            _finding(
-                name,
-                kind,
-                rel,
-                None,
-                "postgres is not installed: cannot check",
-                "install postgresql (./ocean up does)",
-                "warning",
-            )
-        ]
+        return [missing_tool(name, kind, "postgres", "apt-get install -y postgresql", rel)]
     source = (repo_root / rel).read_text()
     settings = _pg_settings(source)
     findings: list[Finding] = []
@@ -398,14 +343,8 @@ def check_redis_directives(repo_root: Path) -> list[Finding]:
     server = program("redis-server")
     if not server:
         return [
-            _finding(
-                name,
-                kind,
-                REDIS_CONFS[0],
-                None,
-                "redis-server is not installed",
-                "install redis-server (./ocean up does)",
-                "warning",
+            missing_tool(
+                name, kind, "redis-server", "apt-get install -y redis-server", REDIS_CONFS[0]
             )
         ]
     findings = []
@@ -633,17 +572,7 @@ def check_nginx_syntax(repo_root: Path) -> list[Finding]:
     name, kind = "nginx-syntax", "nginx"
     nginx = program("nginx")
     if not nginx:
-        return [
-            _finding(
-                name,
-                kind,
-                NGINX_CONF,
-                None,
-                "nginx is not installed",
-                "install nginx (./ocean up does)",
-                "warning",
-            )
-        ]
+        return [missing_tool(name, kind, "nginx", "apt-get install -y nginx", NGINX_CONF)]
     with rendering(repo_root) as r:
         conf, rendered, upstream = _render_nginx(r)
         result = subprocess.run(
@@ -773,17 +702,7 @@ def check_yamllint(repo_root: Path) -> list[Finding]:
         from yamllint import linter
         from yamllint.config import YamlLintConfig
     except ImportError:
-        return [
-            _finding(
-                name,
-                kind,
-                ".yamllint",
-                None,
-                "yamllint is not installed",
-                "pip install -e '.[dev]'",
-                "warning",
-            )
-        ]
+        return [missing_tool(name, kind, "yamllint", "pip install -e '.[dev]'", ".yamllint")]
     config_file = repo_root / ".yamllint"
     config = (
         YamlLintConfig(file=str(config_file))
@@ -826,33 +745,6 @@ def check_yamllint(repo_root: Path) -> list[Finding]:
                     )
                 )
     return findings
-
-
-# -- compose ------------------------------------------------------------------------
-
-
-@check(kind="compose", name="compose")
-def check_compose(repo_root: Path) -> list[Finding]:
-    """Compose files (stack/docker-compose*.yml): none exist yet, so nothing to find.
-
-    TODO(issue 8): when the compose files arrive, check that `docker compose config`
-    accepts them, that every service of ocean.services has one, that their ports map
-    to the port plan and that they mount the same stack/ configs. Until then a compose
-    file that appears is flagged as not validated (a warning), never silently passed.
-    """
-    files = sorted((repo_root / "stack").glob("docker-compose*.yml"))
-    return [
-        _finding(
-            "compose",
-            "compose",
-            f.relative_to(repo_root).as_posix(),
-            None,
-            "compose files are not validated yet (issue 8)",
-            "add the compose checks in src/ocean/validate/stack_checks.py",
-            "warning",
-        )
-        for f in files
-    ]
 
 
 STACK_KINDS = ("postgres", "redis", "nginx", "yaml", "compose")

@@ -1,0 +1,211 @@
+"""Backup keys: a GPG key pair (encryption to a recipient public key) and an HMAC key
+(the manifest's signature), both in one key dir that is never committed.
+
+The key dir (``OCEAN_BACKUP_KEY_DIR``, default ``<state>/backup-keys``) holds:
+
+- ``gnupg/``: a GnuPG home (0700) with the backup key pair, made on first backup
+  (ed25519 + cv25519, no passphrase: a machine key, protected by file permissions).
+  ``OCEAN_BACKUP_GPG_RECIPIENT`` names another recipient whose public key was imported
+  there (then only the holder of its secret key can restore).
+- ``hmac.key`` (0600): 32 random bytes; HMAC-SHA256 of each set's manifest.
+
+No key or passphrase ever appears on a command line: gpg reads its parameters from
+stdin and finds keys in its home; the HMAC key is read by this process only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ocean.errors import OceanError
+
+CHUNK = 1 << 20
+KEY_PARAMS = """%no-protection
+Key-Type: eddsa
+Key-Curve: ed25519
+Key-Usage: sign
+Subkey-Type: ecdh
+Subkey-Curve: cv25519
+Subkey-Usage: encrypt
+Name-Real: Ocean Ops backup
+Name-Email: backup@ocean.local
+Expire-Date: 0
+%commit
+"""
+
+
+class BackupKeys:
+    """The key dir of a stack's backups."""
+
+    def __init__(self, key_dir: Path) -> None:
+        self.dir = key_dir
+        self.gnupg = key_dir / "gnupg"
+        self.hmac_path = key_dir / "hmac.key"
+
+    # -- creation ---------------------------------------------------------------------
+
+    def ensure(self, encrypt: bool) -> str | None:
+        """Make the HMAC key (and, for ``encrypt``, the GPG key pair) if missing.
+
+        Returns the recipient fingerprint (None without encryption)."""
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        if not self.hmac_path.exists():
+            fd = os.open(self.hmac_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+        if not encrypt:
+            return None
+        wanted = os.environ.get("OCEAN_BACKUP_GPG_RECIPIENT", "").strip()
+        if wanted:
+            fpr = self.public_fingerprint(wanted)
+            if not fpr:
+                raise OceanError(
+                    f"OCEAN_BACKUP_GPG_RECIPIENT={wanted} has no public key in {self.gnupg}: "
+                    f"import it with `gpg --homedir {self.gnupg} --import KEY.asc`"
+                )
+            return fpr
+        found = self.public_fingerprint("backup@ocean.local")
+        if found:
+            return found
+        self.gnupg.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self._agent():
+            self._gpg(["--gen-key"], stdin=KEY_PARAMS, what="generate the backup key pair")
+        found = self.public_fingerprint("backup@ocean.local")
+        if not found:
+            raise OceanError(f"gpg made no backup key in {self.gnupg}")
+        return found
+
+    # -- HMAC -------------------------------------------------------------------------
+
+    def hmac_key(self) -> bytes:
+        try:
+            return bytes.fromhex(self.hmac_path.read_text().strip())
+        except FileNotFoundError:
+            raise OceanError(
+                f"no backup key: {self.hmac_path} is missing (the key dir of the stack that "
+                "made the backup; set OCEAN_BACKUP_KEY_DIR)"
+            ) from None
+        except ValueError:
+            raise OceanError(f"{self.hmac_path} is not a hex key") from None
+
+    def sign(self, data: bytes) -> str:
+        return hmac.new(self.hmac_key(), data, hashlib.sha256).hexdigest()
+
+    def signature_ok(self, data: bytes, signature: str) -> bool:
+        return hmac.compare_digest(self.sign(data), signature.strip())
+
+    # -- GPG --------------------------------------------------------------------------
+
+    def public_fingerprint(self, who: str) -> str | None:
+        return self._fingerprint(who, secret=False)
+
+    def has_secret_key(self, fingerprint: str) -> bool:
+        return self._fingerprint(fingerprint, secret=True) == fingerprint
+
+    def _fingerprint(self, who: str, secret: bool) -> str | None:
+        if not self.gnupg.is_dir():
+            return None
+        listing = "--list-secret-keys" if secret else "--list-keys"
+        result = subprocess.run(
+            [_gpg_bin(), "--homedir", str(self.gnupg), "--batch", "--with-colons", listing, who],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            return None
+        for line in result.stdout.splitlines():
+            fields = line.split(":")
+            if fields[0] == "fpr":
+                return fields[9]  # the primary key's: the first fpr line
+        return None
+
+    def encrypt(self, src: Path, dst: Path, recipient: str) -> tuple[str, int]:
+        """Encrypt ``src`` to ``dst`` for ``recipient``; returns (sha256, size) of ``dst``."""
+        args = ["--trust-model", "always", "--compress-algo", "none", "-r", recipient]
+        with src.open("rb") as source:
+            return self._stream([*args, "--encrypt"], source, dst, what=f"encrypt {src.name}")
+
+    def decrypt(self, src: Path, dst: Path) -> tuple[str, int]:
+        """Decrypt ``src`` into ``dst``; returns (sha256, size) of the plain ``dst``."""
+        with self._agent(), src.open("rb") as source:
+            return self._stream(["--decrypt"], source, dst, what=f"decrypt {src.name}")
+
+    def _stream(self, args: list[str], source, dst: Path, what: str) -> tuple[str, int]:
+        """gpg from ``source`` to ``dst``, hashing what it writes as it writes it."""
+        proc = subprocess.Popen(
+            [_gpg_bin(), "--homedir", str(self.gnupg), "--batch", "--yes", "--quiet", *args],
+            stdin=source,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        errors: list[bytes] = []
+        reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+        reader.start()
+        digest, size = hashlib.sha256(), 0
+        try:
+            with dst.open("wb") as out:
+                assert proc.stdout is not None
+                while chunk := proc.stdout.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        code = proc.wait()
+        reader.join()
+        if code != 0:
+            message = b"".join(errors).decode(errors="replace").strip().splitlines()
+            raise OceanError(f"gpg could not {what}: {' '.join(message[-2:]) or f'exit {code}'}")
+        return digest.hexdigest(), size
+
+    def _gpg(self, args: list[str], stdin: str, what: str) -> str:
+        result = subprocess.run(
+            [_gpg_bin(), "--homedir", str(self.gnupg), "--batch", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise OceanError(f"gpg could not {what}: {result.stderr.strip()}")
+        return result.stdout
+
+    @contextmanager
+    def _agent(self) -> Iterator[None]:
+        """Secret-key operations start a gpg-agent for the home: stop it afterwards."""
+        try:
+            yield
+        finally:
+            gpgconf = shutil.which("gpgconf")
+            if gpgconf and self.gnupg.is_dir():
+                subprocess.run(
+                    [gpgconf, "--homedir", str(self.gnupg), "--kill", "gpg-agent"],
+                    capture_output=True,
+                )
+
+
+def _gpg_bin() -> str:
+    found = shutil.which("gpg")
+    if not found:
+        raise OceanError("gpg is not installed: apt-get install gnupg (or back up --no-encrypt)")
+    return found
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

@@ -1,0 +1,608 @@
+"""Blue-green deploy with metric-gated promotion and automatic rollback, for any runtime.
+
+    deploy:  preflight → build → start → preview → switch → analysis → promoted → scale-down
+    promote: (a deploy paused with auto_promote=False) switch → analysis → … as above
+    rollback: back to the other color (warm: one nginx reload), or abandon a paused deploy
+
+Every step is journaled before it acts (``ocean.rollout.journal``), under a lock. A
+deploy killed at any point is finished or undone by whoever takes the lock next
+(`deploy`, `promote`, `rollback` or `deploy-status`): ``recover``. The rule: until the
+decision to promote is journaled, the old color (never stopped before then) takes the
+traffic back; after it, the new color keeps it. Either way exactly one color is live.
+
+Traffic moves only by ``runtime.switch`` (render the upstream, test, atomic replace,
+graceful reload), so no request is dropped; the old color keeps running until the
+scale-down delay after the switch has passed, so a rollback is one more reload.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ocean import slo, textfile
+from ocean.errors import OceanError
+from ocean.model import Build, Step, StepStatus
+from ocean.prom import PromError, Prometheus
+from ocean.rollout.analysis import FAIL, INCONCLUSIVE, Measurement, Snapshot, Thresholds, judge
+from ocean.rollout.journal import TRAFFIC_MOVED, DeployLocked, Journal
+from ocean.rollout.smoke import smoke
+from ocean.runtime.base import Runtime
+from ocean.services import COLORS
+
+# Page-severity alerts freeze deploys (an error-budget freeze); --force overrides.
+PAGE_SEVERITY = "critical"
+# Tests kill the deploy at a journaled step with this (see failpoint()).
+FAILPOINT_ENV = "OCEAN_DEPLOY_FAILPOINT"
+PROM_RETRIES = 3  # consecutive failed polls before the analysis counts as failed
+PROGRESS_EVERY = 5.0  # seconds between analysis progress steps
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    color: str
+    version: str = "HEAD"
+    auto_promote: bool = True
+    analysis_window: float = 60.0
+    preview_timeout: float = 15.0
+    ready_timeout: float = 60.0
+    scale_down_delay: float = 30.0
+    force: bool = False
+    min_requests: int = 20
+    validate: bool = True
+
+
+def parse_duration(text: str | float, what: str) -> float:
+    """'60s', '2m', '1.5' (seconds) → seconds; OceanError naming ``what`` otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(text))
+    if not match:
+        raise OceanError(f"--{what} {text!r} is not a duration like 30s, 2m or 45")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match[2]]
+    return float(match[1]) * scale
+
+
+def other(color: str) -> str:
+    return next(c for c in COLORS if c != color)
+
+
+def check_color(color: str) -> str:
+    if color not in COLORS:
+        raise OceanError(f"unknown color {color!r}: choose {' or '.join(COLORS)}")
+    return color
+
+
+# -- deploy ---------------------------------------------------------------------------
+
+
+def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
+    """Deploy ``opts.version`` to ``opts.color`` (the idle color) and promote it if the
+    analysis passes; roll back at once if it fails."""
+    check_color(opts.color)
+    if opts.analysis_window <= 0:
+        raise OceanError("--analysis-window must be more than 0s")
+    journal = Journal(runtime.settings.state_dir)
+    with journal.lock(f"deploy {opts.color} {opts.version}"):
+        yield from recover(runtime, journal, refuse_paused=True)
+        live = runtime.live_color()
+        if opts.color == live:
+            raise OceanError(
+                f"{opts.color} is the live color: deploy to the idle color, "
+                f"{other(live)} (`invoke deploy --color={other(live)}`)"
+            )
+        runtime.check_version(opts.version)  # bad input fails before anything is journaled
+        record = journal.open(
+            {
+                "kind": "deploy",
+                "color": opts.color,
+                "from": live,
+                "version": opts.version,
+                "auto_promote": opts.auto_promote,
+                "analysis_window_s": opts.analysis_window,
+                "scale_down_delay_s": opts.scale_down_delay,
+            }
+        )
+        started_color = False
+        try:
+            journal.step(record, "preflight")
+            failpoint("preflight")
+            yield from _preflight(runtime, opts, journal, record)
+
+            journal.step(record, "build")
+            failpoint("build")
+            build = yield from runtime.build(opts.version)
+            journal.update(record, build=build.as_dict(), label=build.label)
+
+            journal.step(record, "start")
+            failpoint("start")
+            started_color = True
+            yield from runtime.start_color(opts.color, build, opts.ready_timeout)
+
+            journal.step(record, "preview")
+            failpoint("preview")
+            yield from _preview(runtime, opts, build, record, journal)
+        except BaseException as exc:
+            # Traffic never moved: stop what we started, close the journal, re-raise.
+            if started_color:
+                _drain(runtime.stop_color(opts.color))
+            entry = journal.close(record, "failed", _reason(exc))
+            _record_metric(runtime, entry)
+            raise
+        if not opts.auto_promote:
+            journal.update(record, paused=True)
+            yield Step(
+                "awaiting promotion",
+                StepStatus.INFO,
+                f"{opts.color} runs {build.label} beside {live}, which still takes all traffic: "
+                "`invoke promote` to switch, `invoke rollback` to abandon",
+            )
+            return
+        yield from _promote(runtime, journal, record)
+
+
+def promote(
+    runtime: Runtime, analysis_window: float | None = None, scale_down_delay: float | None = None
+) -> Iterator[Step]:
+    """Promote the deploy paused by ``--no-auto-promote``: switch, analyse, scale down."""
+    journal = Journal(runtime.settings.state_dir)
+    with journal.lock("promote"):
+        yield from recover(runtime, journal, refuse_paused=False)
+        record = journal.read()
+        if not record or not record.get("paused"):
+            raise OceanError("no deploy awaits promotion: `invoke deploy-status` shows the state")
+        color = record["color"]
+        if not runtime.color_ready(color):
+            raise OceanError(
+                f"{color} is not ready any more: `invoke rollback` abandons this deploy"
+            )
+        record["paused"] = False
+        record["pid"] = os.getpid()
+        if analysis_window is not None:
+            record["analysis_window_s"] = analysis_window
+        if scale_down_delay is not None:
+            record["scale_down_delay_s"] = scale_down_delay
+        journal.update(record)
+        yield from _promote(runtime, journal, record)
+
+
+def _promote(runtime: Runtime, journal: Journal, record: dict[str, Any]) -> Iterator[Step]:
+    color, old = record["color"], record["from"]
+    window = float(record["analysis_window_s"])
+    thresholds = Thresholds(**record["thresholds"])
+    api_selector = slo.load().api_selector
+    with Prometheus(runtime.url("prometheus")) as prom:
+        try:
+            journal.step(record, "switch")
+            failpoint("switch")
+            # The baseline: what the color has served so far (its preview).
+            baseline = _snapshot_or_none(prom, color, api_selector)
+            decided = time.monotonic()
+            yield from runtime.switch(color)
+            switched = time.monotonic()
+            journal.update(record, switch_s=round(switched - decided, 3))
+
+            journal.step(record, "analysis")
+            failpoint("analysis")
+            verdict = yield from _analyse(
+                runtime, prom, color, api_selector, thresholds, window, baseline, switched
+            )
+            journal.update(record, analysis=verdict.as_dict())
+            if verdict.verdict == FAIL:
+                why = "; ".join(verdict.reasons)
+                yield Step("analysis", StepStatus.FAILED, why, data=verdict.as_dict())
+                yield from _roll_back(runtime, journal, record, "; ".join(verdict.reasons))
+                raise OceanError(
+                    f"rolled back to {old}: {color} breached its SLOs: "
+                    f"{'; '.join(verdict.reasons)} ({verdict.summary()})"
+                )
+            note = f" ({verdict.reasons[0]})" if verdict.verdict == INCONCLUSIVE else ""
+            yield Step(
+                "analysis",
+                StepStatus.OK,
+                f"{verdict.verdict}: {verdict.summary()}{note}",
+                data=verdict.as_dict(),
+            )
+        except BaseException as exc:
+            # Failed or interrupted before the decision (nginx refused the upstream,
+            # Ctrl-C, a closed generator): the old color takes the traffic back, as
+            # recovery would. A breach has rolled back already and closed the journal.
+            if journal.read() is not None:
+                _drain(_roll_back(runtime, journal, record, f"interrupted: {_reason(exc)}"))
+            raise
+
+    journal.step(record, "promoted")
+    failpoint("promoted")
+    delay = float(record.get("scale_down_delay_s", 0)) - (time.monotonic() - switched)
+    if delay > 0:
+        yield Step("drain", StepStatus.INFO, f"{old} keeps running {delay:.0f}s more")
+        time.sleep(delay)
+    journal.step(record, "scale-down")
+    failpoint("scale-down")
+    yield from runtime.stop_color(old)
+    entry = journal.close(record, "success")
+    _record_metric(runtime, entry)
+    yield Step(
+        "deploy done",
+        detail=f"{color} live on {record.get('label', record['version'])}",
+        seconds=entry["duration_s"],
+        data=entry,
+    )
+
+
+# -- preflight and preview ------------------------------------------------------------
+
+
+def _preflight(
+    runtime: Runtime, opts: DeployOptions, journal: Journal, record: dict[str, Any]
+) -> Iterator[Step]:
+    started = time.monotonic()
+    if opts.validate:
+        yield from validation_gate(runtime)
+    unhealthy = [
+        f"{s.name} ({s.health_detail})"
+        for s in runtime.status()
+        if s.name in ("postgres", "redis-master", "nginx", "prometheus", f"shop-{record['from']}")
+        and not s.healthy
+    ]
+    if unhealthy:
+        raise OceanError(
+            f"the stack is not healthy: {', '.join(unhealthy)}; fix it before deploying"
+        )
+    yield Step("stack healthy", detail="postgres, redis, nginx, prometheus, live color")
+    try:
+        with Prometheus(runtime.url("prometheus")) as prom:
+            firing = [
+                a
+                for a in prom.alerts()
+                if a.get("state") == "firing" and a["labels"].get("severity") == PAGE_SEVERITY
+            ]
+    except PromError as exc:
+        raise OceanError(
+            f"Prometheus is unreachable ({exc}): a deploy needs it for the alert check "
+            "and the analysis"
+        ) from None
+    names = sorted({a["labels"].get("alertname", "?") for a in firing})
+    if names and not opts.force:
+        raise OceanError(
+            f"deploy freeze: page-severity alerts firing: {', '.join(names)}. "
+            "Fix them first, or override with --force (recorded)"
+        )
+    if names:
+        journal.update(record, forced=True, forced_over=names)
+        yield Step("deploy freeze overridden", StepStatus.INFO, f"--force over {', '.join(names)}")
+    else:
+        yield Step("no page-severity alert firing")
+    thresholds = Thresholds.from_slo(slo.load(), opts.min_requests)
+    journal.update(record, thresholds=thresholds.as_dict())
+    yield Step("preflight", seconds=time.monotonic() - started)
+
+
+def validation_gate(runtime: Runtime) -> Iterator[Step]:
+    """Config validation as a gate: any error refuses, naming the first ones."""
+    from ocean.validate import run as run_checks
+
+    started = time.monotonic()
+    findings = run_checks(runtime.settings.repo_root)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        first = "; ".join(f"{f.check} {f.where}: {f.message}" for f in errors[:3])
+        raise OceanError(
+            f"config validation failed with {len(errors)} error(s): {first}. "
+            "Run `invoke validate` for all of them"
+        )
+    yield Step(
+        "config validation",
+        detail=f"0 errors, {len(findings)} warnings",
+        seconds=time.monotonic() - started,
+    )
+
+
+def _preview(
+    runtime: Runtime,
+    opts: DeployOptions,
+    build: Build,
+    record: dict[str, Any],
+    journal: Journal,
+) -> Iterator[Step]:
+    """Smoke requests to the new color's own port, then its metrics as Prometheus saw them."""
+    color = opts.color
+    started = time.monotonic()
+    timings = smoke(runtime.url(f"shop-{color}"), color, build.label)
+    yield Step(
+        "smoke",
+        detail=f"{len(timings)} requests to {color}: " + ", ".join(timings),
+        seconds=time.monotonic() - started,
+        data=timings,
+    )
+    api_calls = sum(1 for name in timings if name != "version")
+    thresholds = Thresholds(**record["thresholds"])
+    api_selector = slo.load().api_selector
+    deadline = time.monotonic() + opts.preview_timeout
+    seen = Snapshot()
+    with Prometheus(runtime.url("prometheus")) as prom:
+        while True:
+            try:
+                # A fresh instance: its totals are all its traffic, the smoke requests.
+                seen = Snapshot.take(prom, color, api_selector)
+            except PromError as exc:
+                if time.monotonic() > deadline:
+                    raise OceanError(
+                        f"pre-promotion analysis: Prometheus unreachable ({exc})"
+                    ) from None
+            if seen.requests >= api_calls or time.monotonic() > deadline:
+                break
+            time.sleep(runtime.analysis_interval)
+    if seen.requests < api_calls:
+        raise OceanError(
+            f"pre-promotion analysis: Prometheus saw {seen.requests:.0f} of {color}'s "
+            f"{api_calls} smoke requests after {opts.preview_timeout:.0f}s: is it scraping {color}?"
+        )
+    verdict = judge(Measurement.of(color, time.monotonic() - started, seen), thresholds)
+    journal.update(record, preview=verdict.as_dict())
+    if verdict.verdict == FAIL:
+        raise OceanError(f"pre-promotion analysis failed: {'; '.join(verdict.reasons)}")
+    yield Step("pre-promotion analysis", detail=verdict.summary(), data=verdict.as_dict())
+
+
+# -- analysis -------------------------------------------------------------------------
+
+
+def _analyse(
+    runtime: Runtime,
+    prom: Prometheus,
+    color: str,
+    api_selector: str,
+    thresholds: Thresholds,
+    window: float,
+    baseline: Snapshot | None,
+    switched: float,
+) -> Iterator[Step]:
+    """Poll the new color's traffic since the switch until the window ends or it breaches.
+
+    Returns the final Measurement. Prometheus failing PROM_RETRIES polls in a row (or
+    at the end) is a failed analysis, never a pass.
+    """
+    failures, last_progress = 0, switched
+    last_error = ""
+    while True:
+        time.sleep(runtime.analysis_interval)
+        now = time.monotonic()
+        elapsed = now - switched
+        final = elapsed >= window
+        try:
+            if baseline is None:
+                baseline = Snapshot.take(prom, color, api_selector)
+                continue
+            current = Snapshot.take(prom, color, api_selector)
+            failures = 0
+        except PromError as exc:
+            failures += 1
+            last_error = str(exc)
+            if failures >= PROM_RETRIES or final:
+                return Measurement(
+                    color, elapsed, 0, 0, None, FAIL, [f"Prometheus unreachable: {last_error}"]
+                )
+            continue
+        if current.reset_since(baseline):
+            return Measurement(
+                color, elapsed, 0, 0, None, FAIL, [f"{color}'s counters reset: it restarted"]
+            )
+        verdict = judge(Measurement.of(color, elapsed, current.minus(baseline)), thresholds)
+        if verdict.verdict == FAIL and (final or verdict.requests >= thresholds.min_requests):
+            return verdict
+        if final:
+            return verdict
+        if now - last_progress >= PROGRESS_EVERY:
+            last_progress = now
+            yield Step("analysing", StepStatus.INFO, verdict.summary(), data=verdict.as_dict())
+
+
+def _snapshot_or_none(prom: Prometheus, color: str, api_selector: str) -> Snapshot | None:
+    try:
+        return Snapshot.take(prom, color, api_selector)
+    except PromError:
+        return None  # the analysis takes it on its first poll, or fails
+
+
+# -- rollback -------------------------------------------------------------------------
+
+
+def _roll_back(
+    runtime: Runtime, journal: Journal, record: dict[str, Any], reason: str
+) -> Iterator[Step]:
+    """Traffic back to the old color (still warm), stop the new one, close the journal."""
+    color, old = record["color"], record["from"]
+    journal.step(record, "rollback", reason=reason)
+    failpoint("rollback")
+    started = time.monotonic()
+    if not runtime.color_ready(old):
+        yield from runtime.start_color(old, runtime.color_build(old), 60.0)
+    yield from runtime.switch(old)
+    took = time.monotonic() - started
+    yield from runtime.stop_color(color)
+    entry = journal.close(record, "rolled_back", reason, rollback_s=round(took, 3))
+    _record_metric(runtime, entry)
+    yield Step("rolled back", StepStatus.FAILED, f"{old} live again: {reason}", seconds=took)
+
+
+def rollback(runtime: Runtime) -> Iterator[Step]:
+    """Send traffic back to the other color: the previous release.
+
+    Abandons a deploy paused before promotion. Otherwise the other color takes the
+    traffic (started on its last build if it was scaled down) and the current one stops.
+    """
+    journal = Journal(runtime.settings.state_dir)
+    with journal.lock("rollback"):
+        yield from recover(runtime, journal, refuse_paused=False)
+        record = journal.read()
+        if record and record.get("paused"):
+            yield from runtime.stop_color(record["color"])
+            entry = journal.close(record, "abandoned", "rolled back before promotion")
+            _record_metric(runtime, entry)
+            yield Step("deploy abandoned", detail=f"{record['from']} stays live")
+            return
+        live = runtime.live_color()
+        target = other(live)
+        successes = [e for e in journal.history(0) if e.get("outcome") == "success"]
+        last = successes[-1] if successes else None
+        if not last or last.get("color") != live:
+            raise OceanError(
+                f"nothing to roll back to: {live} is live and no successful deploy put it there"
+            )
+        record = journal.open({"kind": "rollback", "color": target, "from": live})
+        journal.step(record, "start")
+        failpoint("rollback-start")
+        build = runtime.color_build(target)
+        started = time.monotonic()
+        if not runtime.color_ready(target):
+            yield from runtime.start_color(target, build, 60.0)
+        journal.step(record, "switch")
+        failpoint("rollback-switch")
+        decided = time.monotonic()
+        yield from runtime.switch(target)
+        switch_s = time.monotonic() - decided
+        journal.step(record, "scale-down")
+        yield from runtime.stop_color(live)
+        entry = journal.close(
+            record,
+            "rolled_back",
+            f"`invoke rollback` from {live}",
+            label=build.label,
+            switch_s=round(switch_s, 3),
+        )
+        _record_metric(runtime, entry)
+        yield Step(
+            "rolled back",
+            detail=f"{target} live on {build.label}",
+            seconds=time.monotonic() - started,
+            data=entry,
+        )
+
+
+# -- recovery -------------------------------------------------------------------------
+
+
+def recover(runtime: Runtime, journal: Journal, refuse_paused: bool) -> Iterator[Step]:
+    """Finish or undo a deploy whose process died (the caller holds the lock)."""
+    record = journal.read()
+    if record is None:
+        return
+    if record.get("paused"):
+        if refuse_paused:
+            raise OceanError(
+                f"a deploy of {record['color']} ({record.get('label', record['version'])}) "
+                "awaits promotion: `invoke promote` or `invoke rollback` first"
+            )
+        return
+    step = record.get("step", "preflight")
+    color, old = record["color"], record["from"]
+    yield Step(
+        "recover",
+        StepStatus.INFO,
+        f"an interrupted {record['kind']} of {color} (pid {record.get('pid')}) stopped at {step}",
+    )
+    forward = record["kind"] == "rollback" or step in ("promoted", "scale-down")
+    target, leaving = (color, old) if forward else (old, color)
+    if not runtime.color_ready(target):
+        if record["kind"] == "deploy" and forward and runtime.color_ready(leaving):
+            target, leaving = leaving, target  # the promoted color died: keep the other
+        else:
+            try:  # a rollback that died before starting its color; an old color gone
+                yield from runtime.start_color(target, runtime.color_build(target), 60.0)
+            except OceanError:
+                if not runtime.color_ready(leaving):
+                    raise
+                target, leaving = leaving, target
+    # Re-applied even when it looks done: the dead process may have replaced the
+    # upstream without reloading nginx, or the reverse.
+    if step in TRAFFIC_MOVED or step == "rollback" or runtime.live_color() != target:
+        yield from runtime.switch(target)
+    yield from runtime.stop_color(leaving)
+    if target == color:
+        outcome = "success" if record["kind"] == "deploy" else "rolled_back"
+    elif record["kind"] == "deploy" and (step in TRAFFIC_MOVED or step == "rollback"):
+        outcome = "rolled_back"
+    else:
+        outcome = "failed"
+    reason = f"interrupted at {step}; recovered: {target} live"
+    entry = journal.close(record, outcome, reason)
+    _record_metric(runtime, entry)
+    yield Step("recovered", detail=reason)
+
+
+# -- status ---------------------------------------------------------------------------
+
+
+def status(runtime: Runtime, history: int = 10) -> tuple[dict[str, Any], list[Step]]:
+    """Live color, each color's build and readiness, the open deploy, recent history.
+
+    When no deploy runs but a journal is open (its process died), recover first.
+    """
+    journal = Journal(runtime.settings.state_dir)
+    steps: list[Step] = []
+    running = None
+    try:
+        with journal.lock("deploy-status"):
+            steps = list(recover(runtime, journal, refuse_paused=False))
+    except DeployLocked as exc:  # a deploy runs now: report it as it stands
+        running = str(exc)
+    live = runtime.live_color()
+    colors = {}
+    for color in COLORS:
+        build = runtime.color_build(color)
+        colors[color] = {
+            "live": color == live,
+            "ready": runtime.color_ready(color),
+            "version": build.version,
+            "label": build.label,
+            "build": build.id,
+        }
+    report = {
+        "live": live,
+        "colors": colors,
+        "open": journal.read(),
+        "running": running,
+        "history": journal.history(history),
+    }
+    return report, steps
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def failpoint(name: str) -> None:
+    """Die here, as kill -9 would, when the test asks for it (OCEAN_DEPLOY_FAILPOINT).
+
+    The crash-safety tests use it to stop a deploy exactly after a journaled step.
+    """
+    if name in os.environ.get(FAILPOINT_ENV, "").split(","):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _drain(steps: Iterator[Step]) -> None:
+    for _ in steps:
+        pass
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    if isinstance(exc, GeneratorExit):
+        return "stopped by its caller"
+    return str(exc) or type(exc).__name__
+
+
+def _record_metric(runtime: Runtime, entry: dict[str, Any]) -> None:
+    label = entry.get("label") or entry.get("version") or "unknown"
+    textfile.record_deploy(
+        runtime.settings,
+        entry["color"],
+        label,
+        entry["outcome"],
+        at=entry.get("ended"),
+        duration_s=entry.get("duration_s"),
+    )

@@ -1,0 +1,421 @@
+"""Load tests against the SLOs: run a k6 scenario, watch the stack from Prometheus while
+it runs, stop it when a server-side guard breaches, judge the run per SLO.
+
+``loadtest()`` yields a ``progress`` INFO step per poll (data: requests, rps, p95/p99,
+errors, guard values) that front ends show live, then one step per verdict and a last
+``loadtest done`` step (FAILED when a verdict failed or a guard stopped the run) whose
+data is the whole :class:`~ocean.loadtest.results.LoadResult`. k6 streams its metrics
+to Prometheus (remote write, tagged ``testid=<id>``), which is also where progress
+comes from; the runtime starts k6 (``runtime.run_k6``).
+
+``report()`` reads saved runs back and compares two.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ocean import slo, textfile
+from ocean.errors import OceanError
+from ocean.loadtest import chart, guards, results
+from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
+from ocean.model import Step, StepStatus
+from ocean.prom import PromError, Prometheus
+from ocean.rollout.analysis import Snapshot
+from ocean.runtime.base import Runtime
+
+POLL_S = 1.0
+# Tags every sample carries (k6's defaults add url, which has one value per product id:
+# too many series for Prometheus). The scripts name every request.
+SYSTEM_TAGS = "status,method,name,group,check,scenario,expected_response,error_code"
+STOP_GRACE_S = 30.0  # past duration + this, k6 is killed (its own stop is 5-10 s)
+PROM_FAILURES = 5  # consecutive failed polls before the run says so
+
+
+def new_id(scenario: str, at: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(at))
+    return f"{stamp}-{scenario}-{secrets.token_hex(2)}"
+
+
+def _scalar(prom: Prometheus, expr: str) -> float | None:
+    result = prom.query(expr)
+    if not result:
+        return None
+    value = float(result[0]["value"][1])
+    return None if value != value else value  # NaN: no data in the window
+
+
+def _server_snapshot(prom: Prometheus, api: str) -> Snapshot:
+    """Every color's API request totals now (raw counters: see rollout/analysis.py)."""
+    by_status = prom.query(f"sum by (status) (shop_http_requests_total{{{api}}})")
+    by_le = prom.query(f"sum by (le) (shop_http_request_duration_seconds_bucket{{{api}}})")
+    counts = {r["metric"].get("status", ""): float(r["value"][1]) for r in by_status}
+    buckets = {float(r["metric"]["le"]): float(r["value"][1]) for r in by_le}
+    return Snapshot(sum(counts.values()), counts.get("5xx", 0.0), buckets)
+
+
+def _catalogue(target: str) -> int:
+    """How many products the target serves (the scripts pick ids in 1..N)."""
+    try:
+        response = httpx.get(f"{target}/api/products", params={"limit": 1}, timeout=5)
+        response.raise_for_status()
+        return int(response.json().get("total", 0))
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        raise OceanError(
+            f"the shop does not answer at {target} ({exc}): start the stack with ./ocean up"
+        ) from None
+
+
+class _Progress:
+    """Polls Prometheus for what k6 pushed (client) and what the shop did (server)."""
+
+    def __init__(self, prom: Prometheus, run_id: str, window_s: float, api: str) -> None:
+        self.prom = prom
+        self.sel = f'testid="{run_id}"'
+        self.window = f"{max(1, round(window_s))}s"
+        self.api = api
+        self.last: tuple[float, float] | None = None
+
+    def poll(self, at_s: float) -> dict[str, Any]:
+        q = self.prom
+        requests = _scalar(q, f"sum(k6_http_reqs_total{{{self.sel}}})") or 0.0
+        failed = _scalar(q, f'sum(k6_http_reqs_total{{{self.sel},expected_response="false"}})')
+        rps = 0.0
+        if self.last is not None and at_s > self.last[0]:
+            rps = max(0.0, (requests - self.last[1]) / (at_s - self.last[0]))
+        self.last = (at_s, requests)
+        point: dict[str, Any] = {
+            "t": round(at_s, 1),
+            "vus": _scalar(q, f"max(k6_vus{{{self.sel}}})"),
+            "requests": int(requests),
+            "rps": round(rps, 1),
+            "errors": int(failed or 0),
+            "client_p95_ms": _ms(
+                _scalar(q, f'max(k6_http_req_duration_p95{{{self.sel},expected_response="true"}})')
+            ),
+            "client_p99_ms": _ms(
+                _scalar(q, f'max(k6_http_req_duration_p99{{{self.sel},expected_response="true"}})')
+            ),
+        }
+        for pct in (95, 99):
+            point[f"server_p{pct}_ms"] = _ms(
+                _scalar(
+                    q,
+                    f"histogram_quantile(0.{pct}, sum by (le) (rate("
+                    f"shop_http_request_duration_seconds_bucket{{{self.api}}}[{self.window}])))",
+                )
+            )
+        # The live picture for front ends: the shop's latency over the last window.
+        point["p95_ms"], point["p99_ms"] = point["server_p95_ms"], point["server_p99_ms"]
+        return point
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+def _progress_line(p: dict[str, Any]) -> str:
+    def ms(key: str) -> str:
+        return "-" if p.get(key) is None else f"{p[key]:.0f}"
+
+    return (
+        f"{p['t']:.0f}s {int(p.get('vus') or 0)} VUs {p['requests']:,} req {p['rps']:.0f}/s"
+        f" errors {p['errors']} server p95/p99 {ms('server_p95_ms')}/{ms('server_p99_ms')} ms"
+        f" k6 p99 {ms('client_p99_ms')} ms"
+    )
+
+
+def _k6_args(opts: LoadOptions, run_id: str, summary: Path, products: int) -> list[str]:
+    env = {
+        "BASE_URL": opts.target,
+        "VUS": str(opts.vus),
+        "DURATION": f"{opts.duration_s:g}s",
+        "PRODUCTS": str(products),
+        "SUMMARY_JSON": str(summary),
+    }
+    if opts.rate is not None:
+        env["RATE"] = str(opts.rate)
+    args = ["run", "--quiet", "--no-color", "--tag", f"testid={run_id}"]
+    args += ["--system-tags", SYSTEM_TAGS, "-o", "experimental-prometheus-rw"]
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    return [*args, SCENARIOS[opts.scenario].script]
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # k6 stops and still writes its summary
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def loadtest(runtime: Runtime, opts: LoadOptions) -> Iterator[Step]:
+    """Run ``opts.scenario`` against ``opts.target`` under the server-side guards."""
+    settings = runtime.settings
+    slos = slo.load(root=settings.repo_root)
+    limits = results.ClientLimits.load(settings.repo_root)
+    run_guards = guards.resolve(slos, opts.guards)
+    scrape = float(getattr(runtime, "analysis_interval", 1.0) or 1.0)
+    window_s = max(10.0, 5 * scrape)
+    prom = Prometheus(runtime.url("prometheus"))
+    try:
+        if not prom.ready():
+            raise OceanError(
+                f"Prometheus does not answer at {prom.url}: the guards and live progress need "
+                "it (./ocean up)"
+            )
+        yield from _run(runtime, opts, prom, slos, limits, run_guards, window_s, scrape)
+    finally:
+        prom.close()
+
+
+def _run(
+    runtime: Runtime,
+    opts: LoadOptions,
+    prom: Prometheus,
+    slos: slo.SLOs,
+    limits: results.ClientLimits,
+    run_guards: list[guards.Guard],
+    window_s: float,
+    scrape: float,
+) -> Iterator[Step]:
+    settings = runtime.settings
+    products = _catalogue(opts.target)
+    if products < 1:
+        raise OceanError(f"the shop at {opts.target} has no products: ./ocean seed --products 100")
+    started = time.time()
+    run_id = new_id(opts.scenario, started)
+    run_dir = results.runs_dir(settings) / run_id
+    run_dir.mkdir(parents=True)
+    summary_path = run_dir / "summary.json"
+    args = _k6_args(opts, run_id, summary_path, products)
+    params = {
+        **opts.as_dict(),
+        "id": run_id,
+        "products": products,
+        "guards": [g.as_dict() for g in run_guards],
+        "guard_window_s": window_s,
+        "k6_args": args,
+    }
+    (run_dir / "params.json").write_text(json.dumps(params, indent=2) + "\n")
+    api = slos.api_selector
+    try:
+        before = _server_snapshot(prom, api)
+    except PromError as exc:
+        raise OceanError(f"Prometheus: {exc}") from None
+    rate = f" at {opts.rate}/s" if opts.rate else ""
+    yield Step(
+        "loadtest start",
+        StepStatus.INFO,
+        f"{run_id}: {opts.scenario}, {opts.vus} VUs{rate} for {opts.duration_s:g}s → "
+        f"{opts.target}; guards: {', '.join(g.describe() for g in run_guards) or 'none'}",
+        data=params,
+    )
+    env = {
+        "K6_PROMETHEUS_RW_SERVER_URL": f"{prom.url}/api/v1/write",
+        "K6_PROMETHEUS_RW_PUSH_INTERVAL": f"{max(1, round(scrape))}s",
+        "K6_PROMETHEUS_RW_TREND_STATS": "p(95),p(99)",
+        # k6's Go GC competes with the stack for the cores: collect less often.
+        "GOGC": "400",
+    }
+    proc = runtime.run_k6(args, env, run_dir / "k6.log")
+    t0 = time.monotonic()
+    deadline = t0 + opts.duration_s + STOP_GRACE_S
+    watch = guards.Watch(run_guards)
+    progress = _Progress(prom, run_id, window_s, api)
+    series: list[dict[str, Any]] = []
+    breach: guards.Breach | None = None
+    stopped_by = "completed"
+    prom_failures = 0
+    try:
+        while proc.poll() is None:
+            time.sleep(max(0.0, POLL_S - (time.monotonic() - t0) % POLL_S))
+            at_s = time.monotonic() - t0
+            if time.monotonic() > deadline:
+                stopped_by = "deadline"
+                break
+            try:
+                point = progress.poll(at_s)
+                values = {
+                    g.name: _scalar(prom, guards.expression(g, window_s, api)) for g in run_guards
+                }
+            except PromError as exc:
+                prom_failures += 1
+                if prom_failures == PROM_FAILURES:
+                    yield Step("prometheus", StepStatus.INFO, f"unreachable, guards blind: {exc}")
+                continue
+            prom_failures = 0
+            point["guards"] = {
+                g.name: None if values[g.name] is None else round(values[g.name] * g.scale, 6)
+                for g in run_guards
+            }
+            series.append(point)
+            yield Step("progress", StepStatus.INFO, _progress_line(point), data=point)
+            for g in run_guards:
+                value = point["guards"][g.name]
+                tripped = watch.observe(g.name, value, at_s)
+                if tripped:
+                    breach = tripped
+                    break
+            if breach:
+                stopped_by = "guard"
+                yield Step(f"guard {breach.guard}", StepStatus.FAILED, breach.detail)
+                break
+    finally:
+        _stop(proc)  # also when the caller stops early (Ctrl-C, an error)
+    stopped_at = time.monotonic() - t0
+    if breach:
+        yield Step(
+            "k6 stopped",
+            StepStatus.INFO,
+            f"{stopped_at - breach.at_s:.1f}s after the guard tripped",
+            seconds=stopped_at,
+        )
+    if not summary_path.exists():
+        tail = (run_dir / "k6.log").read_text(errors="replace")[-600:].strip()
+        raise OceanError(f"k6 wrote no summary (exit {proc.returncode}): {tail.splitlines()[-1:]}")
+    summary = json.loads(summary_path.read_text())
+    time.sleep(2 * scrape)  # the last requests reach Prometheus
+    cache_guard = guards.defaults(slos)["cache_hit_ratio"]
+    server = _server_figures(prom, before, api, stopped_at, cache_guard.grace_s)
+    client = results.client_figures(summary)
+    slo_limits = {
+        "error_ratio": slos.availability.error_budget,
+        "p99_ms": slos.latency.threshold_ms or 0,
+        "db_p95_ms": slos.db_query_latency.threshold_ms,
+        "cache_hit_ratio": slos.cache_hit_ratio.min_ratio,
+    }
+    levels, best = results.stress_levels(summary, limits)
+    result = results.LoadResult(
+        id=run_id,
+        scenario=opts.scenario,
+        params=params,
+        started=started,
+        duration_s=round(stopped_at, 1),
+        k6_exit=proc.returncode,
+        stopped_by=stopped_by,
+        client=client,
+        server=server,
+        verdicts=results.verdicts(client, server, limits, slo_limits),
+        breach=breach.as_dict() if breach else None,
+        levels=levels,
+        breaking_point=best,
+    )
+    results.save(run_dir, result, series)
+    title = f"{run_id}: {opts.scenario}, {opts.vus} VUs{rate}"
+    (run_dir / "chart.html").write_text(chart.render(title, series, breach and breach.at_s))
+    textfile.record_loadtest(
+        settings, opts.scenario, result.passed, (client["p99_ms"] or 0) / 1000, client["rps"]
+    )
+    for verdict in result.verdicts:
+        status = {True: StepStatus.OK, False: StepStatus.FAILED, None: StepStatus.SKIPPED}
+        yield Step(
+            f"slo {verdict.slo} ({verdict.source})", status[verdict.passed], verdict.detail()
+        )
+    if levels:
+        yield Step(
+            "capacity", StepStatus.INFO, _capacity_line(levels, best), data={"levels": levels}
+        )
+    outcome = "passed" if result.passed else "FAILED"
+    why = f" (stopped by {breach.detail})" if breach else ""
+    yield Step(
+        "loadtest done",
+        StepStatus.OK if result.passed else StepStatus.FAILED,
+        f"{run_id} {outcome}{why}: {client['requests']:,} requests, {client['rps']:.0f}/s, "
+        f"p99 {client['p99_ms']} ms, failed {client['failed_rate']:.3%}; {run_dir}",
+        seconds=stopped_at,
+        data=result.as_dict(),
+    )
+
+
+def _capacity_line(levels: list[dict], best: dict | None) -> str:
+    if best is None:
+        return f"no level held (first: {levels[0]['target_rate']}/s)"
+    broke = next((row for row in levels if not row["held"]), None)
+    where = f"; broke at {broke['target_rate']}/s" if broke else "; every level held"
+    return (
+        f"held up to {best['rps']:.0f} requests/s (level {best['target_rate']}/s, "
+        f"p99 {best['p99_ms']} ms){where}"
+    )
+
+
+def _server_figures(
+    prom: Prometheus, before: Snapshot, api: str, seconds: float, warm_up: float
+) -> dict:
+    """The shop's view of the run: API requests, 5xx ratio, p99 (raw counter deltas),
+    the slowest query's p95 (increase over the run) and the worst cache hit ratio after
+    ``warm_up`` seconds (a cold cache is not judged; nor is a run shorter than twice
+    that)."""
+    try:
+        run = _server_snapshot(prom, api).minus(before)
+        window = f"{max(2, round(seconds + 2))}s"
+        db = _scalar(
+            prom,
+            "max(histogram_quantile(0.95, sum by (query, le) "
+            f"(increase(shop_db_query_duration_seconds_bucket[{window}]))))",
+        )
+        hit = None
+        if seconds >= 2 * warm_up:
+            warm = f"{round(seconds - warm_up + 2)}s"
+            hit = _scalar(
+                prom,
+                'min(sum by (cache) (increase(shop_cache_requests_total{result="hit"}'
+                f"[{warm}])) / (sum by (cache) (increase(shop_cache_requests_total[{warm}]))"
+                " > 10))",
+            )
+    except PromError as exc:
+        return {"error": str(exc)}
+    p99 = run.quantile(0.99)
+    return {
+        "requests": round(run.requests),
+        "errors": round(run.errors),
+        "error_ratio": round(run.errors / run.requests, 6) if run.requests else None,
+        "p99_ms": _ms(p99),
+        "db_p95_ms": _ms(db),
+        "cache_hit_ratio": None if hit is None else round(hit, 4),
+    }
+
+
+# -- reports ----------------------------------------------------------------------------
+
+
+def report(
+    runtime: Runtime, run_id: str | None = None, compare: str | None = None, tolerance: float = 0.2
+) -> dict[str, Any]:
+    """A saved run (the newest by default) and, with ``compare``, how it fares against
+    that baseline run: {run, base, rows, regressions, chart}."""
+    if not 0 <= tolerance <= 10:
+        raise OceanError(f"--tolerance must be 0..10 (a fraction: 0.2 = 20%), not {tolerance}")
+    settings = runtime.settings
+    run = results.load(settings, run_id)
+    out: dict[str, Any] = {
+        "run": run.as_dict(),
+        "chart": str(results.runs_dir(settings) / run.id / "chart.html"),
+    }
+    if compare:
+        base = results.load(settings, compare)
+        budget = slo.load(root=settings.repo_root).availability.error_budget
+        rows = results.compare(base, run, tolerance, budget)
+        out["base"] = base.as_dict()
+        out["rows"] = rows
+        out["tolerance"] = tolerance
+        out["regressions"] = [row["metric"] for row in rows if row["regression"]]
+        differs = [
+            key
+            for key in ("scenario", "vus", "rate", "duration_s", "target")
+            if base.params.get(key) != run.params.get(key)
+        ]
+        out["differs"] = differs
+    return out

@@ -1,0 +1,149 @@
+"""Metric analysis of one shop color: its error ratio and p99 from Prometheus vs slo.yaml.
+
+Argo Rollouts' AnalysisRun, for our stack: the shop labels every request metric with
+its color, so the new color is judged on its own traffic. Only the public API routes
+count (slo.yaml's api_selector), as for the SLOs themselves.
+
+Why snapshots of raw counters and not ``increase()``: a series born during the window
+(the first 5xx of a route, every route of a fresh instance) has no earlier sample, so
+``increase()`` drops what it counted before its first scrape: a new color's first
+errors would be invisible. Summed raw counters do not have that blind spot: a
+:class:`Snapshot` is the color's totals at one instant, and a :class:`Measurement` is
+the difference of two (or a snapshot alone for a fresh instance, whose totals are all
+its traffic). The p99 is interpolated inside the buckets as histogram_quantile does.
+
+A verdict is ``pass``, ``fail`` (with the numbers that breached), or ``inconclusive``
+when the color served too few requests to judge. Prometheus that cannot be reached is
+never a pass: callers treat PromError as a failed analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from ocean import slo
+from ocean.prom import Prometheus
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_error_ratio: float  # 5xx / all, e.g. 0.001 for a 99.9% availability objective
+    max_p99_seconds: float
+    min_requests: int = 20  # fewer and the verdict is inconclusive
+
+    @classmethod
+    def from_slo(cls, slos: slo.SLOs, min_requests: int = 20) -> Thresholds:
+        return cls(
+            max_error_ratio=round(1 - slos.availability.objective / 100, 6),
+            max_p99_seconds=(slos.latency.threshold_ms or 0) / 1000,
+            min_requests=min_requests,
+        )
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A color's API request totals at one instant, as Prometheus last scraped them."""
+
+    requests: float = 0.0
+    errors: float = 0.0
+    buckets: dict[float, float] = field(default_factory=dict)  # le → cumulative count
+
+    @classmethod
+    def take(cls, prom: Prometheus, color: str, api_selector: str) -> Snapshot:
+        """Raises PromError when Prometheus cannot answer."""
+        sel = f'color="{color}",{api_selector}'
+        by_status = prom.query(f"sum by (status) (shop_http_requests_total{{{sel}}})")
+        by_le = prom.query(f"sum by (le) (shop_http_request_duration_seconds_bucket{{{sel}}})")
+        counts = {r["metric"].get("status", ""): float(r["value"][1]) for r in by_status}
+        buckets = {float(r["metric"]["le"]): float(r["value"][1]) for r in by_le}
+        return cls(sum(counts.values()), counts.get("5xx", 0.0), buckets)
+
+    def minus(self, earlier: Snapshot) -> Snapshot:
+        buckets = {le: n - earlier.buckets.get(le, 0.0) for le, n in self.buckets.items()}
+        return Snapshot(self.requests - earlier.requests, self.errors - earlier.errors, buckets)
+
+    def reset_since(self, earlier: Snapshot) -> bool:
+        """Counters went down: the instance restarted (crashed) in between."""
+        return self.requests < earlier.requests
+
+    def quantile(self, q: float) -> float | None:
+        """histogram_quantile(q) over the buckets; None without requests."""
+        ordered = sorted(self.buckets.items())
+        if not ordered or ordered[-1][1] <= 0:
+            return None
+        rank = q * ordered[-1][1]
+        lower_le, lower_count = 0.0, 0.0
+        for le, count in ordered:
+            if count >= rank:
+                if math.isinf(le):  # beyond the last finite bucket: its bound, as Prometheus
+                    return lower_le
+                if count == lower_count:
+                    return le
+                return lower_le + (le - lower_le) * (rank - lower_count) / (count - lower_count)
+            lower_le, lower_count = le, count
+        return lower_le
+
+
+@dataclass(frozen=True)
+class Measurement:
+    color: str
+    window_s: float
+    requests: float
+    errors: float
+    p99_seconds: float | None  # None: no request in the window
+    verdict: str = INCONCLUSIVE
+    reasons: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, color: str, window_s: float, traffic: Snapshot) -> Measurement:
+        p99 = traffic.quantile(0.99)
+        return cls(color, round(window_s, 1), traffic.requests, traffic.errors, p99)
+
+    @property
+    def error_ratio(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def summary(self) -> str:
+        p99 = f"{self.p99_seconds * 1000:.0f} ms" if self.p99_seconds is not None else "-"
+        return (
+            f"{self.color}: {self.requests:.0f} requests in {self.window_s:.0f}s, "
+            f"error ratio {self.error_ratio:.2%}, p99 {p99}"
+        )
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "error_ratio": round(self.error_ratio, 6)}
+
+
+def judge(m: Measurement, thresholds: Thresholds) -> Measurement:
+    """The measurement with its verdict and, on a breach, why.
+
+    An error-ratio breach fails however few the requests (an error is an error); a
+    p99 breach only once ``min_requests`` back it, since the p99 of a handful of
+    requests is their slowest one, often a cold first call. Callers that poll
+    mid-window act on a failure only once ``min_requests`` back it.
+    """
+    reasons = []
+    if m.error_ratio > thresholds.max_error_ratio:
+        reasons.append(
+            f"error ratio {m.error_ratio:.2%} > {thresholds.max_error_ratio:.2%} "
+            f"({m.errors:.0f} of {m.requests:.0f} requests)"
+        )
+    enough = m.requests >= thresholds.min_requests
+    if enough and m.p99_seconds is not None and m.p99_seconds > thresholds.max_p99_seconds:
+        reasons.append(
+            f"p99 {m.p99_seconds * 1000:.0f} ms > {thresholds.max_p99_seconds * 1000:.0f} ms"
+        )
+    if reasons:
+        verdict = FAIL
+    elif not enough:
+        verdict = INCONCLUSIVE
+        reasons = [f"only {m.requests:.0f} requests (< {thresholds.min_requests}) to judge"]
+    else:
+        verdict = PASS
+    return Measurement(m.color, m.window_s, m.requests, m.errors, m.p99_seconds, verdict, reasons)

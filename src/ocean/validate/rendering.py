@@ -1,0 +1,82 @@
+"""The local runtime's template context, for the checks: one way to render a template
+as ``./ocean up`` would, into a throwaway state dir, without touching a real one.
+
+``local_context(repo_root, state_dir)`` builds it (default port plan; every secret a
+placeholder, so no secrets file is written; program paths not looked up; the rule files
+and the shop's file_sd targets taken from / written for ``repo_root``), and
+``rendering(repo_root)`` wraps it in a temp dir with the PostgreSQL ``-c`` overrides.
+"""
+
+from __future__ import annotations
+
+import collections
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocean.config import DEFAULT_PORT_BASE, PortPlan, Settings
+from ocean.render import render
+
+# -c overrides that only point at files in the state dir: nothing to validate.
+PG_PATH_OVERRIDES = {"config_file", "hba_file", "ident_file"}
+
+
+def _runtime(repo_root: Path, state_dir: Path) -> Any:
+    from ocean.runtime.local import LocalRuntime  # spawns nothing on construction
+
+    settings = Settings(
+        state_dir=state_dir, ports=PortPlan(DEFAULT_PORT_BASE), repo_root=Path(repo_root)
+    )
+    settings.etc.mkdir(parents=True, exist_ok=True)
+    runtime = LocalRuntime(settings, search_path="")
+    runtime._secrets = collections.defaultdict(lambda: "placeholder")  # no secrets file
+    runtime._bin = lambda binary: binary  # only argv shapes are read, nothing runs
+    return runtime
+
+
+def _context(runtime: Any, repo_root: Path) -> dict[str, Any]:
+    ctx = runtime._context()
+    ctx["paths"] = {**ctx["paths"], "rules": Path(repo_root) / "monitoring" / "rules"}
+    targets = ctx["paths"]["targets"]
+    targets.mkdir(parents=True, exist_ok=True)
+    (targets / "shop.json").write_text(runtime.render_shop_targets(["shop-blue"]))
+    return ctx
+
+
+def local_context(repo_root: Path, state_dir: Path) -> dict[str, Any]:
+    """The local runtime's template context with its state dir in ``state_dir``."""
+    return _context(_runtime(repo_root, state_dir), repo_root)
+
+
+@dataclass
+class Rendered:
+    root: Path  # the temp dir (the state dir is root / "state")
+    settings: Settings
+    context: dict[str, Any]
+    pg_overrides: list[tuple[str, str]]
+    repo_root: Path  # where the templates are read from
+
+    def render(self, template: str, **extra: Any) -> str:
+        return render(template, {**self.context, **extra}, root=self.repo_root)
+
+
+@contextmanager
+def rendering(repo_root: Path) -> Iterator[Rendered]:
+    """The local runtime's render context for a throwaway state dir below /tmp."""
+    tmp = Path(tempfile.mkdtemp(prefix="ocean-validate-"))
+    try:
+        runtime = _runtime(repo_root, tmp / "state")
+        context = _context(runtime, repo_root)
+        pg = next(p for p in runtime._programs() if p.name == "postgres")
+        overrides = [
+            tuple(value.split("=", 1))
+            for flag, value in zip(pg.argv, pg.argv[1:], strict=False)
+            if flag == "-c" and value.split("=", 1)[0] not in PG_PATH_OVERRIDES
+        ]
+        yield Rendered(tmp, runtime.settings, context, overrides, Path(repo_root))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

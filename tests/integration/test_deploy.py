@@ -1,0 +1,472 @@
+"""Blue-green deploys on a real stack of its own: zero failed requests under k6 load,
+automatic rollback on a breach, abandoned builds, crash safety at every step, bad input.
+
+The stack is this module's own (deploys change its live color). Deploys run with a
+short analysis window and no scale-down delay to keep CI fast; the benchmark
+(tests/bench/deploy.py) runs the full-size version.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ocean import secrets
+from ocean.errors import OceanError
+from ocean.procedures import deploy as deploys
+from ocean.procedures import stack as stack_procedures
+from ocean.procedures.seed import seed
+from ocean.rollout.journal import Journal
+from ocean.runtime.local import LocalRuntime
+from ocean.services import get
+from tests.conftest import own_stack
+from tests.helpers import cli
+from tests.k6_traffic import Traffic
+
+SHOP = Path(__file__).resolve().parents[2] / "stack" / "shop"
+FAST = {"analysis_window": 3.0, "scale_down_delay": 0.0}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
+    with own_stack(tmp_path_factory, "deploy") as runtime:
+        list(seed(runtime, products=50, customers=10, orders=10))
+        yield runtime
+
+
+@pytest.fixture
+def calm(stack: LocalRuntime) -> Iterator[LocalRuntime]:
+    """Each test starts and ends with exactly one color live and no open deploy."""
+    assert_one_live(stack)
+    yield stack
+    assert_one_live(stack)
+
+
+def served_color(runtime: LocalRuntime) -> str:
+    """The color that answers a fresh request through nginx."""
+    return httpx.get(f"{runtime.url('nginx')}/version", timeout=5).json()["color"]
+
+
+def assert_one_live(runtime: LocalRuntime) -> str:
+    live = runtime.live_color()
+    idle = deploys.other(live)
+    assert Journal(runtime.settings.state_dir).read() is None, "the journal is still open"
+    assert runtime.color_ready(live), f"{live} is live but not ready"
+    assert f"shop-{idle}" not in runtime.running(), f"{idle} still runs beside {live}"
+    assert served_color(runtime) == live
+    return live
+
+
+def last_history(runtime: LocalRuntime) -> dict:
+    return Journal(runtime.settings.state_dir).history(1)[-1]
+
+
+def pid_of(runtime: LocalRuntime, color: str) -> int:
+    return runtime.supervisor.processes()[f"shop-{color}"]["pid"]
+
+
+def shop_copy(tmp_path: Path, name: str, edits: dict[str, tuple[str, str]]) -> Path:
+    """A build of the shop with source edits {file: (old, new)}: a deliberately bad release."""
+    build = tmp_path / name
+    shutil.copytree(SHOP, build, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for file, (old, new) in edits.items():
+        path = build / "ocean_shop" / file
+        text = path.read_text()
+        assert old in text, f"{file} changed: the test's edit no longer applies"
+        path.write_text(text.replace(old, new, 1))
+    return build
+
+
+# -- zero downtime ----------------------------------------------------------------------
+
+
+def test_deploys_under_load_fail_no_request(calm: LocalRuntime, tmp_path: Path):
+    """k6 keeps 20 VUs on nginx while traffic moves blue→green→blue: nothing fails."""
+    runtime = calm
+    start = runtime.live_color()
+    traffic = Traffic(runtime.url("nginx"), tmp_path, vus=20, duration=90, products=50)
+    try:
+        traffic.warm_up(2)
+        switches = []
+        for color in (deploys.other(start), start):
+            steps = list(deploys.deploy(runtime, deploys.DeployOptions(color=color, **FAST)))
+            assert steps[-1].name == "deploy done"
+            assert served_color(runtime) == color
+            switches.append(last_history(runtime)["switch_s"])
+    finally:
+        result = traffic.stop()
+    assert result.failed == 0, result.log_tail
+    assert result.requests >= 2000, result.log_tail
+    assert result.served_blue > 0 and result.served_green > 0  # traffic really moved
+    assert all(s <= 1.0 for s in switches), switches
+    entries = Journal(runtime.settings.state_dir).history(2)
+    assert [e["outcome"] for e in entries] == ["success", "success"]
+    assert all(e["analysis"]["verdict"] == "pass" for e in entries)
+
+
+# -- automatic rollback -------------------------------------------------------------------
+
+
+def test_breaching_color_is_rolled_back_within_the_window(calm: LocalRuntime, tmp_path: Path):
+    """The new color starts failing 20% of requests once it is live (the shop's fault
+    injection): the analysis rolls back at once, the old color never stopped."""
+    runtime = calm
+    old = runtime.live_color()
+    new = deploys.other(old)
+    old_pid = pid_of(runtime, old)
+    token = secrets.load_or_create(runtime.settings.secrets_file)["SHOP_ADMIN_TOKEN"]
+    window = 30.0
+    traffic = Traffic(runtime.url("nginx"), tmp_path, vus=10, duration=90, products=50)
+    switched_at = None
+    try:
+        traffic.warm_up(2)
+        opts = deploys.DeployOptions(color=new, analysis_window=window, scale_down_delay=0)
+        with pytest.raises(OceanError, match=r"rolled back to .*error ratio") as failure:
+            for step in deploys.deploy(runtime, opts):
+                if step.name == f"switch to {new}":
+                    switched_at = time.monotonic()
+                    response = httpx.put(
+                        f"{runtime.url(f'shop-{new}-admin')}/admin/faults",
+                        json={"error_rate": 0.2},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    assert response.status_code == 200
+        rolled_back_after = time.monotonic() - switched_at
+    finally:
+        traffic.stop()
+    assert rolled_back_after < window / 2, rolled_back_after
+    assert pid_of(runtime, old) == old_pid  # the old color never stopped serving
+    entry = last_history(runtime)
+    assert entry["outcome"] == "rolled_back"
+    assert "error ratio" in entry["reason"]
+    assert entry["analysis"]["error_ratio"] > 0.05  # the measured figure is kept
+    assert entry["rollback_s"] <= 1.0
+    assert "error ratio" in str(failure.value)
+    report = cli(runtime, "deploy-status", "--json")
+    assert report.returncode == 0, report.stderr
+    assert "error ratio" in report.stdout
+
+
+def test_build_failing_a_fifth_of_requests_never_keeps_traffic(calm: LocalRuntime, tmp_path: Path):
+    """A release whose instances fail 20% of requests from the start is caught before or
+    right after the switch; the old color serves on."""
+    runtime = calm
+    old = runtime.live_color()
+    old_pid = pid_of(runtime, old)
+    bad = shop_copy(
+        tmp_path,
+        "bad-release",
+        {
+            "faults.py": (
+                "        self.requests_affected = False\n",
+                "        self.requests_affected = False\n"
+                "        self.apply(FaultSettings(error_rate=0.2))  # the release's bug\n",
+            )
+        },
+    )
+    traffic = Traffic(runtime.url("nginx"), tmp_path, vus=10, duration=60, products=50)
+    try:
+        traffic.warm_up(2)
+        result = cli(
+            runtime,
+            "deploy",
+            f"--color={deploys.other(old)}",
+            f"--version={bad}",
+            "--analysis-window=20s",
+            "--scale-down-delay=0s",
+        )
+    finally:
+        traffic.stop()
+    assert result.returncode == 1, result.stderr
+    assert "500" in result.stderr or "error ratio" in result.stderr
+    assert pid_of(runtime, old) == old_pid
+    assert last_history(runtime)["outcome"] in ("failed", "rolled_back")
+
+
+def test_build_that_never_gets_ready_is_abandoned(calm: LocalRuntime, tmp_path: Path):
+    runtime = calm
+    old = runtime.live_color()
+    new = deploys.other(old)
+    never_ready = shop_copy(
+        tmp_path,
+        "never-ready",
+        {
+            "ops.py": (
+                "    failed = [name for name, state",
+                "    checks['release'] = 'broken'\n    failed = [name for name, state",
+            )
+        },
+    )
+    started = time.monotonic()
+    result = cli(
+        runtime, "deploy", f"--color={new}", f"--version={never_ready}", "--ready-timeout=4s"
+    )
+    took = time.monotonic() - started
+    assert result.returncode == 1
+    assert f"shop-{new}" in result.stderr and "not ready after" in result.stderr
+    assert took < 30
+    assert served_color(runtime) == old  # traffic never moved
+    assert f"shop-{new}" not in runtime.running()  # the failed instance is stopped
+    entry = last_history(runtime)
+    assert entry["outcome"] == "failed" and "switch" not in entry["steps"]
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--color=purple"], "unknown color 'purple'"),
+        (["--color=LIVE"], "is the live color"),
+        (["--color=IDLE", "--version=no-such-ref-anywhere"], "unknown version"),
+        (["--color=IDLE", "--analysis-window=soon"], "is not a duration"),
+    ],
+)
+def test_bad_input_is_refused_and_traffic_untouched(calm: LocalRuntime, args, message):
+    runtime = calm
+    live = runtime.live_color()
+    names = {"LIVE": live, "IDLE": deploys.other(live)}
+    args = [a.replace("LIVE", names["LIVE"]).replace("IDLE", names["IDLE"]) for a in args]
+    before = Journal(runtime.settings.state_dir).history(0)
+    result = cli(runtime, "deploy", *args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one clear line
+    assert served_color(runtime) == live
+    assert Journal(runtime.settings.state_dir).history(0) == before
+
+
+def test_second_concurrent_deploy_is_refused(calm: LocalRuntime):
+    runtime = calm
+    journal = Journal(runtime.settings.state_dir)
+    with journal.lock("deploy green (the test holds it)"):
+        result = cli(runtime, "deploy", f"--color={deploys.other(runtime.live_color())}")
+    assert result.returncode == 1
+    assert "another deploy is running" in result.stderr
+    assert "the test holds it" in result.stderr
+
+
+def test_prometheus_unreachable_during_analysis_rolls_back(calm: LocalRuntime):
+    runtime = calm
+    old = runtime.live_color()
+    new = deploys.other(old)
+    prometheus = get("prometheus")
+    opts = deploys.DeployOptions(color=new, analysis_window=15, scale_down_delay=0)
+    try:
+        with pytest.raises(OceanError, match="Prometheus unreachable"):
+            for step in deploys.deploy(runtime, opts):
+                if step.name == f"switch to {new}":
+                    list(runtime.stop(prometheus))
+    finally:
+        list(runtime.start([prometheus]))
+    assert served_color(runtime) == old
+    assert last_history(runtime)["outcome"] == "rolled_back"
+
+
+def test_failing_validation_refuses_the_deploy(calm: LocalRuntime, tmp_path: Path):
+    """The validation gate runs against the checkout: a broken copy refuses to deploy."""
+    runtime = calm
+    repo = tmp_path / "repo"
+    root = runtime.settings.repo_root
+    for part in ("monitoring", "stack", "docs", "testing", ".yamllint"):
+        source = root / part
+        if source.is_dir():
+            shutil.copytree(
+                source, repo / part, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+            )
+        elif source.exists():
+            shutil.copy(source, repo / part)
+    rules = repo / "monitoring" / "rules" / "application.rules.yml"
+    rules.write_text(rules.read_text().replace("expr: |", "expr: sum(rate(oops[5m]) by", 1))
+    broken = LocalRuntime(
+        runtime.settings.__class__(
+            state_dir=runtime.settings.state_dir, ports=runtime.settings.ports, repo_root=repo
+        )
+    )
+    live = runtime.live_color()
+    with pytest.raises(OceanError, match="config validation failed"):
+        list(deploys.deploy(broken, deploys.DeployOptions(color=deploys.other(live), **FAST)))
+    assert served_color(runtime) == live
+    assert last_history(runtime)["reason"].startswith("config validation failed")
+
+
+# -- crash safety ---------------------------------------------------------------------------
+
+DEPLOY_STEPS = [
+    "preflight",
+    "build",
+    "start",
+    "preview",
+    "switch",
+    "analysis",
+    "promoted",
+    "scale-down",
+]
+
+
+@pytest.mark.parametrize("step", DEPLOY_STEPS)
+def test_deploy_killed_at_each_step_is_recovered(calm: LocalRuntime, step: str):
+    """kill -9 right after the step is journaled; `deploy-status` finishes or undoes it."""
+    runtime = calm
+    old = runtime.live_color()
+    new = deploys.other(old)
+    killed = cli(
+        runtime,
+        "deploy",
+        f"--color={new}",
+        "--analysis-window=2s",
+        "--scale-down-delay=0s",
+        OCEAN_DEPLOY_FAILPOINT=step,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    journal = Journal(runtime.settings.state_dir)
+    assert journal.read()["step"] == step  # the journal knows where it died
+    status = cli(runtime, "deploy-status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert '"recovered"' in status.stdout and "interrupted at" in status.stdout
+    live = assert_one_live(runtime)
+    promoted = step in ("promoted", "scale-down")
+    assert live == (new if promoted else old)
+    assert last_history(runtime)["outcome"] == (
+        "success" if promoted else ("rolled_back" if step in ("switch", "analysis") else "failed")
+    )
+
+
+@pytest.mark.parametrize("step", ["rollback-start", "rollback-switch"])
+def test_rollback_killed_midway_is_finished(calm: LocalRuntime, step: str):
+    runtime = calm
+    old = runtime.live_color()
+    list(deploys.deploy(runtime, deploys.DeployOptions(color=deploys.other(old), **FAST)))
+    killed = cli(runtime, "rollback", OCEAN_DEPLOY_FAILPOINT=step)
+    assert killed.returncode == -signal.SIGKILL
+    # A new command takes the lock, finishes the rollback, then does its own work.
+    status = cli(runtime, "deploy-status")
+    assert status.returncode == 0, status.stderr
+    assert assert_one_live(runtime) == old
+
+
+def test_killed_deploy_is_recovered_by_the_next_deploy(calm: LocalRuntime):
+    runtime = calm
+    old = runtime.live_color()
+    new = deploys.other(old)
+    killed = cli(runtime, "deploy", f"--color={new}", OCEAN_DEPLOY_FAILPOINT="analysis")
+    assert killed.returncode == -signal.SIGKILL
+    result = cli(
+        runtime, "deploy", f"--color={new}", "--analysis-window=2s", "--scale-down-delay=0s"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "recovered" in result.stderr
+    assert assert_one_live(runtime) == new
+
+
+# -- promote, rollback ----------------------------------------------------------------------
+
+
+def test_no_auto_promote_waits_then_promote_switches(calm: LocalRuntime):
+    runtime = calm
+    old = runtime.live_color()
+    new = deploys.other(old)
+    paused = cli(runtime, "deploy", f"--color={new}", "--no-auto-promote")
+    assert paused.returncode == 0, paused.stderr
+    assert "awaiting promotion" in paused.stderr
+    assert served_color(runtime) == old and runtime.color_ready(new)
+    second = cli(runtime, "deploy", f"--color={new}")
+    assert second.returncode == 1 and "awaits promotion" in second.stderr
+    promoted = cli(runtime, "promote", "--analysis-window=2s", "--scale-down-delay=0s")
+    assert promoted.returncode == 0, promoted.stderr
+    assert assert_one_live(runtime) == new
+
+
+def test_rollback_to_the_warm_color_and_back(calm: LocalRuntime):
+    runtime = calm
+    old = runtime.live_color()
+    new = deploys.other(old)
+    list(
+        deploys.deploy(
+            runtime, deploys.DeployOptions(color=new, analysis_window=2, scale_down_delay=0)
+        )
+    )
+    result = cli(runtime, "rollback")
+    assert result.returncode == 0, result.stderr
+    assert assert_one_live(runtime) == old
+    entry = last_history(runtime)
+    assert entry["kind"] == "rollback" and entry["switch_s"] <= 1.0
+    # Nothing further back: the live color was not put there by a successful deploy.
+    again = cli(runtime, "rollback")
+    assert again.returncode == 1 and "nothing to roll back to" in again.stderr
+
+
+def test_paused_deploy_is_abandoned_by_rollback(calm: LocalRuntime):
+    runtime = calm
+    old = runtime.live_color()
+    paused = cli(runtime, "deploy", f"--color={deploys.other(old)}", "--no-auto-promote")
+    assert paused.returncode == 0, paused.stderr
+    result = cli(runtime, "rollback")
+    assert result.returncode == 0, result.stderr
+    assert "abandoned" in result.stderr
+    assert assert_one_live(runtime) == old
+    assert last_history(runtime)["outcome"] == "abandoned"
+
+
+def test_up_starts_the_live_color(calm: LocalRuntime):
+    """After a deploy made green live, bringing the stack up again starts green."""
+    runtime = calm
+    live = runtime.live_color()
+    steps = list(stack_procedures.up(runtime, wait_targets=False))
+    assert steps[-1].name == "stack up"
+    assert f"shop-{live}" in steps[-1].data
+    assert f"shop-{deploys.other(live)}" not in steps[-1].data
+
+
+# -- from the console -------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_console_runs_a_deploy_end_to_end(calm: LocalRuntime):
+    """Keys only: 2 (Deploy), d, Enter (version HEAD), Yes; the Steps stream into the
+    log pane and the other color ends up live."""
+    from textual.widgets import Button
+
+    from ocean.prom import Prometheus
+    from tui.app import OceanConsole
+    from tui.screens.confirm import Ask, Confirm
+    from tui.widgets.step_log import StepLog
+
+    runtime = calm
+    old = runtime.live_color()
+    new = deploys.other(old)
+    prom = Prometheus(runtime.url("prometheus"))
+    app = OceanConsole(runtime, prom, refresh=2.0, deploy_defaults=FAST)
+    try:
+        async with app.run_test(size=(140, 44)) as pilot:
+            await pilot.press("2", "d")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, Ask)
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, Confirm)
+            app.screen.query_one("#yes", Button).press()
+            screen = app.screen_stack[-1]
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                await pilot.pause(0.5)
+                text = "\n".join(str(line.text) for line in screen.query_one(StepLog).lines)
+                if "deploy done" in text or "✗" in text:
+                    break
+            assert "deploy done" in text, text
+            assert f"switch to {new}" in text and "analysis" in text
+    finally:
+        prom.close()
+    assert assert_one_live(runtime) == new
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

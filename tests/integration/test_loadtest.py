@@ -1,0 +1,196 @@
+"""Load tests on a real stack of its own: a smoke run with real numbers, a guard that
+stops k6 when injected faults raise the error ratio, a latency regression caught by
+`loadtest-report --compare`, refusal of non-loopback targets and bad input.
+
+Every run here is small (≤ 20 s, ≤ 10 VUs, loopback only); the benchmark
+(tests/bench/loadtest.py) runs the big ones.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ocean import secrets
+from ocean.errors import OceanError
+from ocean.loadtest import results
+from ocean.loadtest.scenarios import options
+from ocean.procedures import loadtest as loadtests
+from ocean.procedures import stack as stack_procedures
+from ocean.procedures.seed import seed
+from ocean.prom import Prometheus
+from ocean.runtime.local import LocalRuntime
+from tests.conftest import make_runtime
+from tests.helpers import FakeReceiver, run_cli
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
+    runtime = make_runtime(tmp_path_factory, "loadtest")
+    # Injected faults fire alerts: a receiver keeps Alertmanager's notifications working.
+    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
+    try:
+        list(stack_procedures.up(runtime))
+        list(seed(runtime, products=0, customers=10, orders=20))
+        yield runtime
+    finally:
+        list(stack_procedures.down(runtime))
+        sink.close()
+
+
+def faults(runtime: LocalRuntime, **settings: object) -> None:
+    """PUT (or, with no settings, DELETE) the live color's fault injection."""
+    token = secrets.load_or_create(runtime.settings.secrets_file)["SHOP_ADMIN_TOKEN"]
+    url = f"{runtime.url(f'shop-{runtime.live_color()}-admin')}/admin/faults"
+    headers = {"Authorization": f"Bearer {token}"}
+    if settings:
+        response = httpx.put(url, json=settings, headers=headers, timeout=5)
+    else:
+        response = httpx.delete(url, headers=headers, timeout=5)
+    response.raise_for_status()
+
+
+def cli(runtime: LocalRuntime, *args: str, timeout: float = 120):
+    return run_cli(
+        *args,
+        state_dir=runtime.settings.state_dir,
+        port_base=runtime.settings.ports.base,
+        timeout=timeout,
+    )
+
+
+def run(runtime: LocalRuntime, scenario: str, **kwargs) -> list:
+    opts = options(scenario, runtime.url("nginx"), **kwargs)
+    return list(loadtests.loadtest(runtime, opts))
+
+
+@pytest.fixture(scope="module")
+def smoke(stack: LocalRuntime) -> dict:
+    """One smoke run (5 VUs, 10 s): the baseline of the regression test too."""
+    steps = run(stack, "smoke", vus=5, duration="10s")
+    return {"steps": steps, "result": steps[-1].data}
+
+
+def test_smoke_run_measures_real_numbers(stack: LocalRuntime, smoke: dict):
+    result = smoke["result"]
+    client, server = result["client"], result["server"]
+    assert result["stopped_by"] == "completed" and result["breach"] is None
+    assert result["duration_s"] <= 20
+    assert client["requests"] >= 100 and client["rps"] > 5
+    assert client["failed_rate"] == 0
+    assert 0 < client["p50_ms"] <= client["p95_ms"] <= client["p99_ms"] <= client["max_ms"]
+    assert server["requests"] >= 50 and server["error_ratio"] == 0
+    assert server["p99_ms"] > 0 and server["db_p95_ms"] > 0
+    verdicts = {(v["slo"], v["source"]): v["passed"] for v in result["verdicts"]}
+    assert verdicts[("availability", "client")] is True
+    assert verdicts[("availability", "server")] is True
+    assert verdicts[("cache_hit_ratio", "server")] is None  # 10 s: a cold cache, not judged
+    # Live progress came as steps with numbers.
+    progress = [s for s in smoke["steps"] if s.name == "progress"]
+    assert len(progress) >= 5
+    assert progress[-1].data["requests"] > 0 and progress[-1].data["rps"] > 0
+    # Saved beside each other, and k6's metrics reached Prometheus under the test id.
+    run_dir = results.runs_dir(stack.settings) / result["id"]
+    for name in ("params.json", "summary.json", "result.json", "timeseries.json", "chart.html"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert "<svg" in (run_dir / "chart.html").read_text()
+    assert len(json.loads((run_dir / "timeseries.json").read_text())) >= 5
+    with Prometheus(stack.url("prometheus")) as prom:
+        pushed = prom.query(f'sum(k6_http_reqs_total{{testid="{result["id"]}"}})')
+    assert float(pushed[0]["value"][1]) >= 100
+    textfile = (stack.settings.data / "textfile" / "ocean_loadtest.prom").read_text()
+    assert 'ocean_loadtest_rps{scenario="smoke"}' in textfile
+
+
+def test_guard_stops_k6_when_injected_errors_breach(stack: LocalRuntime):
+    """20% injected 500s from 4 s into a 60 s run: the error-ratio guard stops k6
+    within 15 s of the injection, and the verdict names the guard."""
+    injected: dict[str, float] = {}
+
+    def inject() -> None:
+        time.sleep(4)
+        faults(stack, error_rate=0.2)
+        injected["at"] = time.monotonic()
+
+    opts = options("smoke", stack.url("nginx"), vus=5, duration="60s")
+    steps, stopped = [], None
+    thread = threading.Thread(target=inject)
+    try:
+        thread.start()
+        for step in loadtests.loadtest(stack, opts):
+            steps.append(step)
+            if step.name == "k6 stopped":
+                stopped = time.monotonic()
+    finally:
+        thread.join()
+        faults(stack)
+    result = steps[-1].data
+    assert stopped is not None, [s.name for s in steps]
+    assert stopped - injected["at"] <= 15, stopped - injected["at"]
+    assert result["stopped_by"] == "guard" and result["passed"] is False
+    assert result["breach"]["guard"] == "error_ratio"
+    assert "guard error_ratio" in steps[-1].detail
+    assert result["duration_s"] < 30
+    assert any(s.name == "guard error_ratio" and s.status == "failed" for s in steps)
+
+
+def test_compare_flags_injected_latency(stack: LocalRuntime, smoke: dict):
+    """A second run with 100 ms injected latency: `loadtest-report --compare` flags it."""
+    faults(stack, latency_ms=100)
+    try:
+        done = cli(
+            stack, "loadtest", "--scenario", "smoke", "--vus", "5", "--duration", "10s", "--json"
+        )
+    finally:
+        faults(stack)
+    assert done.stdout, done.stderr
+    slow = json.loads(done.stdout)
+    assert slow["client"]["p50_ms"] >= 100, slow["client"]
+    base = smoke["result"]["id"]
+    report = cli(stack, "loadtest-report", "--id", slow["id"], "--compare", base)
+    assert report.returncode == 1, report.stderr
+    assert "regression" in report.stderr and "p99 ms" in report.stderr
+    data = loadtests.report(stack, slow["id"], base, 0.2)
+    assert {"p50 ms", "p95 ms", "p99 ms"} <= set(data["regressions"])
+    # The baseline against itself: nothing to flag.
+    same = loadtests.report(stack, base, base, 0.2)
+    assert same["regressions"] == []
+
+
+def test_non_loopback_target_is_refused(stack: LocalRuntime):
+    for target in ("http://10.1.2.3:8080", "http://example.com", "ftp://127.0.0.1/"):
+        done = cli(stack, "loadtest", "--scenario", "smoke", "--target", target)
+        assert done.returncode == 1
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: --target"), done.stderr
+    with pytest.raises(OceanError, match="not loopback"):
+        options("smoke", "http://192.168.1.1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "nope"], "unknown scenario 'nope'"),
+        (["--scenario", "smoke", "--vus", "50000"], "--vus must be 1..20,000"),
+        (["--scenario", "smoke", "--duration", "soon"], "not a duration"),
+        (["--scenario", "browsing", "--rate", "10"], "--rate applies to"),
+        (["--scenario", "smoke", "--guard", "bogus=1"], "unknown guard 'bogus'"),
+        (["--scenario", "smoke", "--guard", "error_ratio"], "not NAME=VALUE"),
+    ],
+)
+def test_bad_input_is_one_line(stack: LocalRuntime, args: list[str], message: str):
+    done = cli(stack, "loadtest", *args)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and message in done.stderr, done.stderr
+
+
+def test_report_of_unknown_run(stack: LocalRuntime, smoke: dict):
+    done = cli(stack, "loadtest-report", "--id", "20990101-000000-none-0000")
+    assert done.returncode == 1 and "no load test" in done.stderr
+    shown = cli(stack, "loadtest-report", "--id", smoke["result"]["id"])
+    assert shown.returncode == 0 and "availability" in shown.stderr

@@ -1,0 +1,89 @@
+"""A Prometheus that answers from a recording of a real one (the console's snapshot
+tests need the same answers every run; everything else talks to a real Prometheus).
+
+`python -m tests.tui.recorded URL` records, into tests/tui/data/prometheus.json, every
+answer the console asks for: targets, alerts, and each query it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ocean import slo
+from ocean.model import TargetHealth
+from ocean.observe import HISTORY_S, HISTORY_STEP_S, slo_panels
+from ocean.prom import Prometheus
+
+RECORDING = Path(__file__).parent / "data" / "prometheus.json"
+
+
+class RecordedPrometheus:
+    """The methods of ocean.prom.Prometheus the console uses, from a recording."""
+
+    def __init__(self, path: Path = RECORDING, delay: float = 0.0) -> None:
+        self.data = json.loads(path.read_text())
+        self.url = "http://recorded"
+        self.delay = delay  # seconds each targets() call takes (the pile-up test)
+        self.calls = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+
+    def targets(self) -> list[TargetHealth]:
+        with self._lock:
+            self.calls += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            return [TargetHealth(**t) for t in self.data["targets"]]
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self.data["alerts"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        return self.data["query"].get(expr, [])
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        return self.data["query_range"].get(expr, [])
+
+    def close(self) -> None:
+        pass
+
+
+def record(url: str) -> dict[str, Any]:
+    slos = slo.load()
+    api = slos.api_selector
+    with Prometheus(url) as prom:
+        now = time.time()
+        exprs = [p.expr for p in slo_panels(slos)]
+        extra = [
+            "changes(up[5m]) >= 2",
+            f"sum by (color) (rate(shop_http_requests_total{{{api}}}[1m]))",
+            f'sum by (color) (rate(shop_http_requests_total{{{api},status="5xx"}}[1m]))',
+            "histogram_quantile(0.99, sum by (color, le) "
+            f"(rate(shop_http_request_duration_seconds_bucket{{{api}}}[1m])))",
+        ]
+        return {
+            "recorded_from": "a local stack under k6 load (tests/tui/recorded.py)",
+            "targets": [t.as_dict() for t in prom.targets()],
+            "alerts": prom.alerts(),
+            "query": {e: prom.query(e) for e in exprs + extra},
+            "query_range": {
+                e: prom.query_range(e, now - HISTORY_S, now, HISTORY_STEP_S) for e in exprs
+            },
+        }
+
+
+if __name__ == "__main__":
+    RECORDING.parent.mkdir(parents=True, exist_ok=True)
+    RECORDING.write_text(json.dumps(record(sys.argv[1]), indent=1) + "\n")
+    print(f"wrote {RECORDING}")

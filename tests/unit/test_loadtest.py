@@ -1,0 +1,251 @@
+"""Load-test building blocks without a stack: options, guards, results, comparison."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ocean import slo
+from ocean.config import REPO_ROOT, PortPlan, Settings
+from ocean.errors import OceanError
+from ocean.loadtest import chart, guards, results
+from ocean.loadtest.scenarios import SCENARIOS, check_target, options, parse_duration
+from ocean.runtime import k6
+
+K6_DIR = REPO_ROOT / "testing" / "k6"
+
+
+# -- scenarios and options --------------------------------------------------------------
+
+
+def test_every_scenario_has_a_script_using_the_shared_helpers():
+    for scenario in SCENARIOS.values():
+        text = (K6_DIR / scenario.script).read_text()
+        assert "./lib/common.js" in text, scenario.script
+        assert "handleSummary" in text, scenario.script
+    # Thresholds come from thresholds.json (generated from slo.yaml), never typed twice.
+    for script in K6_DIR.glob("*.js"):
+        assert not re.search(r"['\"]p\(\d+\)<\d+['\"]", script.read_text()) or (
+            script.name == "websocket.js"  # its WebSocket first-message trend has no SLO
+        ), script.name
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("30s", 30), ("2m", 120), ("1m30s", 90), ("1h", 3600)]
+)
+def test_parse_duration(text: str, seconds: float):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5x", "m", "-3s"])
+def test_parse_duration_refuses(text: str):
+    with pytest.raises(OceanError, match="not a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:18000", "http://localhost/", "https://127.9.9.9", "http://[::1]:80"]
+)
+def test_loopback_targets_pass(url: str):
+    assert check_target(url) == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://10.0.0.1", "http://example.com", "http://0.0.0.0:80", "ftp://127.0.0.1", "127.0.0.1"],
+)
+def test_non_loopback_targets_are_refused(url: str):
+    with pytest.raises(OceanError, match="--target"):
+        check_target(url)
+
+
+def test_options_defaults_and_bounds():
+    opts = options("stress", "http://127.0.0.1:1")
+    assert (opts.vus, opts.rate, opts.duration_s) == (400, 800, 80)
+    assert options("smoke", "http://127.0.0.1:1", vus="3", duration="5s").vus == 3
+    assert options("performance", "http://127.0.0.1:1", rate=20).rate == 20
+    guards_given = options("smoke", "http://127.0.0.1:1", guards=["error_ratio=0.05"]).guards
+    assert guards_given == {"error_ratio": "0.05"}
+    for kwargs, message in (
+        ({"vus": 0}, "--vus must be"),
+        ({"vus": 20_001}, "--vus must be"),
+        ({"vus": "many"}, "not a whole number"),
+        ({"duration": "2h"}, "--duration must be"),
+        ({"rate": 5}, "--rate applies"),
+        ({"guards": ["error_ratio"]}, "NAME=VALUE"),
+    ):
+        with pytest.raises(OceanError, match=message):
+            options("smoke", "http://127.0.0.1:1", **kwargs)
+    with pytest.raises(OceanError, match="unknown scenario"):
+        options("soak", "http://127.0.0.1:1")
+
+
+# -- guards -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slos() -> slo.SLOs:
+    return slo.load()
+
+
+def test_guards_come_from_slo_yaml(slos: slo.SLOs):
+    by_name = {g.name: g for g in guards.resolve(slos, {})}
+    assert by_name["error_ratio"].limit == slos.availability.error_budget
+    assert by_name["db_p95_ms"].limit == slos.db_query_latency.threshold_ms
+    assert by_name["cache_hit_ratio"].limit == slos.cache_hit_ratio.min_ratio
+    expr = guards.expression(by_name["error_ratio"], 10, slos.api_selector)
+    assert expr == (
+        f'sum(rate(shop_http_requests_total{{status="5xx",{slos.api_selector}}}[10s]))'
+        f" / sum(rate(shop_http_requests_total{{{slos.api_selector}}}[10s]))"
+    )
+    cache = guards.expression(by_name["cache_hit_ratio"], 12, slos.api_selector)
+    assert '{result="hit"}[12s]' in cache and "{" not in cache.replace("{result", "")
+
+
+def test_guard_overrides(slos: slo.SLOs):
+    resolved = guards.resolve(slos, {"error_ratio": "5%", "cache_hit_ratio": "off"})
+    by_name = {g.name: g for g in resolved}
+    assert by_name["error_ratio"].limit == pytest.approx(0.05)
+    assert "cache_hit_ratio" not in by_name
+    with pytest.raises(OceanError, match="unknown guard"):
+        guards.resolve(slos, {"latency": "1"})
+    with pytest.raises(OceanError, match="not a number"):
+        guards.resolve(slos, {"db_p95_ms": "fast"})
+
+
+def test_watch_trips_only_after_a_sustained_breach():
+    guard = guards.Guard("g", "", "", limit=0.1, above=True, unit="%", sustain_s=5, grace_s=2)
+    watch = guards.Watch([guard])
+    assert watch.observe("g", 0.5, 1.0) is None  # grace
+    assert watch.observe("g", 0.5, 3.0) is None  # breach begins
+    assert watch.observe("g", 0.05, 5.0) is None  # recovered: the clock restarts
+    assert watch.observe("g", 0.5, 6.0) is None
+    assert watch.observe("g", None, 7.0) is None  # no data: not judged, clock restarts
+    assert watch.observe("g", 0.5, 8.0) is None
+    breach = watch.observe("g", 0.5, 13.0)
+    assert breach is not None and breach.since_s == 8.0 and breach.at_s == 13.0
+    assert "guard g: 50.00% > 10.00%" in breach.detail
+    low = guards.Guard("h", "", "", limit=0.95, above=False, unit="%", sustain_s=0)
+    assert guards.Watch([low]).observe("h", 0.5, 0.0) is not None
+
+
+# -- results ----------------------------------------------------------------------------
+
+
+def summary(**metrics: dict) -> dict:
+    return {"metrics": {name: {"values": values} for name, values in metrics.items()}}
+
+
+SUMMARY = summary(
+    http_reqs={"count": 1000, "rate": 99.5},
+    http_req_duration={"med": 3.0, "p(95)": 9.0, "p(99)": 20.0, "max": 80.0},
+    http_req_failed={"passes": 1, "rate": 0.001},
+    iterations={"count": 200},
+    checks={"rate": 1.0},
+    vus_max={"value": 5},
+)
+
+
+def test_client_limits_from_generated_thresholds(slos: slo.SLOs):
+    limits = results.ClientLimits.load(REPO_ROOT)
+    assert limits.latency_ms == slos.latency.threshold_ms
+    assert limits.percentile == slos.latency.percentile
+    assert limits.error_rate == slos.availability.error_budget
+
+
+def test_client_figures_and_verdicts():
+    client = results.client_figures(SUMMARY)
+    assert client["requests"] == 1000 and client["failed"] == 1 and client["p99_ms"] == 20.0
+    limits = results.ClientLimits(99, 200, 0.001)
+    server = {"requests": 900, "error_ratio": 0.0, "p99_ms": 250.0, "db_p95_ms": 10.0}
+    slo_limits = {"error_ratio": 0.001, "p99_ms": 200, "db_p95_ms": 100, "cache_hit_ratio": 0.95}
+    got = {
+        (v.slo, v.source): v.passed for v in results.verdicts(client, server, limits, slo_limits)
+    }
+    assert got == {
+        ("availability", "client"): False,  # 0.1% is not < 0.1%
+        ("latency", "client"): True,
+        ("availability", "server"): True,
+        ("latency", "server"): False,
+        ("db_query_latency", "server"): True,
+        ("cache_hit_ratio", "server"): None,
+    }
+
+
+def test_stress_levels_find_the_breaking_point():
+    data = summary(
+        **{
+            "http_reqs{level:0}": {"count": 500},
+            "http_req_duration{level:0}": {"p(99)": 10.0},
+            "http_reqs{level:1}": {"count": 990},
+            "http_req_duration{level:1}": {"p(99)": 50.0},
+            "http_reqs{level:2}": {"count": 1480},
+            "http_req_duration{level:2}": {"p(99)": 450.0},
+            "http_reqs{level:3}": {"count": 1000},
+            "http_req_duration{level:3}": {"p(99)": 90.0},
+        }
+    )
+    data["ocean"] = {
+        "levels": [
+            {"rate": r, "seconds": 10, "expected": r * 10 - 25 * bool(i)}
+            for i, r in enumerate((50, 100, 150, 200))
+        ]
+    }
+    rows, best = results.stress_levels(data, results.ClientLimits(99, 200, 0.001))
+    assert [row["held"] for row in rows] == [True, True, False, False]  # 3: k6 fell behind
+    assert best is not None and best["target_rate"] == 100 and best["rps"] == 99.0
+
+
+def result(run_id: str, p99: float, rps: float = 100.0, failed: float = 0.0):
+    client = {**results.client_figures(SUMMARY), "p99_ms": p99, "rps": rps, "failed_rate": failed}
+    return results.LoadResult(
+        run_id, "smoke", {"vus": 5}, 0.0, 10.0, 0, "completed", client, {"p99_ms": p99}, []
+    )
+
+
+def test_compare_flags_regressions_beyond_tolerance():
+    base = result("a", p99=20.0)
+    rows = {r["metric"]: r for r in results.compare(base, result("b", p99=120.0), 0.2, 0.001)}
+    assert rows["p99 ms"]["regression"] and rows["server p99 ms"]["regression"]
+    assert rows["p99 ms"]["change"] == 5.0
+    assert not rows["rps"]["regression"]
+    # Within tolerance, or below the absolute floor, or errors within budget: no flag.
+    assert not any(r["regression"] for r in results.compare(base, result("c", 23.0), 0.2, 0.001))
+    small = result("d", p99=1.0)
+    assert not any(r["regression"] for r in results.compare(small, result("e", 3.0), 0.2, 0.001))
+    slower = results.compare(base, result("f", 20.0, rps=50.0, failed=0.0005), 0.2, 0.001)
+    assert [r["metric"] for r in slower if r["regression"]] == ["rps"]
+
+
+def test_saved_runs_load_back(tmp_path: Path):
+    settings = Settings(state_dir=tmp_path, ports=PortPlan(30000))
+    with pytest.raises(OceanError, match="no load test results yet"):
+        results.load(settings)
+    for run_id in ("20260101-000000-smoke-aaaa", "20260102-000000-smoke-bbbb"):
+        run_dir = results.runs_dir(settings) / run_id
+        run_dir.mkdir(parents=True)
+        results.save(run_dir, result(run_id, 10.0), [{"t": 1.0, "rps": 5.0}])
+    assert results.load(settings).id == "20260102-000000-smoke-bbbb"  # the newest
+    loaded = results.load(settings, "20260101-000000-smoke-aaaa")
+    assert loaded.client["p99_ms"] == 10.0 and loaded.passed
+    assert json.loads((results.runs_dir(settings) / loaded.id / "result.json").read_text())
+    for bad in ("nope", "../etc"):
+        with pytest.raises(OceanError):
+            results.load(settings, bad)
+
+
+def test_chart_is_self_contained_svg():
+    series = [{"t": t, "rps": 10.0 * t, "server_p99_ms": 5.0 + t} for t in range(1, 6)]
+    page = chart.render("run <1>", series, breach_at=3.0)
+    assert page.count("<svg") == 2 and "polyline" in page and "run &lt;1&gt;" in page
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "<svg" in chart.render("empty", [])
+
+
+def test_k6_spawn_runs_only_k6_run(tmp_path: Path):
+    with pytest.raises(ValueError):
+        k6.spawn(["version"], {}, tmp_path / "log", tmp_path)
+    assert Path(k6.k6_binary()).name == "k6"

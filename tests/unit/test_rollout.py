@@ -1,0 +1,199 @@
+"""The deploy procedure's parts that need no stack: analysis maths, the journal and its
+lock, durations, version resolution."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ocean import slo
+from ocean.config import REPO_ROOT
+from ocean.errors import OceanError
+from ocean.procedures.deploy import check_color, other, parse_duration
+from ocean.rollout.analysis import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    Measurement,
+    Snapshot,
+    Thresholds,
+    judge,
+)
+from ocean.rollout.journal import DeployLocked, Journal
+from ocean.runtime import builds
+
+THRESHOLDS = Thresholds(max_error_ratio=0.001, max_p99_seconds=0.2, min_requests=20)
+
+
+def snapshot(requests: float, errors: float, buckets: dict[float, float]) -> Snapshot:
+    return Snapshot(requests, errors, buckets)
+
+
+# -- analysis ---------------------------------------------------------------------------
+
+
+def test_thresholds_come_from_slo_yaml():
+    slos = slo.load()
+    t = Thresholds.from_slo(slos)
+    assert t.max_error_ratio == pytest.approx(1 - slos.availability.objective / 100)
+    assert t.max_p99_seconds == slos.latency.threshold_ms / 1000
+
+
+def test_quantile_interpolates_inside_the_bucket_like_prometheus():
+    # 100 requests: 50 under 10 ms, 40 more under 50 ms, 10 more under 200 ms.
+    s = snapshot(100, 0, {0.01: 50, 0.05: 90, 0.2: 100, math.inf: 100})
+    assert s.quantile(0.5) == pytest.approx(0.01)
+    assert s.quantile(0.9) == pytest.approx(0.05)
+    assert s.quantile(0.99) == pytest.approx(0.05 + 0.15 * 9 / 10)
+    assert snapshot(0, 0, {}).quantile(0.99) is None
+
+
+def test_quantile_in_the_inf_bucket_is_the_last_finite_bound():
+    s = snapshot(10, 0, {0.1: 5, 0.2: 5, math.inf: 10})
+    assert s.quantile(0.99) == 0.2
+
+
+def test_difference_of_snapshots_counts_series_born_in_between():
+    before = snapshot(100, 0, {0.1: 100, math.inf: 100})
+    # 50 more requests, 10 of them errors: a 5xx series that did not exist before.
+    after = snapshot(150, 10, {0.1: 140, math.inf: 150})
+    window = after.minus(before)
+    assert (window.requests, window.errors) == (50, 10)
+    assert window.buckets == {0.1: 40, math.inf: 50}
+    assert not after.reset_since(before)
+    assert snapshot(3, 0, {}).reset_since(before)
+
+
+def test_judge_fails_an_error_ratio_breach_with_the_numbers():
+    m = judge(
+        Measurement.of("green", 30, snapshot(1000, 200, {0.05: 1000, math.inf: 1000})), THRESHOLDS
+    )
+    assert m.verdict == FAIL
+    assert m.reasons == ["error ratio 20.00% > 0.10% (200 of 1000 requests)"]
+
+
+def test_judge_fails_a_p99_breach_only_with_enough_requests():
+    slow = {0.1: 0, 0.3: 1000, math.inf: 1000}
+    assert judge(Measurement.of("g", 30, snapshot(1000, 0, slow)), THRESHOLDS).verdict == FAIL
+    few = {0.1: 0, 0.3: 5, math.inf: 5}
+    m = judge(Measurement.of("g", 30, snapshot(5, 0, few)), THRESHOLDS)
+    assert m.verdict == INCONCLUSIVE and "only 5 requests" in m.reasons[0]
+
+
+def test_judge_passes_a_healthy_color_and_fails_even_one_error_of_few():
+    ok = judge(Measurement.of("g", 30, snapshot(5000, 1, {0.05: 5000, math.inf: 5000})), THRESHOLDS)
+    assert ok.verdict == PASS  # 0.02% errors is within 0.1%
+    one_of_three = judge(Measurement.of("g", 3, snapshot(3, 1, {0.05: 3, math.inf: 3})), THRESHOLDS)
+    assert one_of_three.verdict == FAIL
+
+
+# -- journal and lock -----------------------------------------------------------------------
+
+
+def test_journal_steps_close_into_the_history(tmp_path: Path):
+    journal = Journal(tmp_path)
+    record = journal.open({"kind": "deploy", "color": "green", "from": "blue", "version": "HEAD"})
+    journal.step(record, "preflight")
+    journal.step(record, "build")
+    assert journal.read()["step"] == "build"
+    entry = journal.close(record, "failed", "boom")
+    assert journal.read() is None
+    assert journal.history() == [entry]
+    assert entry["steps"] == ["preflight", "build"] and entry["reason"] == "boom"
+
+
+def test_a_torn_history_line_does_not_hide_the_others(tmp_path: Path):
+    journal = Journal(tmp_path)
+    for outcome in ("success", "rolled_back"):
+        journal.close(journal.open({"kind": "deploy", "color": "green", "from": "blue"}), outcome)
+    with journal.history_path.open("a") as handle:
+        handle.write('{"kind": "deploy", "col')  # a crash mid-append
+    assert [e["outcome"] for e in journal.history()] == ["success", "rolled_back"]
+
+
+def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path):
+    journal = Journal(tmp_path)
+    with journal.lock("deploy green v2"):
+        # Another process, as a second `invoke deploy` would be.
+        code = textwrap.dedent(
+            f"""
+            from pathlib import Path
+            from ocean.rollout.journal import Journal, DeployLocked
+            try:
+                with Journal(Path({str(tmp_path)!r})).lock("deploy blue"):
+                    print("acquired")
+            except DeployLocked as exc:
+                print(exc)
+            """
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert "another deploy is running (deploy green v2, pid" in out
+    with journal.lock("after"):  # released on exit
+        pass
+
+
+def test_lock_of_a_killed_holder_is_free(tmp_path: Path):
+    code = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from ocean.rollout.journal import Journal
+        with Journal(Path({str(tmp_path)!r})).lock("deploy green"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -9
+    with Journal(tmp_path).lock("next"):
+        pass
+
+
+def test_lock_in_process_is_exclusive_too(tmp_path: Path):
+    journal = Journal(tmp_path)
+    with journal.lock("first"), pytest.raises(DeployLocked), journal.lock("second"):
+        pass
+
+
+# -- input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("60s", 60), ("2m", 120), ("45", 45), ("1.5", 1.5), ("500ms", 0.5)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text, "analysis-window") == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "-5s", "1d", ""])
+def test_bad_durations_name_the_option(text):
+    with pytest.raises(OceanError, match="--analysis-window"):
+        parse_duration(text, "analysis-window")
+
+
+def test_colors():
+    assert other("blue") == "green" and other("green") == "blue"
+    with pytest.raises(OceanError, match="unknown color 'red': choose blue or green"):
+        check_color("red")
+
+
+def test_versions_resolve_to_content_ids():
+    build_id, label, source = builds.resolve(REPO_ROOT, "HEAD")
+    sha = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout
+    assert build_id.startswith("git-") and label == f"HEAD@{sha[:8]}" and source is None
+    dir_id, dir_label, dir_source = builds.resolve(REPO_ROOT, str(REPO_ROOT))
+    assert dir_id.startswith("dir-") and dir_label.startswith(f"{REPO_ROOT.name}-")
+    assert dir_source == REPO_ROOT / "stack" / "shop"
+    assert builds.resolve(REPO_ROOT, str(REPO_ROOT / "stack" / "shop"))[0] == dir_id
+
+
+def test_unknown_versions_are_refused(tmp_path: Path):
+    with pytest.raises(OceanError, match="unknown version 'no-such-ref'"):
+        builds.resolve(REPO_ROOT, "no-such-ref")
+    with pytest.raises(OceanError, match="not a build of the shop"):
+        builds.resolve(REPO_ROOT, str(tmp_path))

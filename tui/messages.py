@@ -1,0 +1,48 @@
+"""Messages the console's workers post (attributes down, messages up).
+
+Workers run procedures and fetches in threads; ``post_message`` is the only safe way
+back to the UI from there.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from ocean.model import Step
+from ocean.observe import HealthView
+
+
+class HealthUpdated(Message):
+    """A fetch from Prometheus succeeded."""
+
+    def __init__(self, view: HealthView) -> None:
+        super().__init__()
+        self.view = view
+
+
+class HealthFailed(Message):
+    """A fetch failed; the console keeps the last view, greyed, and retries later."""
+
+    def __init__(self, error: str, retry_in: float) -> None:
+        super().__init__()
+        self.error = error
+        self.retry_in = retry_in
+
+
+class StepPosted(Message):
+    """One Step of a running procedure."""
+
+    def __init__(self, source: str, step: Step) -> None:
+        super().__init__()
+        self.source = source
+        self.step = step
+
+
+class ProcedureDone(Message):
+    """A procedure ended: ``error`` is empty when it succeeded."""
+
+    def __init__(self, source: str, error: str = "", result: object = None) -> None:
+        super().__init__()
+        self.source = source
+        self.error = error
+        self.result = result

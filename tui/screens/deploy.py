@@ -1,0 +1,211 @@
+"""Deploy: each color's version, readiness and live numbers; the history; deploy,
+promote and roll back, with the running deploy's Steps streaming into the log."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from ocean.observe import HealthView, color_stats
+from ocean.procedures import deploy as deploys
+from tui.messages import ProcedureDone, StepPosted
+from tui.screens.base import OceanScreen
+from tui.screens.confirm import Ask, Confirm
+from tui.widgets.step_log import StepLog
+
+STATUS_EVERY_S = 5.0
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f} ms"
+
+
+class DeployScreen(OceanScreen):
+    BINDINGS = [
+        Binding("d", "deploy", "Deploy idle color", id="deploy.deploy"),
+        Binding("p", "promote", "Promote", id="deploy.promote"),
+        Binding("r", "rollback", "Roll back", id="deploy.rollback"),
+        Binding("s", "refresh", "Refresh", id="deploy.refresh"),
+    ]
+    MUTATING = frozenset({"deploy", "promote", "rollback"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.report: dict | None = None
+        self.running = False
+        self.status_pending = False  # one status load at a time (each takes the deploy lock)
+        self._status_at = 0.0
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(classes="box", id="colors-box"):
+            yield Static("Colors", classes="box-title", id="colors-title")
+            yield DataTable(id="colors")
+        with Vertical(classes="box", id="history-box"):
+            yield Static("History (newest first)", classes="box-title")
+            yield DataTable(id="history")
+        with Vertical(classes="box", id="deploy-log-box"):
+            yield Static("Deploy log", classes="box-title", id="analysis")
+            yield StepLog(id="deploy-log")
+
+    def on_mount(self) -> None:
+        colors = self.query_one("#colors", DataTable)
+        colors.add_columns("color", "live", "ready", "version", "req/s", "errors", "p99")
+        history = self.query_one("#history", DataTable)
+        history.add_columns("ended", "kind", "color", "version", "outcome", "took", "reason")
+        colors.cursor_type = history.cursor_type = "row"
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.action_refresh()
+
+    def show_health(self, view: HealthView) -> None:
+        super().show_health(view)
+        if not self.running and time.monotonic() - self._status_at > STATUS_EVERY_S:
+            self.action_refresh()
+
+    # -- status -------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        if self.status_pending:
+            return
+        self.status_pending = True
+        self._status_at = time.monotonic()
+        console = self.console
+
+        def load() -> tuple[dict, dict]:
+            report, _steps = deploys.status(console.runtime)
+            try:
+                stats = color_stats(console.prometheus, console.slos)
+            except Exception:  # Prometheus down: the banner says so; colors still show
+                stats = {}
+            return report, stats
+
+        console.run_call(self, "deploy-status", load)
+
+    def show_status(self, report: dict, stats: dict) -> None:
+        self.report = report
+        colors = self.query_one("#colors", DataTable)
+        colors.clear()
+        for color, info in report["colors"].items():
+            s = stats.get(color, {})
+            colors.add_row(
+                Text(color, style=f"bold {color}"),
+                Text("live", style="green") if info["live"] else "",
+                "yes" if info["ready"] else Text("no", style="grey50"),
+                info["label"],
+                "-" if s.get("rps") is None else f"{s['rps']:.1f}",
+                _pct(s.get("error_ratio")),
+                _ms(s.get("p99")),
+                key=color,
+            )
+        title = f"Colors: {report['live']} is live"
+        if report.get("open"):
+            step = "awaits promotion" if report["open"].get("paused") else report["open"]["step"]
+            title += f"; open deploy of {report['open']['color']}: {step}"
+        if report.get("running"):
+            title += f"; {report['running']}"
+        self.query_one("#colors-title", Static).update(title)
+        history = self.query_one("#history", DataTable)
+        history.clear()
+        for entry in reversed(report["history"]):
+            outcome = entry.get("outcome", "")
+            history.add_row(
+                time.strftime("%m-%d %H:%M:%S", time.localtime(entry.get("ended", 0))),
+                entry.get("kind", ""),
+                entry.get("color", ""),
+                entry.get("label") or entry.get("version", ""),
+                Text(outcome, style="green" if outcome == "success" else "red"),
+                f"{entry.get('duration_s', 0):.1f}s",
+                entry.get("reason", ""),
+            )
+
+    # -- actions ------------------------------------------------------------------------
+
+    def _idle(self) -> str:
+        live = self.report["live"] if self.report else self.console.runtime.live_color()
+        return deploys.other(live)
+
+    def action_deploy(self) -> None:
+        idle = self._idle()
+
+        def version_given(version: str | None) -> None:
+            if not version:
+                return
+            self.app.push_screen(
+                Confirm(f"Deploy {version} to {idle}? (traffic moves after the analysis)"),
+                lambda yes: (
+                    yes
+                    and self._start(
+                        "deploy",
+                        lambda: deploys.deploy(
+                            self.console.runtime, deploys.DeployOptions(color=idle, version=version)
+                        ),
+                    )
+                ),
+            )
+
+        self.app.push_screen(
+            Ask(f"Version to deploy to {idle} (git ref or directory)", "HEAD"), version_given
+        )
+
+    def action_promote(self) -> None:
+        self.app.push_screen(
+            Confirm("Promote the deploy waiting for promotion?"),
+            lambda yes: (
+                yes and self._start("promote", lambda: deploys.promote(self.console.runtime))
+            ),
+        )
+
+    def action_rollback(self) -> None:
+        self.app.push_screen(
+            Confirm(f"Roll back: send all traffic to {self._idle()}?"),
+            lambda yes: (
+                yes and self._start("rollback", lambda: deploys.rollback(self.console.runtime))
+            ),
+        )
+
+    def _start(self, source: str, steps) -> None:
+        if self.running:
+            self.notify("a procedure is already running here", severity="warning")
+            return
+        self.running = True
+        log = self.query_one(StepLog)
+        log.add_note(f"— {source} —")
+        self.console.run_procedure(self, source, steps)
+
+    # -- messages -------------------------------------------------------------------------
+
+    def on_step_posted(self, message: StepPosted) -> None:
+        self.query_one(StepLog).add_step(message.step)
+        data = message.step.data
+        if message.step.name in ("analysing", "analysis", "pre-promotion analysis") and data:
+            requests = data.get("requests", 0)
+            self.query_one("#analysis", Static).update(
+                f"Deploy log: analysis {data.get('color')}: {requests:.0f} requests, "
+                f"errors {_pct(data.get('error_ratio'))}, p99 {_ms(data.get('p99_seconds'))}"
+            )
+
+    def on_procedure_done(self, message: ProcedureDone) -> None:
+        if message.source == "deploy-status":
+            self.status_pending = False
+            if message.error:
+                self.query_one(StepLog).add_error(message.error)
+            else:
+                self.show_status(*message.result)  # type: ignore[misc]
+            return
+        self.running = False
+        log = self.query_one(StepLog)
+        if message.error:
+            log.add_error(message.error)
+        else:
+            log.add_note(f"{message.source} done")
+        self.action_refresh()

@@ -1,0 +1,139 @@
+"""Load tests: pick a scenario and its parameters, watch rps, latency and errors live,
+see the verdict per SLO, and compare with an earlier run."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Select, Sparkline, Static
+
+from ocean.errors import OceanError
+from ocean.loadtest import results
+from ocean.loadtest.scenarios import SCENARIOS, LoadOptions, check_target, parse_duration
+from ocean.procedures.loadtest import loadtest
+from tui.messages import ProcedureDone, StepPosted
+from tui.screens.base import OceanScreen
+from tui.widgets.step_log import StepLog
+
+
+class LoadTestScreen(OceanScreen):
+    BINDINGS = [
+        Binding("r", "run", "Run", id="loadtest.run"),
+        Binding("c", "compare", "Compare with previous", id="loadtest.compare"),
+        Binding("s", "refresh", "Refresh", id="loadtest.refresh"),
+    ]
+    MUTATING = frozenset({"run"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = False
+        self.rps: list[float] = []
+        self.p99: list[float] = []
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(classes="box", id="loadtest-form"):
+            yield Select(
+                [(name, name) for name in SCENARIOS],
+                value="smoke",
+                id="scenario",
+                allow_blank=False,
+            )
+            yield Input("10", placeholder="VUs", id="vus")
+            yield Input("20s", placeholder="duration", id="duration")
+        with Horizontal(id="loadtest-live"):
+            with Vertical(classes="box"):
+                yield Static("rps", classes="box-title", id="rps-title")
+                yield Sparkline([], id="rps")
+            with Vertical(classes="box"):
+                yield Static("p99", classes="box-title", id="p99-title")
+                yield Sparkline([], id="p99")
+        with Vertical(classes="box", id="verdicts-box"):
+            yield Static("Verdicts", classes="box-title", id="verdicts-title")
+            yield DataTable(id="verdicts")
+        with Vertical(classes="box", id="loadtest-log-box"):
+            yield StepLog(id="loadtest-log")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#verdicts", DataTable)
+        table.add_columns("SLO", "measured", "objective", "verdict")
+
+    def action_refresh(self) -> None:
+        settings = self.console.runtime.settings
+        self.console.run_call(self, "runs", lambda: results.run_ids(settings))
+
+    def action_run(self) -> None:
+        if self.running:
+            self.notify("a load test is already running", severity="warning")
+            return
+        try:
+            opts = LoadOptions(
+                scenario=str(self.query_one("#scenario", Select).value),
+                vus=int(self.query_one("#vus", Input).value),
+                duration_s=parse_duration(self.query_one("#duration", Input).value),
+                target=check_target(self.console.runtime.url("nginx")),
+            )
+        except (OceanError, ValueError) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.running = True
+        self.rps, self.p99 = [], []
+        log = self.query_one(StepLog)
+        log.add_note(f"— loadtest {opts.scenario}, {opts.vus} VUs, {opts.duration_s:.0f}s —")
+        self.console.run_procedure(self, "loadtest", lambda: loadtest(self.console.runtime, opts))
+
+    def action_compare(self) -> None:
+        settings = self.console.runtime.settings
+
+        def compare_last_two():
+            ids = results.run_ids(settings)
+            if len(ids) < 2:
+                raise OceanError("compare needs two load test runs")
+            return results.compare(results.load(settings, ids[-2]), results.load(settings, ids[-1]))
+
+        self.console.run_call(self, "compare", compare_last_two)
+
+    def on_step_posted(self, message: StepPosted) -> None:
+        step, data = message.step, message.step.data
+        if "rps" in data:
+            self.rps.append(float(data.get("rps") or 0))
+            self.query_one("#rps", Sparkline).data = self.rps
+            self.query_one("#rps-title", Static).update(f"rps {self.rps[-1]:.0f}")
+        p99 = data.get("p99_ms")
+        if p99 is not None:
+            self.p99.append(float(p99))
+            self.query_one("#p99", Sparkline).data = self.p99
+            self.query_one("#p99-title", Static).update(f"p99 {p99:.0f} ms")
+        self.query_one(StepLog).add_step(step)
+        verdicts = data.get("verdicts")
+        if isinstance(verdicts, list):
+            self.show_verdicts(verdicts)
+
+    def show_verdicts(self, verdicts: list[dict]) -> None:
+        table = self.query_one("#verdicts", DataTable)
+        table.clear()
+        for v in verdicts:
+            table.add_row(
+                str(v.get("slo", v.get("name", "?"))),
+                str(v.get("measured", v.get("value", "-"))),
+                str(v.get("objective", v.get("threshold", "-"))),
+                "pass" if v.get("passed", v.get("ok")) else "FAIL",
+            )
+
+    def on_procedure_done(self, message: ProcedureDone) -> None:
+        log = self.query_one(StepLog)
+        if message.source == "runs":
+            if not message.error:
+                ids = message.result or []
+                self.query_one("#verdicts-title", Static).update(
+                    f"Verdicts ({len(ids)} earlier runs; c compares the last two)"
+                )
+            return
+        if message.source == "compare":
+            if message.error:
+                log.add_error(message.error)
+            else:
+                log.add_note(str(message.result))
+            return
+        self.running = False
+        log.add_error(message.error) if message.error else log.add_note("load test done")

@@ -1,0 +1,82 @@
+"""Validate: run `invoke validate`'s checks; selecting a finding shows where and why."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from ocean.model import Finding
+from tui.messages import ProcedureDone
+from tui.screens.base import OceanScreen
+
+
+class ValidateScreen(OceanScreen):
+    BINDINGS = [Binding("v", "validate", "Run validation", id="validate.run")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.findings: list[Finding] = []
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(classes="box", id="findings-box"):
+            yield Static("Findings: press v to validate", classes="box-title", id="findings-title")
+            yield DataTable(id="findings")
+        with Vertical(classes="box", id="finding-box"):
+            yield Static("", id="finding")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.cursor_type = "row"
+        table.add_columns("severity", "check", "file:line", "message")
+
+    def action_validate(self) -> None:
+        from ocean.validate import run as run_checks
+
+        root = self.console.runtime.settings.repo_root
+        self.query_one("#findings-title", Static).update("Findings: validating…")
+        started = time.monotonic()
+        self.console.run_call(
+            self, "validate", lambda: (run_checks(root), time.monotonic() - started)
+        )
+
+    def on_procedure_done(self, message: ProcedureDone) -> None:
+        title = self.query_one("#findings-title", Static)
+        if message.error:
+            title.update(f"[red]validation failed to run: {message.error}[/]")
+            return
+        self.findings, took = message.result  # type: ignore[misc]
+        errors = sum(f.severity == "error" for f in self.findings)
+        title.update(
+            f"Findings: {errors} error(s), {len(self.findings) - errors} warning(s) in {took:.1f}s"
+        )
+        table = self.query_one(DataTable)
+        table.clear()
+        for i, f in enumerate(self.findings):
+            table.add_row(
+                Text(f.severity, style="red" if f.severity == "error" else "yellow"),
+                f.check,
+                f.where,
+                f.message,
+                key=str(i),
+            )
+        self.query_one("#finding", Static).update(
+            "Select a finding for its file, line and fix." if self.findings else "Clean."
+        )
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is None or event.row_key.value is None:
+            return
+        f = self.findings[int(event.row_key.value)]
+        self.query_one("#finding", Static).update(
+            Text.assemble(
+                (f"{f.where}\n", "bold"),
+                (f"{f.check} ({f.kind}, {f.severity})\n", "grey70"),
+                f"{f.message}\n",
+                (f"fix: {f.hint}" if f.hint else "", "cyan"),
+            )
+        )
