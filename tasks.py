@@ -471,7 +471,7 @@ def backup_prune(
         "duration": "how long, e.g. 30s or 2m (default per scenario, at most 1h)",
         "target": "base URL to load (default: this stack's nginx); loopback only",
         "guard": "override a server-side guard, NAME=VALUE or NAME=off (repeatable): "
-        "error_ratio, db_p95_ms, cache_hit_ratio, redis_memory_ratio",
+        "error_ratio, client_error_ratio, db_p95_ms, cache_hit_ratio, redis_memory_ratio",
         "json": "print the result as JSON instead of live progress",
     },
 )
@@ -515,6 +515,8 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
                 elif not as_json and int(step.data.get("t", 0)) % 5 == 0:
                     console.print(f"[cyan]…[/] {step.detail}")
                 continue
+            if live:
+                live.update("")
             done.append(step)
             if not as_json:
                 took = f" [dim]{step.seconds:.1f}s[/]" if step.seconds is not None else ""

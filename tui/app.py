@@ -79,6 +79,7 @@ class OceanConsole(App):
         self.refresh_s = refresh
         self.readonly = readonly
         self.health: HealthView | None = None
+        self.services: list = []  # ServiceStatus of each service, from the runtime
         self.health_error: tuple[str, float] | None = None
         self.failures = 0
         self.polls = 0  # completed fetches (tests and the benchmark count them)
@@ -102,6 +103,10 @@ class OceanConsole(App):
             self.post_message(HealthFailed(str(exc).split(": ", 1)[-1][:120], retry))
             return
         self.failures = 0
+        try:
+            services = self.runtime.status()
+        except Exception:  # the runtime's view is extra: Prometheus' is the main one
+            services = []
         if self.alertmanager is not None:
             try:
                 held = self.alertmanager.alerts()
@@ -111,11 +116,12 @@ class OceanConsole(App):
                 )
             except PromError:
                 self.notifications = "Alertmanager unreachable"
-        self.post_message(HealthUpdated(view))
+        self.post_message(HealthUpdated(view, services))
 
     def on_health_updated(self, message: HealthUpdated) -> None:
         self.polls += 1
         self.health, self.health_error = message.view, None
+        self.services = message.services
         if isinstance(self.screen, _health_screens()):
             self.screen.show_health(message.view)
         self.set_timer(self.refresh_s, self.poll)  # re-armed only now: no pile-up

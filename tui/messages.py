@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from ocean.model import Step
+from ocean.model import ServiceStatus, Step
 from ocean.observe import HealthView
 
 
 class HealthUpdated(Message):
-    """A fetch from Prometheus succeeded."""
+    """A fetch from Prometheus succeeded (``services``: the runtime's own view)."""
 
-    def __init__(self, view: HealthView) -> None:
+    def __init__(self, view: HealthView, services: list[ServiceStatus] | None = None) -> None:
         super().__init__()
         self.view = view
+        self.services = services or []
 
 
 class HealthFailed(Message):

@@ -10,6 +10,7 @@ for the guards and live progress), through the same procedure as `invoke loadtes
             that held.
   stress    the stress scenario stepping the arrival rate up to --stress-rate: the
             breaking point (the highest level with p99 < 200 ms and errors < 0.1%).
+            (--stress-rate 0 skips it)
   moonshot  one browsing run at 10,000 VUs (--moonshot-vus, 0 skips it).
 
 k6's peak RSS is sampled from /proc during every run: memory per VU is the slope
@@ -219,14 +220,15 @@ def main() -> None:
         steps = [int(v) for v in args.vus_steps.split(",") if v]
         print("browsing: VU search", flush=True)
         results["browsing"] = browse_search(runtime, steps, args.duration, args.max_runs)
-        print("stress: breaking point", flush=True)
-        results["stress"] = one_run(
-            runtime,
-            "stress",
-            vus=args.stress_vus,
-            rate=args.stress_rate,
-            duration=f"{args.stress_duration}s",
-        )
+        if args.stress_rate:
+            print("stress: breaking point", flush=True)
+            results["stress"] = one_run(
+                runtime,
+                "stress",
+                vus=args.stress_vus,
+                rate=args.stress_rate,
+                duration=f"{args.stress_duration}s",
+            )
         if args.moonshot_vus:
             print("moonshot", flush=True)
             results["moonshot"] = one_run(

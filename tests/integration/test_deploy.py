@@ -339,6 +339,53 @@ def test_deploy_killed_at_each_step_is_recovered(calm: LocalRuntime, step: str):
     )
 
 
+def test_deploy_killed_while_rolling_back_is_recovered(calm: LocalRuntime, tmp_path: Path):
+    """A release that fails 20% of the requests nginx sends it (but none of the smoke
+    requests, which come straight to its port) breaches after the switch; the deploy is
+    killed as it starts rolling back, and `deploy-status` finishes the rollback."""
+    runtime = calm
+    old = runtime.live_color()
+    new = deploys.other(old)
+    only_via_nginx = shop_copy(
+        tmp_path,
+        "bad-behind-nginx",
+        {
+            "faults.py": (
+                '        if not self.faults.requests_affected or scope["type"] != "http" or '
+                'exempt(scope["path"]):\n',
+                '        headers = dict(scope.get("headers") or [])\n'
+                '        if not self.faults.requests_affected or scope["type"] != "http" or '
+                'exempt(scope["path"]) or b"x-request-id" not in headers:\n',
+            ),
+            "app.py": (
+                "    app.state.faults = Faults(metrics)\n",
+                "    app.state.faults = Faults(metrics)\n"
+                "    app.state.faults.apply(type(app.state.faults.settings)(error_rate=0.2))\n",
+            ),
+        },
+    )
+    traffic = Traffic(runtime.url("nginx"), tmp_path, vus=10, duration=60, products=50)
+    try:
+        traffic.warm_up(2)
+        killed = cli(
+            runtime,
+            "deploy",
+            f"--color={new}",
+            f"--version={only_via_nginx}",
+            "--analysis-window=20s",
+            OCEAN_DEPLOY_FAILPOINT="rollback",
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert Journal(runtime.settings.state_dir).read()["step"] == "rollback"
+        status = cli(runtime, "deploy-status", "--json")
+    finally:
+        traffic.stop()
+    assert status.returncode == 0, status.stderr
+    assert assert_one_live(runtime) == old
+    entry = last_history(runtime)
+    assert entry["outcome"] == "rolled_back" and "interrupted at rollback" in entry["reason"]
+
+
 @pytest.mark.parametrize("step", ["rollback-start", "rollback-switch"])
 def test_rollback_killed_midway_is_finished(calm: LocalRuntime, step: str):
     runtime = calm
@@ -437,6 +484,7 @@ async def test_console_runs_a_deploy_end_to_end(calm: LocalRuntime):
     from ocean.prom import Prometheus
     from tui.app import OceanConsole
     from tui.screens.confirm import Ask, Confirm
+    from tui.screens.deploy import DeployScreen
     from tui.widgets.step_log import StepLog
 
     runtime = calm
@@ -453,7 +501,9 @@ async def test_console_runs_a_deploy_end_to_end(calm: LocalRuntime):
             await pilot.pause(0.2)
             assert isinstance(app.screen, Confirm)
             app.screen.query_one("#yes", Button).press()
-            screen = app.screen_stack[-1]
+            await pilot.pause(0.2)
+            screen = app.screen
+            assert isinstance(screen, DeployScreen)
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
                 await pilot.pause(0.5)

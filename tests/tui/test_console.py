@@ -192,13 +192,14 @@ def _still(app: OceanConsole) -> None:
 
 @pytest.fixture
 def snapshot_app(runtime) -> Iterator[OceanConsole]:
-    yield console(runtime)
+    yield console(runtime, refresh=0.2)
 
 
 @pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6"])
 def test_screen_snapshots(snap_compare, snapshot_app, key):
     async def run_before(pilot) -> None:
-        await settle(pilot, snapshot_app)
+        # Two polls: DataTable settles its column widths on the refresh after the first.
+        await settle(pilot, snapshot_app, polls=2)
         await pilot.press(key)
         await pilot.pause(0.3)
         await snapshot_app.workers.wait_for_complete()

@@ -101,6 +101,9 @@ def test_guards_come_from_slo_yaml(slos: slo.SLOs):
         f'sum(rate(shop_http_requests_total{{status="5xx",{slos.api_selector}}}[10s]))'
         f" / sum(rate(shop_http_requests_total{{{slos.api_selector}}}[10s]))"
     )
+    client = guards.expression(by_name["client_error_ratio"], 10, slos.api_selector, "t-1")
+    assert 'k6_http_reqs_total{testid="t-1",expected_response="false"}[10s]' in client
+    assert by_name["client_error_ratio"].limit == slos.availability.error_budget
     cache = guards.expression(by_name["cache_hit_ratio"], 12, slos.api_selector)
     assert '{result="hit"}[12s]' in cache and "{" not in cache.replace("{result", "")
 

@@ -8,10 +8,29 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
+from ocean.model import ServiceStatus
 from ocean.observe import AlertRow, SloRow, TargetRow
 
 STATE_STYLE = {"up": "green", "down": "bold red", "flapping": "yellow", "unknown": "grey50"}
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+class ServicesTable(DataTable):
+    """The stack's services as the runtime sees them: state, pid, health, restarts."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns("service", "state", "pid", "health", "restarts")
+
+    def show(self, services: list[ServiceStatus]) -> None:
+        self.clear()
+        for s in services:
+            health = (
+                Text("healthy", style="green")
+                if s.healthy
+                else Text(s.health_detail[:40], style="bold red")
+            )
+            self.add_row(s.name, s.state, str(s.pid or "-"), health, str(s.restarts))
 
 
 class TargetsTable(DataTable):

@@ -3,7 +3,9 @@
 k6's thresholds judge only what the client measured, over the whole run (k6 issues
 3198 and 2379). A guard judges a server-side metric over a sliding window (``rate``
 over a few scrape intervals) and trips once its breach has lasted ``sustain_s``; it is
-not judged in the first ``grace_s`` of the run (a cold cache is not a breach).
+not judged in the first ``grace_s`` of the run (a cold cache is not a breach). One
+guard reads what k6 itself pushed (remote write, by test id): failures the shop never
+sees, such as nginx refusing connections past its worker_connections.
 
 Limits come from monitoring/slo.yaml; ``--guard NAME=VALUE`` overrides one (``off``
 disables it). Redis memory has no SLO: its limit is the RedisMemoryHigh alert's 90%.
@@ -24,7 +26,7 @@ REDIS_MEMORY_RATIO = 0.9  # monitoring/rules/cache.rules.yml RedisMemoryHigh
 class Guard:
     name: str
     about: str
-    query: str  # PromQL with {window} (e.g. 10s) and {api} (slo.yaml's api_selector)
+    query: str  # PromQL with {window} (e.g. 10s), {api} (slo.yaml's api_selector), {testid}
     limit: float
     above: bool  # breach when the value is above the limit (else below)
     unit: str  # how a value prints: ratio, %, ms
@@ -61,6 +63,17 @@ def defaults(slos: slo.SLOs) -> dict[str, Guard]:
                 "shop API 5xx / all (availability SLO)",
                 f'sum(rate(shop_http_requests_total{{{{status="5xx",{{api}}}}}}[{{window}}]))'
                 f" / sum(rate({all_api}[{{window}}]))",
+                av.error_budget,
+                above=True,
+                unit="%",
+                sustain_s=5,
+            ),
+            Guard(
+                "client_error_ratio",
+                "k6's failed requests / all: what the shop never saw too (nginx refusing"
+                " connections, 502s)",
+                'sum(rate(k6_http_reqs_total{{testid="{testid}",expected_response="false"}}'
+                '[{window}])) / sum(rate(k6_http_reqs_total{{testid="{testid}"}}[{window}]))',
                 av.error_budget,
                 above=True,
                 unit="%",
@@ -124,8 +137,9 @@ def resolve(slos: slo.SLOs, overrides: dict[str, str]) -> list[Guard]:
     return list(guards.values())
 
 
-def expression(guard: Guard, window_s: float, api_selector: str) -> str:
-    return guard.query.format(window=f"{max(1, round(window_s))}s", api=api_selector)
+def expression(guard: Guard, window_s: float, api_selector: str, testid: str = "") -> str:
+    window = f"{max(1, round(window_s))}s"
+    return guard.query.format(window=window, api=api_selector, testid=testid)
 
 
 @dataclass(frozen=True)

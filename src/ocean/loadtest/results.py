@@ -159,7 +159,9 @@ class LoadResult:
 
     @property
     def passed(self) -> bool:
-        return self.breach is None and all(v.passed is not False for v in self.verdicts)
+        if self.breach is not None or self.stopped_by == "deadline":  # deadline: k6 hung
+            return False
+        return all(v.passed is not False for v in self.verdicts)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

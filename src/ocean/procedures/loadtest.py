@@ -99,6 +99,7 @@ class _Progress:
             "requests": int(requests),
             "rps": round(rps, 1),
             "errors": int(failed or 0),
+            "ws_sessions": int(_scalar(q, f"sum(k6_ws_sessions_total{{{self.sel}}})") or 0),
             "client_p95_ms": _ms(
                 _scalar(q, f'max(k6_http_req_duration_p95{{{self.sel},expected_response="true"}})')
             ),
@@ -131,6 +132,7 @@ def _progress_line(p: dict[str, Any]) -> str:
         f"{p['t']:.0f}s {int(p.get('vus') or 0)} VUs {p['requests']:,} req {p['rps']:.0f}/s"
         f" errors {p['errors']} server p95/p99 {ms('server_p95_ms')}/{ms('server_p99_ms')} ms"
         f" k6 p99 {ms('client_p99_ms')} ms"
+        + (f" websockets {p['ws_sessions']:,}" if p.get("ws_sessions") else "")
     )
 
 
@@ -249,7 +251,8 @@ def _run(
             try:
                 point = progress.poll(at_s)
                 values = {
-                    g.name: _scalar(prom, guards.expression(g, window_s, api)) for g in run_guards
+                    g.name: _scalar(prom, guards.expression(g, window_s, api, run_id))
+                    for g in run_guards
                 }
             except PromError as exc:
                 prom_failures += 1

@@ -843,7 +843,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
     def live_color(self) -> str:
         try:
             text = (self.settings.etc / "upstream.conf").read_text()
-        except FileNotFoundError:
+        except OSError:  # none yet, or no usable state dir (check() says so clearly)
             return "blue"
         by_port = {self.settings.ports[f"shop-{c}"]: c for c in COLORS}
         for port in re.findall(r"^\s*server\s+[^\s:]+:(\d+)", text, re.MULTILINE):

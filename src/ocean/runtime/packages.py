@@ -26,6 +26,8 @@ PROVIDERS: dict[str, str] = {
     "prometheus-nginx-exporter": "prometheus-nginx-exporter",
     "prometheus-blackbox-exporter": "prometheus-blackbox-exporter",
     "setfacl": "acl",
+    # Not a service: the backup procedure encrypts and signs with it (ocean/backup/crypto.py).
+    "gpg": "gnupg",
 }
 
 # service → the programs it needs on this machine
@@ -54,6 +56,8 @@ def binaries_for(services: list[Service], as_root: bool) -> list[str]:
                 needed.append(program)
     if as_root and any(s.name == "postgres" for s in services):
         needed.append("setfacl")  # to let the postgres user reach the state dir
+    if any(s.name == "postgres" for s in services):
+        needed.append("gpg")  # backups of the data it holds are encrypted
     return needed
 
 
