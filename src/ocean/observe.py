@@ -143,6 +143,23 @@ def slo_panels(slos: SLOs) -> list[_Panel]:
             "> 0%",
             lambda v: v > 0,
         ),
+        # The last browser run's figures (ocean.textfile.record_page_load), worst page.
+        _Panel(
+            "page_load",
+            "page load p95 (last run)",
+            'max(ocean_page_load_p95_seconds{metric="load"})',
+            "ms",
+            f"≤ {slos.page_load.threshold_ms:.0f} ms",
+            lambda v: v <= slos.page_load.threshold_ms / 1000,
+        ),
+        _Panel(
+            "lcp",
+            "LCP p95 (last run)",
+            'max(ocean_page_load_p95_seconds{metric="lcp"})',
+            "ms",
+            f"≤ {slos.page_load.lcp_threshold_ms:.0f} ms",
+            lambda v: v <= slos.page_load.lcp_threshold_ms / 1000,
+        ),
     ]
 
 

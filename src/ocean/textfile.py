@@ -45,6 +45,11 @@ METRICS: dict[str, tuple[str, str]] = {
     "ocean_loadtest_p99_seconds": ("gauge", "p99 latency of the last load test of a scenario."),
     "ocean_loadtest_rps": ("gauge", "Requests per second of the last load test of a scenario."),
     "ocean_loadtest_timestamp_seconds": ("gauge", "Unix time of the last load test of a scenario."),
+    "ocean_page_load_p95_seconds": (
+        "gauge",
+        "p95 of the last browser run's page timings, by page and metric (fcp, lcp, load).",
+    ),
+    "ocean_page_load_timestamp_seconds": ("gauge", "Unix time of the last browser run."),
 }
 
 Labels = tuple[tuple[str, str], ...]
@@ -147,6 +152,24 @@ def record_loadtest(
     ):
         samples.setdefault(name, {})[key] = value
     return write(settings, "loadtest", samples)
+
+
+def record_page_load(
+    settings: Settings,
+    p95_ms: Mapping[str, Mapping[str, float]],
+    at: float | None = None,
+) -> Path:
+    """A browser run ended: ``p95_ms`` is page → metric (fcp, lcp, load) → p95 in ms.
+
+    The whole file is replaced: it holds the last run only.
+    """
+    samples: Samples = {"ocean_page_load_p95_seconds": {}, "ocean_page_load_timestamp_seconds": {}}
+    for page, figures in p95_ms.items():
+        for metric, value in figures.items():
+            key = _labels(page=page, metric=metric)
+            samples["ocean_page_load_p95_seconds"][key] = value / 1000
+    samples["ocean_page_load_timestamp_seconds"][()] = time.time() if at is None else at
+    return write(settings, "page_load", samples)
 
 
 def write(settings: Settings, producer: str, samples: Mapping[str, Mapping[Labels, float]]) -> Path:

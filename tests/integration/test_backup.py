@@ -483,3 +483,57 @@ def test_prune_keeps_what_the_policy_says(stack: LocalRuntime):
     assert after == sorted(newest)
     refused = cli(stack, "backup-prune")
     assert refused.returncode == 1 and "say what to keep" in refused.stderr
+
+
+# -- from the console -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_console_takes_and_verifies_a_backup(stack: LocalRuntime):
+    """Keys only: 3 (Backups), b, Enter (no label): the backup's Steps stream into the
+    log pane and the new set is listed; then v verifies the selected (newest) set."""
+    from ocean.prom import Prometheus
+    from tui.app import OceanConsole
+    from tui.screens.backups import BackupsScreen
+    from tui.screens.confirm import Ask
+    from tui.widgets.step_log import StepLog
+
+    before = {row["id"] for row in backups.list_backups(stack)}
+    prom = Prometheus(stack.url("prometheus"))
+    app = OceanConsole(stack, prom, refresh=2.0)
+
+    async def wait_for(screen, words: str, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            await pilot.pause(0.3)
+            text = "\n".join(str(line.text) for line in screen.query_one(StepLog).lines)
+            if words in text or "✗" in text:
+                break
+        return text
+
+    try:
+        async with app.run_test(size=(140, 44)) as pilot:
+            await pilot.press("3", "b")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, Ask)
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            screen = app.screen
+            assert isinstance(screen, BackupsScreen)
+            text = await wait_for(screen, "backup done")
+            assert "backup done" in text, text
+            await pilot.pause(1.0)  # the list refreshes after the procedure
+            new = {row["id"] for row in backups.list_backups(stack)} - before
+            assert len(new) == 1
+            assert screen.selected() == new.pop()  # newest first, cursor on it
+            await pilot.press("v")
+            text = await wait_for(screen, "verify done")
+            assert "verify done" in text, text
+    finally:
+        prom.close()

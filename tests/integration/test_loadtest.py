@@ -21,26 +21,18 @@ from ocean.errors import OceanError
 from ocean.loadtest import results
 from ocean.loadtest.scenarios import options
 from ocean.procedures import loadtest as loadtests
-from ocean.procedures import stack as stack_procedures
 from ocean.procedures.seed import seed
 from ocean.prom import Prometheus
 from ocean.runtime.local import LocalRuntime
-from tests.conftest import make_runtime
-from tests.helpers import FakeReceiver, run_cli
+from tests.conftest import own_stack
+from tests.helpers import cli
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
-    runtime = make_runtime(tmp_path_factory, "loadtest")
-    # Injected faults fire alerts: a receiver keeps Alertmanager's notifications working.
-    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
-    try:
-        list(stack_procedures.up(runtime))
+    with own_stack(tmp_path_factory, "loadtest") as runtime:
         list(seed(runtime, products=0, customers=10, orders=20))
         yield runtime
-    finally:
-        list(stack_procedures.down(runtime))
-        sink.close()
 
 
 def faults(runtime: LocalRuntime, **settings: object) -> None:
@@ -53,15 +45,6 @@ def faults(runtime: LocalRuntime, **settings: object) -> None:
     else:
         response = httpx.delete(url, headers=headers, timeout=5)
     response.raise_for_status()
-
-
-def cli(runtime: LocalRuntime, *args: str, timeout: float = 120):
-    return run_cli(
-        *args,
-        state_dir=runtime.settings.state_dir,
-        port_base=runtime.settings.ports.base,
-        timeout=timeout,
-    )
 
 
 def run(runtime: LocalRuntime, scenario: str, **kwargs) -> list:
@@ -196,3 +179,62 @@ def test_report_of_unknown_run(stack: LocalRuntime, smoke: dict):
     assert done.returncode == 1 and "no load test" in done.stderr
     shown = cli(stack, "loadtest-report", "--id", smoke["result"]["id"])
     assert shown.returncode == 0 and "availability" in shown.stderr
+
+
+# -- from the console -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_console_runs_a_load_test(stack: LocalRuntime):
+    """The Load tests screen: smoke, 5 VUs, 6 s; live rps arrives in the sparkline and
+    the verdicts fill the table."""
+    import time
+
+    from textual.widgets import DataTable, Input
+
+    from tui.app import OceanConsole
+    from tui.screens.loadtest import LoadTestScreen
+    from tui.widgets.step_log import StepLog
+
+    prom = Prometheus(stack.url("prometheus"))
+    app = OceanConsole(stack, prom, refresh=2.0)
+    try:
+        async with app.run_test(size=(140, 44)) as pilot:
+            await pilot.press("4")
+            await pilot.pause(0.2)
+            screen = app.screen
+            assert isinstance(screen, LoadTestScreen)
+            screen.query_one("#vus", Input).value = "5"
+            screen.query_one("#duration", Input).value = "6s"
+            await pilot.press("r")
+            deadline = time.monotonic() + 90
+            text = ""
+            while time.monotonic() < deadline:
+                await pilot.pause(0.5)
+                text = "\n".join(str(line.text) for line in screen.query_one(StepLog).lines)
+                if "loadtest done" in text or "✗ " in text.split("loadtest done")[0][-200:]:
+                    break
+            assert "loadtest done" in text, text
+            assert screen.rps and max(screen.rps) > 0  # live progress reached the screen
+            verdicts = screen.query_one("#verdicts", DataTable)
+            assert verdicts.row_count >= 3
+    finally:
+        prom.close()
+
+
+def test_browser_journeys_during_a_run_judge_page_load(stack: LocalRuntime):
+    """--browser: Chromium walks the storefront while k6 runs; page_load gets a verdict
+    with the measured figures, and the console's metric is written."""
+    steps = run(stack, "smoke", vus=3, duration="12s", browser=True)
+    result = steps[-1].data
+    page = [v for v in result["verdicts"] if v["slo"] == "page_load"]
+    assert len(page) == 1 and page[0]["source"] == "browser"
+    assert page[0]["passed"] is True, page[0]
+    assert "worst load" in page[0]["measured"]
+    prom = (stack.settings.data / "textfile").glob("*.prom")
+    assert any("ocean_page_load_p95_seconds" in p.read_text() for p in prom)

@@ -67,7 +67,7 @@ async def test_overview_shows_targets_slos_and_alerts(runtime):
         recorded = RecordedPrometheus().data["targets"]
         assert len(states) == len(recorded) and set(states.values()) == {"up"}
         lines = app.screen.query_one(SloPanel).query(".slo-line")
-        assert len(lines) == 6
+        assert len(lines) == 8  # six from Prometheus rules, two from the last browser run
         alerts = app.screen.query_one(AlertsTable)
         severities = [str(alerts.get_row_at(i)[0]) for i in range(alerts.row_count)]
         assert severities == sorted(severities, key=["critical", "warning", "info"].index)

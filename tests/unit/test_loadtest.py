@@ -252,3 +252,28 @@ def test_k6_spawn_runs_only_k6_run(tmp_path: Path):
     with pytest.raises(ValueError):
         k6.spawn(["version"], {}, tmp_path / "log", tmp_path)
     assert Path(k6.k6_binary()).name == "k6"
+
+
+def test_browser_is_on_for_the_performance_run_only():
+    assert options("performance", "http://127.0.0.1:1").browser
+    assert not options("browsing", "http://127.0.0.1:1").browser
+    assert options("browsing", "http://127.0.0.1:1", browser=True).browser
+
+
+def test_page_load_verdict_judges_every_page_against_slo_yaml(slos: slo.SLOs):
+    from ocean.loadtest.results import page_load_verdict
+    from ocean.storefront import PAGES
+
+    objective = slos.page_load
+    fast = {page: {"load": 300.0, "lcp": 350.0, "fcp": 200.0} for page in PAGES}
+    ok = page_load_verdict(fast, objective, PAGES)
+    assert ok.passed and ok.slo == "page_load" and ok.source == "browser"
+    slow = {**fast, "checkout": {"load": objective.threshold_ms + 1, "lcp": 400.0}}
+    bad = page_load_verdict(slow, objective, PAGES)
+    assert bad.passed is False and "(checkout)" in bad.measured
+    late_paint = {**fast, "home": {"load": 300.0, "lcp": objective.lcp_threshold_ms + 1}}
+    assert page_load_verdict(late_paint, objective, PAGES).passed is False
+    partial = {k: v for k, v in fast.items() if k != "order"}
+    assert "not measured: order" in page_load_verdict(partial, objective, PAGES).measured
+    failed = page_load_verdict({}, objective, PAGES, failure="chromium crashed")
+    assert failed.passed is False and "chromium crashed" in failed.measured

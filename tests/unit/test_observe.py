@@ -10,7 +10,10 @@ from tests.tui.recorded import RecordedPrometheus
 
 def test_fetch_builds_every_panel_from_the_recording():
     view = fetch(RecordedPrometheus(), slo.load(), now=0)
-    assert [r.key for r in view.slos] == ["rate", "errors", "p99", "db_p95", "cache", "budget"]
+    assert [r.key for r in view.slos] == [
+        *("rate", "errors", "p99", "db_p95", "cache", "budget"),
+        *("page_load", "lcp"),  # the last browser run (not in the recording: no value)
+    ]
     rate = view.slos[0]
     assert rate.value is not None and rate.value > 0 and rate.history  # recorded under load
     assert {t.state for t in view.targets} == {"up"}
@@ -58,3 +61,12 @@ def test_alerts_sort_by_severity_then_firing_first():
     rows = _alerts(raw)
     assert [r.name for r in rows] == ["C", "A", "B", "W"]
     assert rows[0].runbook == "docs/runbooks/C.md" and rows[-1].severity == "none"
+
+
+def test_page_load_rows_judge_the_last_browser_run_against_slo_yaml():
+    slos = slo.load()
+    panels = {p.key: p for p in slo_panels(slos)}
+    assert panels["page_load"].good(slos.page_load.threshold_ms / 1000)
+    assert not panels["page_load"].good(slos.page_load.threshold_ms / 1000 + 0.001)
+    assert not panels["lcp"].good(slos.page_load.lcp_threshold_ms / 1000 + 0.001)
+    assert 'metric="lcp"' in panels["lcp"].expr

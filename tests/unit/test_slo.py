@@ -49,7 +49,8 @@ def test_load_returns_the_promises():
     s = slo.load()
     assert s.availability.objective == RAW["slos"]["availability"]["objective"]
     assert s.latency.threshold_ms == RAW["slos"]["latency"]["threshold_ms"]
-    assert s.page_load.status == "pending"
+    assert s.page_load.status == RAW["slos"]["page_load"]["status"]
+    assert s.page_load.lcp_threshold_ms == RAW["slos"]["page_load"]["lcp_threshold_ms"]
     assert s.capacity.concurrent_users == RAW["slos"]["capacity"]["concurrent_users"]
     assert [a.factor for a in s.burn_rate_alerts] == [a["factor"] for a in RAW["burn_rate_alerts"]]
 

@@ -107,3 +107,12 @@ def test_timestamp_defaults_to_now(settings: Settings):
     metrics = _parse(textfile.record_restore_test(settings, True, 1.0))
     [(_, value)] = metrics["ocean_restore_test_timestamp_seconds"]
     assert value > 1_700_000_000
+
+
+def test_page_load_keeps_the_last_browser_run(settings: Settings):
+    textfile.record_page_load(settings, {"home": {"load": 300.0, "lcp": 120.0}}, at=5)
+    path = textfile.record_page_load(settings, {"cart": {"load": 250.0}}, at=7)
+    text = path.read_text()
+    assert 'ocean_page_load_p95_seconds{metric="load",page="cart"} 0.25' in text
+    assert 'page="home"' not in text  # the last run only
+    assert "ocean_page_load_timestamp_seconds 7" in text

@@ -56,7 +56,7 @@ class LoadTestScreen(OceanScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#verdicts", DataTable)
-        table.add_columns("SLO", "measured", "objective", "verdict")
+        table.add_columns("SLO", "from", "measured", "limit", "verdict")
 
     def action_refresh(self) -> None:
         settings = self.console.runtime.settings
@@ -95,30 +95,45 @@ class LoadTestScreen(OceanScreen):
 
     def on_step_posted(self, message: StepPosted) -> None:
         step, data = message.step, message.step.data
-        if "rps" in data:
+        if step.name == "progress":
             self.rps.append(float(data.get("rps") or 0))
             self.query_one("#rps", Sparkline).data = self.rps
-            self.query_one("#rps-title", Static).update(f"rps {self.rps[-1]:.0f}")
-        p99 = data.get("p99_ms")
-        if p99 is not None:
-            self.p99.append(float(p99))
-            self.query_one("#p99", Sparkline).data = self.p99
-            self.query_one("#p99-title", Static).update(f"p99 {p99:.0f} ms")
+            self.query_one("#rps-title", Static).update(
+                f"rps {self.rps[-1]:.0f}, {data.get('requests', 0):,} requests, "
+                f"{data.get('errors', 0)} errors"
+            )
+            p99 = data.get("server_p99_ms") or data.get("client_p99_ms")
+            if p99 is not None:
+                self.p99.append(float(p99))
+                self.query_one("#p99", Sparkline).data = self.p99
+                self.query_one("#p99-title", Static).update(f"p99 {p99:.0f} ms (shop)")
+            return  # the sparklines say it; the log keeps the milestones
         self.query_one(StepLog).add_step(step)
-        verdicts = data.get("verdicts")
-        if isinstance(verdicts, list):
-            self.show_verdicts(verdicts)
+        if step.name == "loadtest done" and isinstance(data.get("verdicts"), list):
+            self.show_verdicts(data["verdicts"])
 
     def show_verdicts(self, verdicts: list[dict]) -> None:
         table = self.query_one("#verdicts", DataTable)
-        table.clear()
+        table.clear(columns=True)
+        table.add_columns("SLO", "from", "measured", "limit", "verdict")
         for v in verdicts:
+            word = {True: "pass", False: "FAIL", None: "n/a"}[v.get("passed")]
+            table.add_row(v["slo"], v["source"], v["measured"], v["limit"], word)
+
+    def show_comparison(self, rows: list[dict]) -> None:
+        table = self.query_one("#verdicts", DataTable)
+        table.clear(columns=True)
+        table.add_columns("metric", "earlier", "latest", "change", "")
+        for r in rows:
+            change = "-" if r["change"] is None else f"{r['change']:+.0%}"
             table.add_row(
-                str(v.get("slo", v.get("name", "?"))),
-                str(v.get("measured", v.get("value", "-"))),
-                str(v.get("objective", v.get("threshold", "-"))),
-                "pass" if v.get("passed", v.get("ok")) else "FAIL",
+                r["metric"],
+                str(r["base"]),
+                str(r["run"]),
+                change,
+                "REGRESSION" if r["regression"] else "",
             )
+        self.query_one("#verdicts-title", Static).update("Latest run against the one before")
 
     def on_procedure_done(self, message: ProcedureDone) -> None:
         log = self.query_one(StepLog)
@@ -133,7 +148,7 @@ class LoadTestScreen(OceanScreen):
             if message.error:
                 log.add_error(message.error)
             else:
-                log.add_note(str(message.result))
+                self.show_comparison(message.result)  # type: ignore[arg-type]
             return
         self.running = False
         log.add_error(message.error) if message.error else log.add_note("load test done")

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ocean import slo
 from ocean.config import Settings
 from ocean.errors import OceanError
 
@@ -325,3 +326,27 @@ def compare(
             }
         )
     return rows
+
+
+def page_load_verdict(
+    p95_ms: dict[str, dict[str, float]],
+    objective: slo.PageLoadSLO,
+    pages: tuple[str, ...],
+    failure: str = "",
+) -> Verdict:
+    """page_load from a browser run: every page's p95 load and LCP under slo.yaml's."""
+    limit = (
+        f"p{objective.percentile:g} load < {objective.threshold_ms:g} ms, "
+        f"LCP < {objective.lcp_threshold_ms:g} ms, every page"
+    )
+    if failure:
+        return Verdict("page_load", "browser", limit, f"browser run failed: {failure}", False)
+    missing = [page for page in pages if "load" not in p95_ms.get(page, {})]
+    if missing:
+        return Verdict("page_load", "browser", limit, f"not measured: {', '.join(missing)}", False)
+    worst_load = max(pages, key=lambda p: p95_ms[p]["load"])
+    worst_lcp = max(pages, key=lambda p: p95_ms[p].get("lcp", 0.0))
+    load, lcp = p95_ms[worst_load]["load"], p95_ms[worst_lcp].get("lcp")
+    passed = load < objective.threshold_ms and lcp is not None and lcp < objective.lcp_threshold_ms
+    measured = f"worst load {load:.0f} ms ({worst_load}), LCP {_ms(lcp)} ({worst_lcp})"
+    return Verdict("page_load", "browser", limit, measured, passed)

@@ -22,43 +22,28 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str
-    script: str  # relative to testing/k6/
+    name: str  # testing/k6/<name>.js
     about: str
     vus: int  # default VUs (arrival-rate scenarios: the most VUs k6 may use)
     duration_s: float  # default duration
     rate: int | None = None  # default arrival rate (iterations/s); None: not rate-driven
 
+    @property
+    def script(self) -> str:
+        return f"{self.name}.js"
+
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("smoke", "smoke.js", "every endpoint once per iteration, few VUs", 2, 10),
-        Scenario(
-            "browsing", "browsing.js", "list, search, product pages with 1-3 s think time", 50, 60
-        ),
-        Scenario("shopping", "shopping.js", "cart, checkout, order status over WebSocket", 10, 60),
-        Scenario(
-            "stress",
-            "stress.js",
-            "arrival rate stepped up to --rate: the breaking point",
-            400,
-            80,
-            rate=800,
-        ),
-        Scenario("cache", "cache.js", "hot product reads: micro-cache and product cache", 20, 30),
-        Scenario(
-            "database", "database.js", "searches, deep pages, order lookups: PostgreSQL", 10, 30
-        ),
-        Scenario("websocket", "websocket.js", "many open order feeds", 100, 30),
-        Scenario(
-            "performance",
-            "performance.js",
-            "the SLO validation run: a browse/shop mix at --rate, thresholds from slo.yaml",
-            200,
-            120,
-            rate=50,
-        ),
+        Scenario("smoke", "every endpoint once per iteration, few VUs", 2, 10),
+        Scenario("browsing", "list, search, product pages; 1-3 s think time", 50, 60),
+        Scenario("shopping", "cart, checkout, order status over WebSocket", 10, 60),
+        Scenario("stress", "arrival rate stepped up to --rate: the breaking point", 400, 80, 800),
+        Scenario("cache", "hot product reads: micro-cache and product cache", 20, 30),
+        Scenario("database", "searches, deep pages, order lookups: PostgreSQL", 10, 30),
+        Scenario("websocket", "many open order feeds", 100, 30),
+        Scenario("performance", "SLO validation: a browse/buy mix at --rate", 200, 120, 50),
     )
 }
 
@@ -71,6 +56,8 @@ class LoadOptions:
     target: str
     rate: int | None = None
     guards: dict[str, str] = field(default_factory=dict)  # NAME → VALUE overrides
+    # Walk the storefront in Chromium meanwhile and judge page_load (performance: on).
+    browser: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -115,6 +102,7 @@ def options(
     duration: str | float | None = None,
     rate: int | str | None = None,
     guards: list[str] | tuple[str, ...] = (),
+    browser: bool | None = None,
 ) -> LoadOptions:
     """Check what a user asked for; OceanError names the first problem."""
     known = SCENARIOS.get(scenario)
@@ -139,7 +127,10 @@ def options(
         if not sep or not name.strip() or not value.strip():
             raise OceanError(f"--guard {item!r} is not NAME=VALUE (VALUE a number or 'off')")
         overrides[name.strip()] = value.strip()
-    return LoadOptions(scenario, n_vus, seconds, check_target(target), n_rate, overrides)
+    with_browser = scenario == "performance" if browser is None else browser
+    return LoadOptions(
+        scenario, n_vus, seconds, check_target(target), n_rate, overrides, with_browser
+    )
 
 
 def _bounded_int(value: int | str | None, default: int, what: str, ceiling: int) -> int:

@@ -41,6 +41,8 @@ PAGE_SEVERITY = "critical"
 FAILPOINT_ENV = "OCEAN_DEPLOY_FAILPOINT"
 PROM_RETRIES = 3  # consecutive failed polls before the analysis counts as failed
 PROGRESS_EVERY = 5.0  # seconds between analysis progress steps
+# A status read holds the lock for a moment: a deploy waits that long, not longer.
+LOCK_WAIT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
     if opts.analysis_window <= 0:
         raise OceanError("--analysis-window must be more than 0s")
     journal = Journal(runtime.settings.state_dir)
-    with journal.lock(f"deploy {opts.color} {opts.version}"):
+    with journal.lock(f"deploy {opts.color} {opts.version}", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=True)
         live = runtime.live_color()
         if opts.color == live:
@@ -149,7 +151,7 @@ def promote(
 ) -> Iterator[Step]:
     """Promote the deploy paused by ``--no-auto-promote``: switch, analyse, scale down."""
     journal = Journal(runtime.settings.state_dir)
-    with journal.lock("promote"):
+    with journal.lock("promote", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=False)
         record = journal.read()
         if not record or not record.get("paused"):
@@ -436,7 +438,7 @@ def rollback(runtime: Runtime) -> Iterator[Step]:
     traffic (started on its last build if it was scaled down) and the current one stops.
     """
     journal = Journal(runtime.settings.state_dir)
-    with journal.lock("rollback"):
+    with journal.lock("rollback", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=False)
         record = journal.read()
         if record and record.get("paused"):
@@ -545,11 +547,12 @@ def status(runtime: Runtime, history: int = 10) -> tuple[dict[str, Any], list[St
     journal = Journal(runtime.settings.state_dir)
     steps: list[Step] = []
     running = None
-    try:
-        with journal.lock("deploy-status"):
-            steps = list(recover(runtime, journal, refuse_paused=False))
-    except DeployLocked as exc:  # a deploy runs now: report it as it stands
-        running = str(exc)
+    if journal.read() is not None:  # only an open journal needs the lock (to settle it)
+        try:
+            with journal.lock("deploy-status"):
+                steps = list(recover(runtime, journal, refuse_paused=False))
+        except DeployLocked as exc:  # a deploy runs now: report it as it stands
+            running = str(exc)
     live = runtime.live_color()
     colors = {}
     for color in COLORS:

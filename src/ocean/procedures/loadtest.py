@@ -17,6 +17,7 @@ import json
 import secrets
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ocean import slo, textfile
+from ocean import slo, storefront, textfile
 from ocean.errors import OceanError
 from ocean.loadtest import chart, guards, results
 from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
@@ -153,6 +154,46 @@ def _k6_args(opts: LoadOptions, run_id: str, summary: Path, products: int) -> li
     return [*args, SCENARIOS[opts.scenario].script]
 
 
+class _BrowserJourneys:
+    """The storefront walked in Chromium while k6 loads the API, for the page_load SLO.
+
+    One browser, in a thread (it blocks), as many journeys as fit in the run; bounded
+    by the run's duration inside k6 and a timeout outside it.
+    """
+
+    def __init__(self, runtime: Runtime, opts: LoadOptions) -> None:
+        self.result: Any = None
+        self.error = ""
+        seconds = max(10, int(opts.duration_s))
+
+        def walk() -> None:
+            try:
+                self.result = runtime.run_browser(
+                    opts.target,
+                    iterations=max(3, seconds // 10),
+                    max_duration=f"{seconds}s",
+                    timeout=seconds + 90,
+                )
+            except OceanError as exc:
+                self.error = str(exc)
+
+        self.thread = threading.Thread(target=walk, name="storefront-browser", daemon=True)
+        self.thread.start()
+        self.deadline = time.monotonic() + seconds + 120
+
+    def verdict(self, slos: slo.SLOs) -> tuple[results.Verdict, dict]:
+        self.thread.join(timeout=max(0.0, self.deadline - time.monotonic()))
+        if self.thread.is_alive():
+            self.error = "the browser journeys did not end in time"
+        run = self.result
+        p95 = run.p95_ms() if run is not None else {}
+        failure = self.error
+        if not failure and run is not None and run.failures:
+            failure = run.failures[0][:160]
+        verdict = results.page_load_verdict(p95, slos.page_load, storefront.PAGES, failure)
+        return verdict, p95
+
+
 def _stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)  # k6 stops and still writes its summary
@@ -233,6 +274,7 @@ def _run(
         "GOGC": "400",
     }
     proc = runtime.run_k6(args, env, run_dir / "k6.log")
+    browser = _BrowserJourneys(runtime, opts) if opts.browser else None
     t0 = time.monotonic()
     deadline = t0 + opts.duration_s + STOP_GRACE_S
     watch = guards.Watch(run_guards)
@@ -279,6 +321,12 @@ def _run(
     finally:
         _stop(proc)  # also when the caller stops early (Ctrl-C, an error)
     stopped_at = time.monotonic() - t0
+    page_verdict = None
+    if browser is not None:
+        yield Step("browser", StepStatus.INFO, "waiting for the storefront journeys to end")
+        page_verdict, p95 = browser.verdict(slos)
+        if p95:
+            textfile.record_page_load(settings, p95)
     if breach:
         yield Step(
             "k6 stopped",
@@ -311,7 +359,8 @@ def _run(
         stopped_by=stopped_by,
         client=client,
         server=server,
-        verdicts=results.verdicts(client, server, limits, slo_limits),
+        verdicts=results.verdicts(client, server, limits, slo_limits)
+        + ([page_verdict] if page_verdict else []),
         breach=breach.as_dict() if breach else None,
         levels=levels,
         breaking_point=best,

@@ -45,19 +45,29 @@ class Journal:
     # -- lock -------------------------------------------------------------------------
 
     @contextmanager
-    def lock(self, what: str) -> Iterator[None]:
-        """Hold the deploy lock for ``what`` (or raise DeployLocked naming the holder)."""
+    def lock(self, what: str, wait: float = 0.0) -> Iterator[None]:
+        """Hold the deploy lock for ``what`` (or raise DeployLocked naming the holder).
+
+        ``wait``: seconds to keep trying, for holders that only look (a status read
+        holds it for a moment); a deploy holds it far longer and is still refused.
+        """
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 512, 0).decode(errors="replace").strip()
-                raise DeployLocked(
-                    f"another deploy is running ({holder or 'holder unknown'}): "
-                    "wait for it, or see `invoke deploy-status`"
-                ) from None
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        continue
+                    holder = os.pread(fd, 512, 0).decode(errors="replace").strip()
+                    raise DeployLocked(
+                        f"another deploy is running ({holder or 'holder unknown'}): "
+                        "wait for it, or see `invoke deploy-status`"
+                    ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{what}, pid {os.getpid()}, since {_clock()}\n".encode(), 0)
             yield

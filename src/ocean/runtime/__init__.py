@@ -11,7 +11,7 @@ from ocean.config import Settings
 from ocean.errors import OceanError
 from ocean.runtime.base import Runtime
 
-RUNTIMES = ("local",)
+RUNTIMES = ("local", "compose")
 
 
 def make_runtime(name: str | None = None, settings: Settings | None = None) -> Runtime:
@@ -22,4 +22,8 @@ def make_runtime(name: str | None = None, settings: Settings | None = None) -> R
         from ocean.runtime.local import LocalRuntime
 
         return LocalRuntime(settings)
+    if name == "compose":  # issue 8: Docker Compose (ocean/runtime/compose.py)
+        from ocean.runtime.compose import ComposeRuntime
+
+        return ComposeRuntime(settings)
     raise OceanError(f"unknown runtime {name!r}: choose from {', '.join(RUNTIMES)}")

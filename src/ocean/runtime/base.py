@@ -10,6 +10,7 @@ from typing import Protocol
 from ocean.config import Settings
 from ocean.model import Build, ServiceStatus, Step
 from ocean.services import Service
+from ocean.storefront import BrowserRun
 
 
 class Runtime(Protocol):
@@ -147,6 +148,10 @@ class Runtime(Protocol):
         """Raise OceanError unless every running service is healthy and the live color ready."""
 
     # -- load tests: what ocean.procedures.loadtest drives ------------------------------
+
+    def run_browser(self, base_url: str, **options: object) -> BrowserRun:
+        """The storefront's browser journey against ``base_url`` (runtime/browser.py
+        has the options); blocks until it ends."""
 
     def run_k6(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
         """Start ``k6 run ARGS`` (no usage report, no REST API port) with ``env`` added,

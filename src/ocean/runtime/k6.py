@@ -54,4 +54,3 @@ def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subproc
             env=full_env,
             preexec_fn=_stop_with_parent,
         )
-

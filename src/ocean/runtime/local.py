@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,7 +147,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 raise OceanError(f"installed {' '.join(pkgs)} but still missing: {still}")
             yield Step("install packages", detail=" ".join(pkgs))
         yield Step("programs present", detail=f"{len(needed)} found")
+        yield self._check_ports(services, started)
 
+    def _check_ports(self, services: list[Service], started: float) -> Step:
+        """Every port of ``services`` not yet running is free; OceanError names the holder."""
         running = self._active_names()
         busy = [
             (service.name, port)
@@ -162,7 +165,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 f"port {port} for {name} is already in use by another program"
                 f"{_who_listens(port)}; stop it or choose another OCEAN_PORT_BASE"
             )
-        yield Step(
+        return Step(
             "ports free",
             detail=f"base {self.settings.ports.base}",
             seconds=time.monotonic() - started,
@@ -202,8 +205,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             s.data / "textfile",
             s.state_dir / "nginx" / "tmp",
             s.state_dir / "nginx" / "cache",
+            s.state_dir / "nginx" / "www",
         ):
             directory.mkdir(parents=True, exist_ok=True)
+        (s.state_dir / "nginx" / "www").chmod(0o755)  # nginx's workers read the assets
         if self.as_root and any(service.name == "nginx" for service in services):
             # nginx hands its micro-cache dir to its unprivileged workers, which must
             # be able to reach it (the state dir may sit under a 0700 directory).
@@ -235,6 +240,9 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 "rules": REPO_ROOT / "monitoring" / "rules",
                 "nginx_tmp": s.state_dir / "nginx" / "tmp",
                 "nginx_cache": s.state_dir / "nginx" / "cache",
+                # The storefront's fingerprinted assets: <www>/static/<name>, published
+                # by each shop at startup (SHOP_STATIC_DIR), served by nginx.
+                "nginx_www": s.state_dir / "nginx" / "www",
             },
             # The local runtime scrapes every second so a fresh stack is observable at once.
             "scrape_interval": "1s",
@@ -412,6 +420,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                         # The admin API (fault injection, back office) on 127.0.0.1.
                         "SHOP_ADMIN_PORT": str(ports[f"{name}-admin"]),
                         "SHOP_ADMIN_TOKEN": self._secret("SHOP_ADMIN_TOKEN"),
+                        # Storefront assets published here for nginx (/static/).
+                        "SHOP_STATIC_DIR": str(s.state_dir / "nginx" / "www"),
                     },
                 )
             )
@@ -536,7 +546,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             if owner:
                 os.chown(pg_dir, owner.pw_uid, owner.pw_gid)
                 os.chown(pwfile, owner.pw_uid, owner.pw_gid)
-            result = subprocess.run(
+            result = self._run_initdb(
                 [
                     self._bin("initdb"),
                     "-D",
@@ -549,9 +559,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
                 ],
-                capture_output=True,
-                text=True,
-                **self._as_pg_user(owner),
+                owner,
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -560,6 +568,12 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             last = (result.stderr or result.stdout).strip().splitlines()[-1:]
             raise OceanError(f"initdb failed: {' '.join(last)}")
         yield Step("initdb", detail=str(pg_dir), seconds=time.monotonic() - started)
+
+    def _run_initdb(
+        self, argv: list[str], owner: pwd.struct_passwd | None
+    ) -> subprocess.CompletedProcess:
+        """Run initdb as the postgres user (the compose runtime runs it in a container)."""
+        return subprocess.run(argv, capture_output=True, text=True, **self._as_pg_user(owner))
 
     def _pg_owner(self) -> pwd.struct_passwd | None:
         if not self.as_root:
@@ -930,7 +944,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def color_ready(self, color: str) -> bool:
         name = f"shop-{color}"
-        return name in self.running() and self._probe(BY_NAME[name])[0]
+        # STARTING too: supervisord says RUNNING only after startsecs, while the shop
+        # may answer /readyz well before that.
+        up = self._names_in({RUNNING, "STARTING"})
+        return name in up and self._probe(BY_NAME[name])[0]
 
     def switch(self, color: str) -> Iterator[Step]:
         s = self.settings
@@ -1009,6 +1026,12 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         """Services running now, by name (no health probes: cheap)."""
         return self._names_in({RUNNING})
 
+    def run_browser(self, base_url: str, **options):
+        """Chromium on this machine, driven by k6's browser module (runtime/browser.py)."""
+        from ocean.runtime import browser
+
+        return browser.run_browser(base_url, **options)
+
     def run_k6(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
         """k6 on this machine, from the k6 scripts' directory (ocean/runtime/k6.py)."""
         from ocean.runtime import k6
@@ -1040,6 +1063,11 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 url=self.url(service.name),
             )
 
+        return self._stack_statuses(one)
+
+    def _stack_statuses(self, one: Callable[[Service], ServiceStatus]) -> list[ServiceStatus]:
+        """``one`` of every service (in parallel: probes wait on the network), less the
+        idle color while it does not run."""
         with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
             statuses = list(pool.map(one, SERVICES))
         # An on-demand service (the idle color) is part of the stack only while it

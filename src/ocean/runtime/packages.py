@@ -28,6 +28,9 @@ PROVIDERS: dict[str, str] = {
     "setfacl": "acl",
     # Not a service: the backup procedure encrypts and signs with it (ocean/backup/crypto.py).
     "gpg": "gnupg",
+    # Not a service: the storefront's browser tests and page-load benchmark drive it
+    # (k6 browser, testing/k6/storefront_browser.js). ≈ 414 MB, ≈ 11 s to install.
+    "chromium": "chromium",
 }
 
 # service → the programs it needs on this machine
@@ -58,6 +61,8 @@ def binaries_for(services: list[Service], as_root: bool) -> list[str]:
         needed.append("setfacl")  # to let the postgres user reach the state dir
     if any(s.name == "postgres" for s in services):
         needed.append("gpg")  # backups of the data it holds are encrypted
+    if any(s.name == "nginx" for s in services):
+        needed.append("chromium")  # the storefront's pages are measured in a real browser
     return needed
 
 

@@ -32,6 +32,7 @@ No invoke/textual imports here (tests/unit/test_import_contract.py).
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -179,6 +180,22 @@ def missing_tool(check_name: str, kind: str, tool: str, install: str, file: str 
     return Finding(
         check_name, kind, "error", file, None, f"{tool} is not installed: not checked", install
     )
+
+
+# The external checkers the checks run, each from a Debian package (runtime/packages.py).
+CHECKERS = ("promtool", "amtool", "nginx", "postgres", "redis-server")
+
+
+def ensure_checkers(install: bool) -> list[str]:
+    """The checkers still missing; with ``install`` (as root) apt-get installs them
+    first, as `up` does for the stack, so a fresh CI machine can validate at once."""
+    from ocean.runtime import packages
+
+    missing = [name for name in CHECKERS if program(name) is None]
+    if missing and install and os.geteuid() == 0:
+        packages.apt_install(packages.packages_for(missing))
+        missing = [name for name in CHECKERS if program(name) is None]
+    return missing
 
 
 def program(name: str) -> str | None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import psycopg
 from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
 from starlette.routing import Match
 
-from ocean_shop import admin, api, backoffice, feeds, ops
+from ocean_shop import admin, api, backoffice, feeds, ops, pages
 from ocean_shop.config import Settings
 from ocean_shop.fastpath import ProductReadFastPath
 from ocean_shop.faults import FaultInjectionMiddleware, Faults
@@ -27,6 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.static_dir is not None:
+            pages.ASSETS.publish(Path(settings.static_dir))
         async with open_resources(settings, metrics) as resources:
             app.state.resources = resources
             yield
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(backoffice.router)
     app.include_router(feeds.router)
+    app.include_router(pages.router)
     app.add_exception_handler(psycopg.OperationalError, database_unavailable)
     app.add_exception_handler(RedisError, redis_unavailable)
     app.add_exception_handler(405, method_not_allowed)

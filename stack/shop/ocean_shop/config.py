@@ -52,6 +52,9 @@ class Settings:
     # OTLP/HTTP collector, e.g. http://jaeger:4318 (/v1/traces is appended).
     # None: no tracing, and no OpenTelemetry SDK module is ever imported.
     otlp_endpoint: str | None = None
+    # Where the storefront's fingerprinted assets are published for nginx
+    # (<dir>/static/<name>, see assets.py). None: served by the shop only.
+    static_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.color not in COLORS:
@@ -150,6 +153,7 @@ class Settings:
             ),
             admin_token=environ.get("SHOP_ADMIN_TOKEN", "").strip() or None,
             otlp_endpoint=environ.get("SHOP_OTLP_ENDPOINT", "").strip() or None,
+            static_dir=environ.get("SHOP_STATIC_DIR", "").strip() or None,
         )
 
 
