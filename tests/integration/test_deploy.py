@@ -520,3 +520,42 @@ async def test_console_runs_a_deploy_end_to_end(calm: LocalRuntime):
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_paging_alert_freezes_deploys_unless_forced_and_the_override_is_kept(calm: LocalRuntime):
+    """A critical alert (RestoreTestFailed: a failed restore test, `for: 0s`) freezes
+    deploys; --force proceeds and the history keeps which alerts it overrode."""
+    from ocean import textfile
+    from ocean.prom import Prometheus
+
+    runtime = calm
+    new = deploys.other(runtime.live_color())
+    textfile.record_restore_test(runtime.settings, success=False, seconds=1.0)
+    try:
+        with Prometheus(runtime.url("prometheus")) as prom:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                firing = {a["labels"]["alertname"] for a in prom.alerts() if a["state"] == "firing"}
+                if "RestoreTestFailed" in firing:
+                    break
+                time.sleep(0.5)
+            assert "RestoreTestFailed" in firing
+        refused = cli(runtime, "deploy", f"--color={new}", "--analysis-window=2s")
+        assert refused.returncode == 1
+        assert "deploy freeze" in refused.stderr and "RestoreTestFailed" in refused.stderr
+        assert served_color(runtime) != new
+        forced = cli(
+            runtime,
+            "deploy",
+            f"--color={new}",
+            "--force",
+            "--analysis-window=2s",
+            "--scale-down-delay=0s",
+        )
+        assert forced.returncode == 0, forced.stderr
+        assert "deploy freeze overridden" in forced.stderr
+        entry = last_history(runtime)
+        assert entry["outcome"] == "success" and entry["forced"] is True
+        assert entry["forced_over"] == ["RestoreTestFailed"]
+    finally:
+        textfile.record_restore_test(runtime.settings, success=True, seconds=1.0)
