@@ -15,6 +15,7 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
+from ocean.durations import parse_duration
 from ocean.errors import OceanError
 from ocean.model import Step, StepStatus
 from ocean.procedures import backup as backups
@@ -260,9 +261,9 @@ def deploy(
             color=deploys.check_color(color),
             version=version,
             auto_promote=auto_promote,
-            analysis_window=deploys.parse_duration(analysis_window, "analysis-window"),
-            scale_down_delay=deploys.parse_duration(scale_down_delay, "scale-down-delay"),
-            ready_timeout=deploys.parse_duration(ready_timeout, "ready-timeout"),
+            analysis_window=parse_duration(analysis_window, "analysis-window"),
+            scale_down_delay=parse_duration(scale_down_delay, "scale-down-delay"),
+            ready_timeout=parse_duration(ready_timeout, "ready-timeout"),
             force=force,
         )
     )
@@ -283,16 +284,10 @@ def promote(c, analysis_window="", scale_down_delay="", json=False):
     scale down (or roll back on a breach)."""
     runtime = _guard(make_runtime)
     window = _guard(
-        lambda: (
-            deploys.parse_duration(analysis_window, "analysis-window") if analysis_window else None
-        )
+        lambda: parse_duration(analysis_window, "analysis-window") if analysis_window else None
     )
     delay = _guard(
-        lambda: (
-            deploys.parse_duration(scale_down_delay, "scale-down-delay")
-            if scale_down_delay
-            else None
-        )
+        lambda: parse_duration(scale_down_delay, "scale-down-delay") if scale_down_delay else None
     )
     _run(deploys.promote(runtime, window, delay), json)
 

@@ -20,10 +20,10 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from ocean import slo
+from ocean.durations import parse_duration
 from ocean.errors import OceanError
 from ocean.model import Step
 from ocean.observe import HealthView, fetch
-from ocean.procedures.deploy import parse_duration
 from ocean.prom import Alertmanager, PromError, Prometheus
 from ocean.runtime import make_runtime
 from ocean.runtime.base import Runtime

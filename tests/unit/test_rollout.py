@@ -13,8 +13,9 @@ import pytest
 
 from ocean import slo
 from ocean.config import REPO_ROOT
+from ocean.durations import parse_duration
 from ocean.errors import OceanError
-from ocean.procedures.deploy import check_color, other, parse_duration
+from ocean.procedures.deploy import check_color, other
 from ocean.rollout.analysis import (
     FAIL,
     INCONCLUSIVE,

@@ -8,9 +8,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Sparkline, Static
 
+from ocean.durations import parse_duration
 from ocean.errors import OceanError
 from ocean.loadtest import results
-from ocean.loadtest.scenarios import SCENARIOS, LoadOptions, check_target, parse_duration
+from ocean.loadtest.scenarios import SCENARIOS, LoadOptions, check_target
 from ocean.procedures.loadtest import loadtest
 from tui.messages import ProcedureDone, StepPosted
 from tui.screens.base import OceanScreen

@@ -8,16 +8,15 @@ Targets must be loopback: a load test never leaves the machine.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
+from ocean.durations import parse_duration
 from ocean.errors import OceanError
 
 MAX_VUS = 20_000
 MAX_RATE = 100_000  # iterations per second
 MAX_DURATION_S = 3600.0
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
 
 
 @dataclass(frozen=True)
@@ -61,18 +60,6 @@ class LoadOptions:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def parse_duration(text: str | float, what: str = "duration") -> float:
-    """'90', '90s', '2m', '1m30s', '1h' → seconds."""
-    raw = str(text).strip()
-    if re.fullmatch(r"\d+(\.\d+)?", raw):
-        return float(raw)
-    match = _DURATION.match(raw)
-    if not raw or not match or not any(match.groups()):
-        raise OceanError(f"--{what} {raw!r} is not a duration like 30s, 2m or 1m30s")
-    hours, minutes, secs = match.groups()
-    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs or 0)
 
 
 def check_target(url: str) -> str:

@@ -18,7 +18,6 @@ scale-down delay after the switch has passed, so a rollback is one more reload.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from collections.abc import Iterator
@@ -57,15 +56,6 @@ class DeployOptions:
     force: bool = False
     min_requests: int = 20
     validate: bool = True
-
-
-def parse_duration(text: str | float, what: str) -> float:
-    """'60s', '2m', '1.5' (seconds) → seconds; OceanError naming ``what`` otherwise."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(text))
-    if not match:
-        raise OceanError(f"--{what} {text!r} is not a duration like 30s, 2m or 45")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match[2]]
-    return float(match[1]) * scale
 
 
 def other(color: str) -> str:

@@ -1,0 +1,31 @@
+"""Durations as users type them on the command line (`--analysis-window 60s`,
+`--duration 1m30s`, `--refresh 500ms`, `45`): one parser for every task and the console.
+
+(monitoring/slo.yaml's Prometheus-style durations have their own, ``ocean.slo.seconds``.)
+"""
+
+from __future__ import annotations
+
+import re
+
+from ocean.errors import OceanError
+
+_PLAIN = re.compile(r"\d+(?:\.\d+)?")  # seconds
+_ONE_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)")
+_COMPOUND = re.compile(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?")
+_SCALE = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str | float, what: str = "duration") -> float:
+    """'45', '1.5', '500ms', '60s', '2m', '1m30s', '1h' → seconds; OceanError naming
+    ``what`` (the option) otherwise."""
+    raw = str(text).strip()
+    if _PLAIN.fullmatch(raw):
+        return float(raw)
+    if match := _ONE_UNIT.fullmatch(raw):
+        return float(match[1]) * _SCALE[match[2]]
+    match = _COMPOUND.fullmatch(raw)
+    if not raw or not match or not any(match.groups()):
+        raise OceanError(f"--{what} {raw!r} is not a duration like 30s, 2m, 1m30s or 45")
+    hours, minutes, secs = match.groups()
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs or 0)
