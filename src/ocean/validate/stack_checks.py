@@ -347,80 +347,94 @@ def check_redis_directives(repo_root: Path) -> list[Finding]:
                 name, kind, "redis-server", "apt-get install -y redis-server", REDIS_CONFS[0]
             )
         ]
-    findings = []
     with rendering(repo_root) as r:
-        procs = []
-        for rel, text in _rendered_redis(r).items():
-            work = r.root / Path(rel).stem
-            work.mkdir(parents=True)
-            conf = work / "redis.conf"
-            conf.write_text(text)
-            sock = work / "redis.sock"
-            argv = [
-                server,
-                str(conf),
-                "--port",
-                "0",
-                "--unixsocket",
-                str(sock),
-                "--dir",
-                str(work),
-                "--daemonize",
-                "no",
-                "--replicaof",
-                "no",
-                "one",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--logfile",
-                "",
-                "--pidfile",
-                str(work / "redis.pid"),
-            ]
-            proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        procs: list[tuple[str, str, subprocess.Popen, Path]] = []
+        try:
+            for rel, text in _rendered_redis(r).items():
+                work = r.root / Path(rel).stem
+                work.mkdir(parents=True)
+                conf = work / "redis.conf"
+                conf.write_text(text)
+                sock = work / "redis.sock"
+                argv = [
+                    server,
+                    str(conf),
+                    "--port",
+                    "0",
+                    "--unixsocket",
+                    str(sock),
+                    "--dir",
+                    str(work),
+                    "--daemonize",
+                    "no",
+                    "--replicaof",
+                    "no",
+                    "one",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--logfile",
+                    "",
+                    "--pidfile",
+                    str(work / "redis.pid"),
+                ]
+                proc = subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                )
+                procs.append((rel, text, proc, sock))
+            return _judge_redis_loads(name, kind, repo_root, procs)
+        finally:  # whatever went wrong: no throwaway server outlives the check
+            for _rel, _text, proc, _sock in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+
+
+def _judge_redis_loads(
+    name: str, kind: str, repo_root: Path, procs: list[tuple[str, str, subprocess.Popen, Path]]
+) -> list[Finding]:
+    """Wait until each throwaway server is ready or has exited, stop it, and turn a
+    refused config into a finding on the template's line."""
+    findings = []
+    deadline = time.monotonic() + REDIS_READY_TIMEOUT
+    for rel, _text, proc, sock in procs:
+        while proc.poll() is None and not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        ready = proc.poll() is None and sock.exists()
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            output, _ = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+        if ready:
+            continue
+        match = re.search(r"at line (\d+)\n>>> '(.*)'\n(.*)", output)
+        if match:
+            template = (repo_root / rel).read_text()
+            line = _template_line(template, match.group(2)) or int(match.group(1))
+            findings.append(
+                _finding(
+                    name,
+                    kind,
+                    rel,
+                    line,
+                    f"{match.group(3).strip()}: {match.group(2)}",
+                    "see redis.conf of the installed redis-server",
+                )
             )
-            procs.append((rel, text, proc, sock))
-        deadline = time.monotonic() + REDIS_READY_TIMEOUT
-        for rel, _text, proc, sock in procs:
-            while proc.poll() is None and not sock.exists() and time.monotonic() < deadline:
-                time.sleep(0.005)
-            ready = proc.poll() is None and sock.exists()
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                output, _ = proc.communicate(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                output, _ = proc.communicate()
-            if ready:
-                continue
-            match = re.search(r"at line (\d+)\n>>> '(.*)'\n(.*)", output)
-            if match:
-                template = (repo_root / rel).read_text()
-                line = _template_line(template, match.group(2)) or int(match.group(1))
-                findings.append(
-                    _finding(
-                        name,
-                        kind,
-                        rel,
-                        line,
-                        f"{match.group(3).strip()}: {match.group(2)}",
-                        "see redis.conf of the installed redis-server",
-                    )
+        else:
+            findings.append(
+                _finding(
+                    name,
+                    kind,
+                    rel,
+                    None,
+                    f"redis-server rejected the config: {output.strip()[-300:]}",
                 )
-            else:
-                findings.append(
-                    _finding(
-                        name,
-                        kind,
-                        rel,
-                        None,
-                        f"redis-server rejected the config: {output.strip()[-300:]}",
-                    )
-                )
+            )
     return findings
 
 
