@@ -16,7 +16,10 @@ from ocean import secrets
 from ocean.config import PortPlan, Settings
 from ocean.procedures import stack as stack_procedures
 from ocean.runtime.local import LocalRuntime
+from tests.compose_support import docker_engine
 from tests.helpers import FakeReceiver, free_port_base
+
+__all__ = ["docker_engine"]  # the compose tests' session engine (tests/compose_support.py)
 
 
 def make_runtime(tmp_path_factory: pytest.TempPathFactory, name: str) -> LocalRuntime:

@@ -38,22 +38,26 @@ from tests.helpers import cli
 RUNBOOK = REPO_ROOT / "docs" / "runbooks" / "DisasterRecovery.md"
 
 
+def fill_redis(runtime: LocalRuntime, ttl_keys: int) -> None:
+    """Keys of every kind the backup must keep: strings, hashes, lists, keys with a TTL
+    (``ttl_keys`` of them), and a second database."""
+    pipe = rkv(runtime).pipeline(transaction=False)
+    for i in range(1000):
+        pipe.set(f"test:str:{i}", f"value {i}")
+    for i in range(200):
+        pipe.hset(f"test:hash:{i}", mapping={"a": i, "b": str(i) * 3})
+        pipe.rpush(f"test:list:{i}", *range(i % 7 + 1))
+    for i in range(ttl_keys):
+        pipe.set(f"test:ttl:{i}", i, ex=3600)
+    pipe.execute()
+    rkv(runtime, db=3).mset({f"db3:{i}": i for i in range(50)})
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     with own_stack(tmp_path_factory, "backup", wait_targets=False) as runtime:
         add_orders(runtime, 10_000, customers=1000)
-        client = rkv(runtime)
-        pipe = client.pipeline(transaction=False)
-        for i in range(1000):
-            pipe.set(f"test:str:{i}", f"value {i}")
-        for i in range(200):
-            pipe.hset(f"test:hash:{i}", mapping={"a": i, "b": str(i) * 3})
-            pipe.rpush(f"test:list:{i}", *range(i % 7 + 1))
-        for i in range(100):
-            pipe.set(f"test:ttl:{i}", i, ex=3600)
-        pipe.execute()
-        other = rkv(runtime, db=3)
-        other.mset({f"db3:{i}": i for i in range(50)})
+        fill_redis(runtime, ttl_keys=100)
         yield runtime
 
 

@@ -1,84 +1,38 @@
 """The compose runtime on a real Docker engine (issue 8): bring-up to all Prometheus
 targets up, `invoke status`, host networking only, bad input, and nothing left behind.
-
-Opt-in: runs only with OCEAN_COMPOSE_TESTS=1, as root (it installs docker.io and
-debootstrap when missing, starts its own dockerd under OCEAN_DOCKER_ROOT, default
-/var/lib/ocean-docker, and builds the local images: ≈ 2 min on a fresh machine, seconds
-once the images exist). An engine the test started is stopped at the end, with every
-container removed; one that was already running is left running with none of ours.
+Opt-in: OCEAN_COMPOSE_TESTS=1 as root (tests/compose_support.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import secrets
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from ocean.config import PortPlan, Settings
+from ocean import secrets as ocean_secrets
 from ocean.errors import OceanError
 from ocean.procedures import stack as stack_procedures
 from ocean.runtime import engine
 from ocean.runtime.compose import ComposeRuntime
 from ocean.services import select
-from tests.helpers import FakeReceiver, cli, free_port_base
+from tests.compose_support import compose_runtime, own_compose_stack, requires_engine
+from tests.helpers import cli
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get("OCEAN_COMPOSE_TESTS") != "1",
-        reason="a real Docker engine: set OCEAN_COMPOSE_TESTS=1 (as root) to run",
-    ),
-    pytest.mark.timeout(900),
-]
-
-
-@pytest.fixture(scope="module")
-def engine_() -> Iterator[engine.Engine]:
-    if os.geteuid() != 0:
-        pytest.skip("the compose tests start dockerd: run them as root")
-    eng = engine.Engine.from_env()
-    was_running = bool(eng.pid() and eng.answers())
-    list(eng.install())
-    list(eng.start())
-    try:
-        yield eng
-    finally:
-        if not was_running:
-            list(eng.stop())
-            assert eng.pid() is None
-            assert not [m for m in _mounts() if m.startswith(str(eng.root) + "/")]
-
-
-def _mounts() -> list[str]:
-    with open("/proc/self/mounts") as handle:
-        return [line.split()[1] for line in handle]
-
-
-def _runtime(tmp_path_factory: pytest.TempPathFactory, eng: engine.Engine) -> ComposeRuntime:
-    settings = Settings(
-        state_dir=tmp_path_factory.mktemp("compose"), ports=PortPlan(free_port_base())
-    )
-    return ComposeRuntime(settings, eng)
+pytestmark = [pytest.mark.integration, requires_engine, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
 def compose_stack(
-    tmp_path_factory: pytest.TempPathFactory, engine_: engine.Engine
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: engine.Engine
 ) -> Iterator[ComposeRuntime]:
-    runtime = _runtime(tmp_path_factory, engine_)
-    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
-    try:
-        steps = list(stack_procedures.up(runtime, None, True, True))
-        assert steps[-1].name == "stack up"
+    with own_compose_stack(tmp_path_factory, docker_engine) as runtime:
         yield runtime
-    finally:
-        list(stack_procedures.down(runtime))
-        sink.close()
-        assert not runtime._containers()
 
 
 def test_all_prometheus_targets_up(compose_stack: ComposeRuntime) -> None:
@@ -110,9 +64,9 @@ def test_shop_answers_through_nginx(compose_stack: ComposeRuntime) -> None:
 
 
 def test_a_taken_port_starts_nothing(
-    tmp_path_factory: pytest.TempPathFactory, engine_: engine.Engine
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: engine.Engine
 ) -> None:
-    runtime = _runtime(tmp_path_factory, engine_)
+    runtime = compose_runtime(tmp_path_factory, docker_engine)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", runtime.settings.ports["prometheus"]))
         taken.listen()
@@ -121,12 +75,62 @@ def test_a_taken_port_starts_nothing(
     assert not runtime._containers()
 
 
-def test_deploy_says_it_is_not_implemented_yet(compose_stack: ComposeRuntime) -> None:
-    with pytest.raises(OceanError, match="not implemented for the compose runtime yet"):
-        list(compose_stack.start_color("green", compose_stack.color_build("green"), 5))
-    assert "shop-green" not in compose_stack.running()
+def test_engine_not_running_names_the_fix(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An engine root where no dockerd runs: `up --no-install` says how to start it
+    and creates nothing (no containers, no compose files)."""
+    runtime = compose_runtime(tmp_path_factory, engine.Engine(tmp_path_factory.mktemp("no-engine")))
+    result = cli(runtime, "up", "--no-install", OCEAN_RUNTIME="compose",
+                 OCEAN_DOCKER_ROOT=str(runtime.engine.root))  # fmt: skip
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the Docker engine at ") and last.endswith("starts it"), last
+    assert "is not running: start it with `invoke engine --start`" in last
+    assert not runtime.compose_dir.exists()
+
+
+def test_missing_image_names_the_fix(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_engine: engine.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = compose_runtime(tmp_path_factory, docker_engine)
+    monkeypatch.setattr(engine, "STACK_IMAGE", "ocean-local/stack:never-built")
+    with pytest.raises(OceanError, match=r"image ocean-local/stack:never-built is missing.*"
+                       r"invoke engine --build"):  # fmt: skip
+        list(stack_procedures.up(runtime, None, False, False))
+    assert not runtime._containers()
+    assert not runtime.compose_dir.exists()
 
 
 def test_restart_one_service(compose_stack: ComposeRuntime) -> None:
     steps = list(compose_stack.restart(select("redis-replica")[-1]))
     assert steps[-1].name == "restart redis-replica"
+
+
+def test_logs_show_and_follow_a_container(compose_stack: ComposeRuntime) -> None:
+    """`invoke logs` shows the container's output; following it picks up a request's
+    log line (its X-Request-ID) within seconds, and stops when asked."""
+    result = cli(compose_stack, "logs", "shop-blue", "--lines=5", OCEAN_RUNTIME="compose")
+    assert result.returncode == 0, result.stderr
+    assert 0 < len(result.stdout.splitlines()) <= 5, result.stdout
+    request_id = secrets.token_hex(16)
+    deadline = time.monotonic() + 15
+    lines = stack_procedures.log_lines(
+        compose_stack, "shop-blue", 0, follow=True, poll=0.1,
+        stop=lambda: time.monotonic() > deadline,
+    )  # fmt: skip
+    # The request comes once the follow has begun (the generator starts on next()).
+    # Resetting fault injection is logged (a warning carrying the request's trace id).
+    token = ocean_secrets.load_or_create(compose_stack.settings.secrets_file)["SHOP_ADMIN_TOKEN"]
+    headers = {"X-Request-ID": request_id, "Authorization": f"Bearer {token}"}
+    request = threading.Timer(
+        1.0,
+        httpx.delete,
+        [compose_stack.url("shop-blue-admin") + "/admin/faults"],
+        {"headers": headers, "timeout": 5},
+    )
+    request.start()
+    seen = next((line for line in lines if request_id in line), None)
+    request.join()
+    assert seen is not None, "the request's log line never came"
+    assert time.monotonic() < deadline

@@ -17,6 +17,7 @@ import yaml
 
 from ocean.config import REPO_ROOT, PortPlan, Settings
 from ocean.errors import OceanError
+from ocean.model import Build
 from ocean.runtime import compose_files, engine, make_runtime
 from ocean.runtime.compose import ComposeRuntime, compose_binary
 from ocean.services import BY_NAME, SERVICES, select
@@ -193,15 +194,23 @@ def test_missing_image_names_the_fix(runtime: ComposeRuntime, monkeypatch) -> No
         list(runtime.check(select(None), install=False))
 
 
-def test_unfinished_procedures_say_so(runtime: ComposeRuntime) -> None:
-    for call in (
-        lambda: list(runtime.build("HEAD")),
-        lambda: list(runtime.switch("green")),
-        lambda: runtime.dump_postgres(Path("/nonexistent")),
-        lambda: list(runtime.restore_configs(Path("/nonexistent"))),
-    ):
-        with pytest.raises(OceanError, match=r"not implemented for the compose runtime yet"):
-            call()
+def test_each_color_runs_the_image_of_its_build(prepared: ComposeRuntime) -> None:
+    """A deploy chooses a build for one color: only that color's service changes image
+    (and version), the other keeps the checkout's."""
+    release = Build(id="dir-0123456789abcdef", version="/tmp/r2", label="r2-01234567", python="")
+    prepared._builds_file.write_text(json.dumps({"green": release.as_dict()}))
+    prepared._apply_build_choice()
+    services = yaml.safe_load(
+        prepared.override_file.read_text().replace("!reset", "").replace("!override", "")
+    )["services"]
+    assert services["shop-green"]["image"] == "ocean-local/shop:dir-0123456789abcdef"
+    assert services["shop-green"]["environment"]["SHOP_VERSION"] == "r2-01234567"
+    assert services["shop-blue"]["image"] == engine.shop_image(prepared.shop_version())
+
+
+def test_unknown_version_is_refused_before_any_build(runtime: ComposeRuntime) -> None:
+    with pytest.raises(OceanError, match="unknown version 'no-such-ref'"):
+        list(runtime.build("no-such-ref"))
 
 
 def test_engine_config_keeps_networking_off(tmp_path: Path) -> None:

@@ -132,30 +132,4 @@ def log_lines(
     until ``stop()`` says so (the console's tail is cancelled that way)."""
     if lines < 0:
         raise OceanError(f"--lines must be 0 or more, not {lines}")
-    path = runtime.log_path(get(name))
-    if not path.exists():
-        raise OceanError(f"{name} has no log yet ({path}): has it ever run?")
-    with path.open("rb") as handle:
-        yield from _tail(handle, lines)
-        while follow and not (stop and stop()):
-            line = handle.readline()
-            if line:
-                yield line.decode(errors="replace").rstrip("\n")
-            else:
-                time.sleep(poll)
-
-
-def _tail(handle, count: int) -> list[str]:
-    """Last ``count`` lines of an open binary file, reading backwards in blocks."""
-    handle.seek(0, 2)
-    end = handle.tell()
-    block, data = 8192, b""
-    position = end
-    while position > 0 and data.count(b"\n") <= count:
-        step = min(block, position)
-        position -= step
-        handle.seek(position)
-        data = handle.read(step) + data
-    handle.seek(end)
-    text = data.decode(errors="replace").splitlines()
-    return text[-count:] if count else []
+    yield from runtime.log_lines(get(name), lines, follow, poll, stop or (lambda: False))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -46,6 +46,12 @@ class Runtime(Protocol):
 
     def log_path(self, service: Service) -> Path:
         """The file ``service`` logs to."""
+
+    def log_lines(
+        self, service: Service, lines: int, follow: bool, poll: float, stop: Callable[[], bool]
+    ) -> Iterator[str]:
+        """The last ``lines`` lines of ``service``'s output, then (``follow``) new ones
+        every ``poll`` seconds until ``stop()``; OceanError when it never ran."""
 
     def purge(self) -> Iterator[Step]:
         """Delete all state (data, logs, configs). The stack must be down."""

@@ -85,10 +85,7 @@ def build(builds_dir: Path, repo_root: Path, version: str) -> tuple[Build, bool]
     tmp = Path(tempfile.mkdtemp(dir=builds_dir, prefix=f".{build_id}."))
     try:
         src = tmp / "src"
-        if source is None:
-            _git_export(repo_root, version, src)
-        else:
-            shutil.copytree(source, src, ignore=IGNORED)
+        export_source(repo_root, version, source, src)
         _make_venv(tmp / "venv", home / "src")
         _install_missing(tmp / "venv" / "bin" / "python", src)
         made = Build(build_id, version, label, str(python))
@@ -105,6 +102,15 @@ def build(builds_dir: Path, repo_root: Path, version: str) -> tuple[Build, bool]
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return made, True
+
+
+def export_source(repo_root: Path, version: str, source: Path | None, dest: Path) -> None:
+    """The shop's source of ``version`` into ``dest``: ``git archive`` of a ref, or a
+    copy of a directory (``source``, from resolve())."""
+    if source is None:
+        _git_export(repo_root, version, dest)
+    else:
+        shutil.copytree(source, dest, ignore=IGNORED)
 
 
 def _shop_dir(path: Path) -> Path:

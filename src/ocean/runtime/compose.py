@@ -7,8 +7,11 @@ the override rendered by ocean/runtime/compose_files.py); the Docker SDK (packag
 secrets and its probes: with host networking a container listens exactly where the
 local process would, so procedures and Prometheus see the same stack.
 
-Not done yet (each raises OceanError naming issue 8): blue-green deploys (build,
-start_color, stop_color, switch) and backup/restore.
+Blue-green deploys build one shop image per version (the version's own
+stack/shop/Dockerfile) and start the idle color's service on it with `compose up
+--no-deps`; nginx's upstream is switched exactly as on the local runtime, with `nginx -t`
+and the HUP run inside the nginx container. Backup and restore run their tools in
+containers too (ocean/runtime/compose_backup.py).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,8 @@ from ocean.config import REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
 from ocean.render import write_atomic
-from ocean.runtime import compose_files, engine
+from ocean.runtime import builds, compose_files, engine
+from ocean.runtime.compose_backup import ComposeBackup
 from ocean.runtime.compose_files import LocalService
 from ocean.runtime.local import LocalRuntime
 from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING
@@ -58,11 +63,6 @@ STATES = {
     "dead": "FATAL",
 }
 SHOP_UID = 10001  # the shop image's user (stack/shop/Dockerfile)
-NOT_YET = "not implemented for the compose runtime yet (issue 8)"
-
-
-def _not_yet(what: str) -> OceanError:
-    return OceanError(f"{what} is {NOT_YET}; use OCEAN_RUNTIME=local for it")
 
 
 def compose_binary() -> list[str]:
@@ -85,7 +85,7 @@ def compose_binary() -> list[str]:
     )
 
 
-class ComposeRuntime(LocalRuntime):
+class ComposeRuntime(ComposeBackup, LocalRuntime):
     name = "compose"
 
     def __init__(self, settings: Settings, engine_: engine.Engine | None = None) -> None:
@@ -212,8 +212,13 @@ class ComposeRuntime(LocalRuntime):
 
     def _image(self, name: str) -> str:
         if name.startswith("shop-"):
-            return engine.shop_image(self.shop_version())
+            return self._build_image(self.color_build(name.removeprefix("shop-")))
         return engine.STACK_IMAGE
+
+    def _build_image(self, build: Build) -> str:
+        """The shop image of ``build``: the checkout's is built with the stack's images,
+        a deployed version's by build() under its content id."""
+        return engine.shop_image(self.shop_version() if build.id == "checkout" else build.id)
 
     # -- preparation ------------------------------------------------------------------
 
@@ -222,6 +227,12 @@ class ComposeRuntime(LocalRuntime):
         www = self.settings.state_dir / "nginx" / "www"
         if os.geteuid() == 0:
             os.chown(www, SHOP_UID, SHOP_UID)  # the shop image's user publishes assets here
+        changed = self._write_override()
+        yield Step("compose override", detail=f"{self.override_file}{'' if changed else ' (same)'}")
+
+    def _write_override(self) -> int:
+        """The override and its env file for the services as they should run now
+        (each color on its chosen build); returns how many files changed."""
         self.compose_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         changed = write_atomic(
             self.override_file,
@@ -229,7 +240,7 @@ class ComposeRuntime(LocalRuntime):
             mode=0o600,  # service environments carry database passwords, as supervisord.conf
         )
         changed += write_atomic(self.env_path, compose_files.env_file(self._env_values()), 0o600)
-        yield Step("compose override", detail=f"{self.override_file}{'' if changed else ' (same)'}")
+        return changed
 
     def _env_values(self) -> dict[str, str]:
         return {
@@ -283,13 +294,7 @@ class ComposeRuntime(LocalRuntime):
         self, argv: list[str], owner: pwd.struct_passwd | None
     ) -> subprocess.CompletedProcess:
         """initdb in a throwaway container of the stack image, as the postgres uid."""
-        uid, gid = (owner.pw_uid, owner.pw_gid) if owner else (os.getuid(), os.getgid())
-        data = str(self.settings.data)
-        return self.engine.docker(
-            ["run", "--rm", "--network", "host", "--user", f"{uid}:{gid}",
-             "-v", f"{data}:{data}", engine.STACK_IMAGE, *argv],
-            check=False,
-        )  # fmt: skip
+        return self._run_tool(argv, mount=self.settings.data, owner=owner)
 
     # -- start and stop ---------------------------------------------------------------
 
@@ -333,6 +338,7 @@ class ComposeRuntime(LocalRuntime):
             return
         started = time.monotonic()
         count = len(self._containers())
+        self.remove_scratch_containers()  # compose knows nothing of them
         self._compose("down", "--remove-orphans", "--timeout", "10")
         yield Step("stop", detail=f"{count} containers removed", seconds=time.monotonic() - started)
 
@@ -351,6 +357,7 @@ class ComposeRuntime(LocalRuntime):
 
     def purge(self) -> Iterator[Step]:
         if self.engine.pid() and self.engine.answers() and self.compose_dir.exists():
+            self.remove_scratch_containers()
             self._compose("down", "--volumes", "--remove-orphans", "--timeout", "5")
         if self.settings.state_dir.exists():
             shutil.rmtree(self.settings.state_dir)
@@ -431,6 +438,29 @@ class ComposeRuntime(LocalRuntime):
             path.write_bytes(info["container"].logs(stdout=True, stderr=True, tail=5000))
         return path
 
+    def log_lines(
+        self, service: Service, lines: int, follow: bool, poll: float, stop: Callable[[], bool]
+    ) -> Iterator[str]:
+        """The container's output (Docker SDK), then new lines with ``follow``: polled
+        with ``since`` rather than a blocking stream, so ``stop()`` is honoured."""
+        info = self._containers().get(service.name)
+        if not info:
+            raise OceanError(f"{service.name} has no container: has it ever run? (./ocean up)")
+        container = info["container"]
+        last = (time.time_ns(), "")
+        if lines:
+            for stamp, text in _stamped(container.logs(tail=lines, timestamps=True)):
+                last = stamp, text
+                yield text
+        while follow and not stop():
+            time.sleep(poll)
+            fresh = container.logs(since=last[0] / 1e9, timestamps=True)
+            for stamp, text in _stamped(fresh):
+                if (stamp, text) <= last:  # `since` is inclusive: skip what was shown
+                    continue
+                last = stamp, text
+                yield text
+
     def _log_tail(self, service: Service, lines: int = 3) -> str:
         info = self._containers().get(service.name)
         if not info:
@@ -438,55 +468,85 @@ class ComposeRuntime(LocalRuntime):
         text = info["container"].logs(tail=lines).decode(errors="replace").strip()
         return " | ".join(line.strip() for line in text.splitlines()) or "no log"
 
-    # -- not yet (issue 8) --------------------------------------------------------------
+    # -- blue-green: the hooks of LocalRuntime's start_color, stop_color and switch ----
 
     def build(self, version: str) -> Iterator[Step]:
-        raise _not_yet("deploy (building a version's image)")
+        """The version's shop image, built from its own source and Dockerfile (the
+        dependency layer is cached, so a code-only release builds in seconds)."""
+        started = time.monotonic()
+        build_id, label, source = builds.resolve(REPO_ROOT, version)
+        made = Build(build_id, version, label, python="")
+        image = self._build_image(made)
+        if self.engine.has_image(image):
+            detail = f"{label} (cached: {image})"
+            yield Step("build", StepStatus.SKIPPED, detail, data=made.as_dict())
+            return made
+        with tempfile.TemporaryDirectory(prefix="ocean-build-") as tmp:
+            src = Path(tmp) / "shop"
+            builds.export_source(REPO_ROOT, version, source, src)
+            own = src / "Dockerfile"  # a version without one builds with today's
+            dockerfile = own if own.is_file() else engine.SHOP_DIR / "Dockerfile"
+            try:
+                list(self.engine.build_image(
+                    image, dockerfile, src, {"PYTHON_IMAGE": engine.PYTHON_IMAGE}
+                ))  # fmt: skip
+            except OceanError as error:
+                raise OceanError(f"building {label} failed: {error}") from None
+        yield Step(
+            "build",
+            detail=f"{label} (built: {image})",
+            seconds=time.monotonic() - started,
+            data=made.as_dict(),
+        )
+        return made
 
-    def start_color(self, color: str, build: Build, timeout: float) -> Iterator[Step]:
-        raise _not_yet("deploy (starting a color)")
+    def _stop_program(self, name: str) -> None:
+        if name in self._containers():
+            self._compose("rm", "--stop", "--force", name)
 
-    def stop_color(self, color: str) -> Iterator[Step]:
-        raise _not_yet("deploy (stopping a color)")
+    def _apply_build_choice(self) -> None:
+        self._render_configs()
+        self._write_override()
 
-    def switch(self, color: str) -> Iterator[Step]:
-        raise _not_yet("deploy (switching nginx's upstream)")
+    def _start_program(self, name: str) -> None:
+        self._up([BY_NAME[name]])
 
-    def pg_major(self) -> int:
-        raise _not_yet("backup/restore")
+    def _program_state(self, name: str) -> str | None:
+        info = self._containers().get(name)
+        if not info:
+            return None
+        if info["restarts"]:  # the restart policy brought a crashed shop back: a crash loop
+            return "BACKOFF"
+        return STATES.get(info["state"], "UNKNOWN")
 
-    def dump_postgres(self, dest: Path) -> dict:
-        raise _not_yet("backup (pg_dump in the postgres container)")
+    def _nginx_container(self) -> Any:
+        info = self._containers().get("nginx")
+        if not info or info["state"] != "running":
+            raise OceanError("nginx is not running: start the stack with ./ocean up")
+        return info["container"]
 
-    def snapshot_redis(self, dest: Path) -> dict:
-        raise _not_yet("backup (Redis snapshot)")
+    def _test_nginx(self) -> tuple[int, str]:
+        code, output = self._nginx_container().exec_run(self._nginx_test_argv())
+        return code, output.decode(errors="replace").strip()
 
-    def export_configs(self, dest: Path) -> dict:
-        raise _not_yet("backup (configs)")
+    def _reload_nginx(self) -> None:
+        self._nginx_container().kill(signal="SIGHUP")
 
-    def scratch_restore(self, dump: Path, rdb: Path, samples: dict) -> Iterator[Step]:
-        raise _not_yet("backup-verify")
 
-    def stop_writes(self) -> list[str]:
-        raise _not_yet("restore")
+def _stamped(raw: bytes) -> Iterator[tuple[int, str]]:
+    """Lines of ``docker logs --timestamps`` as (nanoseconds since the epoch, text)."""
+    for line in raw.decode(errors="replace").splitlines():
+        stamp, _, text = line.partition(" ")
+        yield _nanoseconds(stamp), text
 
-    def resume_writes(self, colors: list[str]) -> Iterator[Step]:
-        raise _not_yet("restore")
 
-    def load_postgres(self, dump: Path) -> Iterator[Step]:
-        raise _not_yet("restore")
+def _nanoseconds(stamp: str) -> int:
+    """RFC 3339 with up to nine fraction digits (Docker trims trailing zeros)."""
+    from datetime import datetime
 
-    def swap_postgres(self) -> Iterator[Step]:
-        raise _not_yet("restore")
-
-    def drop_previous_postgres(self) -> None:
-        raise _not_yet("restore")
-
-    def restore_redis(self, rdb: Path, failpoint: object = None) -> Iterator[Step]:
-        raise _not_yet("restore")
-
-    def restore_configs(self, archive: Path) -> Iterator[Step]:
-        raise _not_yet("restore")
+    whole, _, rest = stamp.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(whole + "+00:00").timestamp()
+    return int(seconds) * 1_000_000_000 + int((rest or "0").ljust(9, "0")[:9])
 
 
 def _uptime(started: str) -> float | None:

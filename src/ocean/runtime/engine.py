@@ -148,7 +148,7 @@ class Engine:
 
     def answers(self) -> bool:
         result = subprocess.run(
-            [_docker(), "version", "--format", "{{.Server.Version}}"],
+            [docker_client_path(), "version", "--format", "{{.Server.Version}}"],
             env=self.env(),
             capture_output=True,
             text=True,
@@ -246,7 +246,11 @@ class Engine:
         self, args: list[str], check: bool = True, env: dict | None = None, **kw
     ) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            [_docker(), *args], env=env or self.env(), capture_output=True, text=True, **kw
+            [docker_client_path(), *args],
+            env=env or self.env(),
+            capture_output=True,
+            text=True,
+            **kw,
         )
         if check and result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
@@ -355,7 +359,7 @@ def shop_image(version: str) -> str:
 _PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
 
 
-def _docker() -> str:
+def docker_client_path() -> str:
     found = shutil.which("docker", path=_PATH)
     if not found:
         raise OceanError("the docker client is missing: apt-get install docker.io")

@@ -33,7 +33,7 @@ from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
 from ocean.render import render, write_atomic
-from ocean.runtime import builds, packages
+from ocean.runtime import builds, logtail, packages
 from ocean.runtime.local_backup import LocalBackup
 from ocean.runtime.procfs import read_stat
 from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
@@ -114,6 +114,14 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def log_path(self, service: Service) -> Path:
         return self.settings.logs / f"{service.name}.log"
+
+    def log_lines(
+        self, service: Service, lines: int, follow: bool, poll: float, stop: Callable[[], bool]
+    ) -> Iterator[str]:
+        path = self.log_path(service)
+        if not path.exists():
+            raise OceanError(f"{service.name} has no log yet ({path}): has it ever run?")
+        yield from logtail.tail_file(path, lines, follow, poll, stop)
 
     def _which(self, binary: str) -> str | None:
         return shutil.which(binary, path=self.search_path)
@@ -885,16 +893,14 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         service = BY_NAME[name]
         started = time.monotonic()
         if name in self._active_names():  # a leftover: it must run this build, fresh
-            self.supervisor.stop(name)
-            self._wait_stopped([name])
+            self._stop_program(name)
         chosen = self._color_builds()
         chosen[color] = build.as_dict()
         write_atomic(self._builds_file, json.dumps(chosen, indent=2, sort_keys=True) + "\n")
-        self._render_configs()
-        list(self._apply_program_changes())
+        self._apply_build_choice()
         self._wait_ports_free(service)
         self._write_targets(self._shop_colors_running() | {color})
-        self.supervisor.start(name)
+        self._start_program(name)
         deadline = started + timeout
         detail = ""
         while time.monotonic() < deadline:
@@ -906,8 +912,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     seconds=time.monotonic() - started,
                 )
                 return
-            state = self.supervisor.processes().get(name, {}).get("statename")
-            # BACKOFF: it exited while starting (supervisord would retry a crash loop).
+            state = self._program_state(name)
+            # BACKOFF: it exited while starting (a crash loop would be retried).
             if state in ("FATAL", "EXITED", "BACKOFF"):
                 detail = f"{state.lower()}: {self._log_tail(service)}"
                 break
@@ -920,12 +926,42 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def stop_color(self, color: str) -> Iterator[Step]:
         name = f"shop-{color}"
-        if self.supervisor.alive():
-            self.supervisor.stop(name)
-            self._wait_stopped([name])
+        self._stop_program(name)
         self._write_targets(self._shop_colors_running() - {color})
         self._wait_ports_free(BY_NAME[name])
         yield Step(f"stop {name}")
+
+    # The hooks of the color operations above and of switch(): what differs between
+    # runtimes (supervisord programs here, compose services in ocean/runtime/compose.py).
+
+    def _stop_program(self, name: str) -> None:
+        if self.supervisor.alive():
+            self.supervisor.stop(name)
+            self._wait_stopped([name])
+
+    def _apply_build_choice(self) -> None:
+        """Make the next start of a color run the build shop-builds.json names."""
+        self._render_configs()
+        list(self._apply_program_changes())
+
+    def _start_program(self, name: str) -> None:
+        self.supervisor.start(name)
+
+    def _program_state(self, name: str) -> str | None:
+        return self.supervisor.processes().get(name, {}).get("statename")
+
+    def _nginx_test_argv(self) -> list[str]:
+        s = self.settings
+        return [self._bin("nginx"), "-t", "-q", "-p", str(s.state_dir / "nginx"),
+                "-c", str(s.etc / "nginx.conf")]  # fmt: skip
+
+    def _test_nginx(self) -> tuple[int, str]:
+        """``nginx -t`` of the rendered configuration: (exit code, its output)."""
+        test = subprocess.run(self._nginx_test_argv(), capture_output=True, text=True)
+        return test.returncode, test.stderr.strip()
+
+    def _reload_nginx(self) -> None:
+        self.supervisor.signal("nginx", "HUP")
 
     def _wait_ports_free(self, service: Service) -> None:
         """Until the service's ports are free: a color started again right after it
@@ -950,31 +986,18 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         return name in up and self._probe(BY_NAME[name])[0]
 
     def switch(self, color: str) -> Iterator[Step]:
-        s = self.settings
         started = time.monotonic()
-        path = s.etc / "upstream.conf"
+        path = self.settings.etc / "upstream.conf"
         previous = path.read_text() if path.exists() else None
         write_atomic(path, self.render_upstream([f"shop-{color}"]))
-        test = subprocess.run(
-            [
-                self._bin("nginx"),
-                "-t",
-                "-q",
-                "-p",
-                str(s.state_dir / "nginx"),
-                "-c",
-                str(s.etc / "nginx.conf"),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if test.returncode != 0:
+        code, output = self._test_nginx()
+        if code != 0:
             if previous is not None:
                 write_atomic(path, previous)
-            raise OceanError(f"nginx -t refused the new upstream: {test.stderr.strip()}")
+            raise OceanError(f"nginx -t refused the new upstream: {output}")
         # HUP: nginx starts workers with the new upstream; the old ones finish their
         # requests (and keep-alive connections close after them), so none is lost.
-        self.supervisor.signal("nginx", "HUP")
+        self._reload_nginx()
         served = self._wait_served_by(color)
         yield Step(
             f"switch to {color}",

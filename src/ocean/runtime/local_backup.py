@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -21,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 import redis
@@ -143,6 +144,31 @@ def _stop(proc: subprocess.Popen, sig: int, timeout: float) -> None:
         proc.wait()
 
 
+def check_pg_restore(returncode: int, stderr: str | bytes) -> None:
+    """Raise OceanError with the end of pg_restore's stderr unless it succeeded."""
+    if returncode != 0:
+        raise OceanError(f"pg_restore failed (exit {returncode}): {_tail(stderr)}")
+
+
+def _wait_loaded(client: redis.Redis, proc: subprocess.Popen, log: Path) -> None:
+    """Until the scratch Redis answers, having loaded its RDB (at most 120 s)."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if client.ping():
+                return
+        except redis.BusyLoadingError:
+            pass
+        except redis.ConnectionError:
+            if proc.poll() is not None:
+                raise OceanError(
+                    f"scratch redis did not start: {_tail(log.read_text(errors='replace'))}"
+                ) from None
+        if time.monotonic() > deadline:
+            raise OceanError("scratch redis did not load the snapshot in 120s")
+        time.sleep(0.02)
+
+
 def _tail(text: str | bytes, lines: int = 2) -> str:
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
@@ -163,9 +189,7 @@ class LocalBackup:
         return Path(env).absolute() if env else self.settings.state_dir / "backup-keys"
 
     def pg_major(self) -> int:
-        out = subprocess.run(
-            [self._bin("postgres"), "--version"], capture_output=True, text=True
-        ).stdout
+        out = self._run_tool(["postgres", "--version"]).stdout
         return int(out.split()[-1].split(".")[0])
 
     def source_info(self) -> dict[str, Any]:
@@ -209,6 +233,66 @@ class LocalBackup:
         if missing:
             raise OceanError(f"{', '.join(missing)} not running: start the stack with ./ocean up")
 
+    # -- where the tools run: host programs here, containers in ComposeBackup ------------
+
+    def _run_tool(
+        self,
+        argv: list[str],
+        mount: Path | None = None,
+        owner: pwd.struct_passwd | None = None,
+    ) -> subprocess.CompletedProcess:
+        """Run one of the stack's programs to its end (``postgres --version``, initdb,
+        redis-check-rdb) on files below ``mount``, as ``owner`` (None: as we run);
+        output captured as text."""
+        return subprocess.run(
+            [self._bin(argv[0]), *argv[1:]],
+            capture_output=True,
+            text=True,
+            **self._as_pg_user(owner),
+        )
+
+    def _pg_client(self, argv: list[str], env: dict[str, str], **popen: Any) -> subprocess.Popen:
+        """Start pg_dump or pg_restore (``argv[0]``) against the server ``env`` names
+        (PGHOST, PGPORT, PGUSER, PGPASSWORD); ``popen``: its stdin, stdout, stderr."""
+        return subprocess.Popen([self._bin(argv[0]), *argv[1:]], env=env, **popen)
+
+    def _copy_redis_rdb(self, source: Path, dest: Path) -> None:
+        """Copy the master's RDB (``source``, a path where the master runs) to ``dest``."""
+        # Redis replaces the file by rename: the open file stays this snapshot.
+        with source.open("rb") as rdb, dest.open("wb") as out:
+            shutil.copyfileobj(rdb, out, 1 << 20)
+
+    @contextmanager
+    def _scratch_server(
+        self,
+        argv: list[str],
+        workdir: Path,
+        port: int,
+        log: IO[bytes],
+        stop_signal: int,
+        stop_timeout: float,
+        owner: pwd.struct_passwd | None = None,
+        die_with_toolkit: bool = False,
+    ) -> Iterator[subprocess.Popen]:
+        """Run a scratch server (redis-server, postgres) on files below ``workdir``,
+        listening on ``port``, its output to ``log``; when the block ends, ``stop_signal``,
+        then SIGKILL after ``stop_timeout`` s. ``die_with_toolkit``: SIGTERM when we die, even by
+        SIGKILL (not possible for a server run as ``owner``: Linux clears it)."""
+        spawn = self._as_pg_user(owner)
+        if die_with_toolkit:
+            spawn["preexec_fn"] = signal_on_parent_death(signal.SIGTERM)
+        proc = subprocess.Popen(
+            [self._bin(argv[0]), *argv[1:]],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            **spawn,
+        )
+        try:
+            yield proc
+        finally:
+            _stop(proc, stop_signal, stop_timeout)
+
     # -- backup -------------------------------------------------------------------------
 
     def dump_postgres(self, dest: Path) -> dict[str, Any]:
@@ -220,22 +304,19 @@ class LocalBackup:
             snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
             version = conn.execute("SHOW server_version").fetchone()[0]
             major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
-            proc = subprocess.Popen(
-                [
-                    self._bin("pg_dump"),
-                    "--format=custom",
-                    f"--snapshot={snapshot}",
-                    f"--file={dest}",
-                    SHOP_DB,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=self._pg_env(),
-            )
-            try:
-                tables = table_stats(conn)  # meanwhile, in the same snapshot
-            finally:
-                _, err = proc.communicate()
+            # To stdout, which works wherever pg_dump runs (a regular file stays seekable,
+            # so the archive keeps its data offsets, as with --file).
+            with dest.open("wb") as out:
+                proc = self._pg_client(
+                    ["pg_dump", "--format=custom", f"--snapshot={snapshot}", SHOP_DB],
+                    self._pg_env(),
+                    stdout=out,
+                    stderr=subprocess.PIPE,
+                )
+                try:
+                    tables = table_stats(conn)  # meanwhile, in the same snapshot
+                finally:
+                    _, err = proc.communicate()
             conn.rollback()
         if proc.returncode != 0:
             raise OceanError(f"pg_dump failed (exit {proc.returncode}): {_tail(err)}")
@@ -276,12 +357,8 @@ class LocalBackup:
             rdb_name = client.config_get("dbfilename")["dbfilename"]
         finally:
             client.close()
-        # Redis replaces the file by rename: the open file stays this snapshot.
-        with (rdb_dir / rdb_name).open("rb") as source, dest.open("wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-        check = subprocess.run(
-            [self._bin("redis-check-rdb"), str(dest)], capture_output=True, text=True
-        )
+        self._copy_redis_rdb(rdb_dir / rdb_name, dest)
+        check = self._run_tool(["redis-check-rdb", str(dest)], mount=dest.parent)
         if check.returncode != 0:
             raise OceanError(f"redis-check-rdb refused the snapshot: {_tail(check.stdout)}")
         with self._scratch_redis(dest) as scratch:
@@ -325,43 +402,25 @@ class LocalBackup:
         with self._scratch_dir("redis") as workdir:
             shutil.copyfile(rdb, workdir / "dump.rdb")
             port = _free_port(host)
-            log = (workdir / "redis.log").open("wb")
-            proc = subprocess.Popen(
-                [
-                    self._bin("redis-server"),
-                    "--bind", host, "--port", str(port), "--dir", str(workdir),
-                    "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "",
-                    "--daemonize", "no", "--logfile", "", "--maxmemory", "0",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+            argv = [
+                "redis-server",
+                "--bind", host, "--port", str(port), "--dir", str(workdir),
+                "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "",
+                "--daemonize", "no", "--logfile", "", "--maxmemory", "0",
+            ]  # fmt: skip
+            with (
+                (workdir / "redis.log").open("wb") as log,
                 # A restore killed midway (kill -9) must not leave it running.
-                preexec_fn=signal_on_parent_death(signal.SIGTERM),
-            )  # fmt: skip
-            client = redis.Redis(host=host, port=port)
-            try:
-                deadline = time.monotonic() + 120
-                while True:
-                    try:
-                        if client.ping():
-                            break
-                    except redis.BusyLoadingError:
-                        pass
-                    except redis.ConnectionError:
-                        if proc.poll() is not None:
-                            raise OceanError(
-                                f"scratch redis did not start: "
-                                f"{_tail((workdir / 'redis.log').read_text(errors='replace'))}"
-                            ) from None
-                    if time.monotonic() > deadline:
-                        raise OceanError("scratch redis did not load the snapshot in 120s")
-                    time.sleep(0.02)
-                yield client
-            finally:
-                client.close()
-                _stop(proc, signal.SIGTERM, 10)
-                log.close()
+                self._scratch_server(
+                    argv, workdir, port, log, signal.SIGTERM, 10, die_with_toolkit=True
+                ) as proc,
+            ):
+                client = redis.Redis(host=host, port=port)
+                try:
+                    _wait_loaded(client, proc, workdir / "redis.log")
+                    yield client
+                finally:
+                    client.close()
 
     @contextmanager
     def _scratch_postgres(self) -> Iterator[dict[str, Any]]:
@@ -380,30 +439,25 @@ class LocalBackup:
             write_atomic(pwfile, password + "\n", mode=0o600)
             if owner:
                 os.chown(pwfile, owner.pw_uid, owner.pw_gid)
-            init = subprocess.run(
+            init = self._run_tool(
                 [
-                    self._bin("initdb"), "-D", str(data), "-U", "postgres",
+                    "initdb", "-D", str(data), "-U", "postgres",
                     f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=peer",
                     "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",
                 ],
-                capture_output=True, text=True, **self._as_pg_user(owner),
+                mount=workdir, owner=owner,
             )  # fmt: skip
             pwfile.unlink()
             if init.returncode != 0:
                 raise OceanError(f"scratch initdb failed: {_tail(init.stderr or init.stdout)}")
             port = _free_port(host)
-            log = (workdir / "postgres.log").open("wb")
-            proc = subprocess.Popen(
-                [
-                    self._bin("postgres"), "-D", str(data), "-p", str(port),
-                    "-c", f"listen_addresses={host}", "-c", "unix_socket_directories=",
-                    "-c", "fsync=off", "-c", "full_page_writes=off",
-                    "-c", "synchronous_commit=off", "-c", "max_wal_size=2GB",
-                    "-c", "shared_buffers=64MB", "-c", "maintenance_work_mem=128MB",
-                ],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                **self._as_pg_user(owner),
-            )  # fmt: skip
+            argv = [
+                "postgres", "-D", str(data), "-p", str(port),
+                "-c", f"listen_addresses={host}", "-c", "unix_socket_directories=",
+                "-c", "fsync=off", "-c", "full_page_writes=off",
+                "-c", "synchronous_commit=off", "-c", "max_wal_size=2GB",
+                "-c", "shared_buffers=64MB", "-c", "maintenance_work_mem=128MB",
+            ]  # fmt: skip
             conninfo = {
                 "host": host,
                 "port": port,
@@ -411,7 +465,13 @@ class LocalBackup:
                 "password": password,
                 "dbname": "postgres",
             }
-            try:
+            with (
+                (workdir / "postgres.log").open("wb") as log,
+                # SIGINT: PostgreSQL's fast shutdown
+                self._scratch_server(
+                    argv, workdir, port, log, signal.SIGINT, 20, owner=owner
+                ) as proc,
+            ):
                 deadline = time.monotonic() + 30
                 while True:
                     try:
@@ -425,28 +485,24 @@ class LocalBackup:
                             ) from None
                         time.sleep(0.05)
                 yield conninfo
-            finally:
-                _stop(proc, signal.SIGINT, 20)  # SIGINT: PostgreSQL's fast shutdown
-                log.close()
 
     def _pg_restore(self, dump: Path, env: dict[str, str], dbname: str, *extra: str) -> None:
-        result = subprocess.run(
+        proc = self._pg_client(
             [
-                self._bin("pg_restore"),
+                "pg_restore",
                 f"--jobs={PG_JOBS}",
                 "--exit-on-error",
                 f"--dbname={dbname}",
                 *extra,
                 str(dump),
             ],
-            capture_output=True,
+            env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            env=env,
         )
-        if result.returncode != 0:
-            raise OceanError(
-                f"pg_restore failed (exit {result.returncode}): {_tail(result.stderr)}"
-            )
+        _, err = proc.communicate()
+        check_pg_restore(proc.returncode, err)
 
     def scratch_restore(
         self, dump: Path, rdb: Path, samples: dict[str, list[str]]
@@ -492,10 +548,14 @@ class LocalBackup:
         """Stop every running shop color (nginx answers 502 meanwhile); returns them."""
         running = self._active_names()
         colors = [c for c in COLORS if f"shop-{c}" in running]
-        for color in colors:
-            self.supervisor.stop(f"shop-{color}")
-        self._wait_stopped([f"shop-{c}" for c in colors])
+        self._stop_shops([f"shop-{c}" for c in colors])
         return colors
+
+    def _stop_shops(self, names: list[str]) -> None:
+        """Stop these shop services (all at once) and wait until they have stopped."""
+        for name in names:
+            self.supervisor.stop(name)
+        self._wait_stopped(names)
 
     def resume_writes(self, colors: list[str]) -> Iterator[Step]:
         """Start the live color (and ``colors``) again and wait until each is ready."""
