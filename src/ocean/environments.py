@@ -1,0 +1,380 @@
+"""Environments (dev, staging, prod) from one definition: stack/environments/base.yaml
+plus one overlay per environment, merged and checked against a strict schema.
+
+An overlay may only name keys the base defines, with values of the base's type (and
+the few constraints below): a typo must fail loudly, naming the environment, the file
+and the key, rather than silently leave a production knob at its default. Secrets never
+live in these files (the schema has no place for them); they come from the process
+environment or the stack's 0600 secrets file.
+
+``load(name)`` gives the :class:`Environment` the toolkit runs with (``Settings.from_env``
+applies OCEAN_* variables on top); ``problems(root)`` is what ``invoke validate`` reports.
+No invoke/textual imports here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ocean.durations import parse_duration
+from ocean.errors import OceanError
+
+DEFINITIONS = Path("stack/environments")  # below the checkout root
+BASE = "base"
+DEFAULT_ENV = "dev"
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+RUNTIMES = ("local", "compose")
+TLS_SOURCES = ("generated", "file")
+_SIZE = re.compile(r"^\d+(?:[kKmMgG][bB]?)?$")  # 32MB, 128mb, 1gb, 4096
+
+
+def definitions_dir(root: Path) -> Path:
+    """Where the definitions are: OCEAN_ENV_DIR (out-of-tree definitions, tests), or
+    stack/environments of the checkout at ``root``."""
+    override = os.environ.get("OCEAN_ENV_DIR")
+    return Path(override).absolute() if override else root / DEFINITIONS
+
+
+# -- the schema: what an overlay may say ---------------------------------------------------
+
+Checker = Callable[[Any], str]  # "" when fine, else what is wrong
+
+
+def _duration(value: Any) -> str:
+    if not isinstance(value, str):
+        return "a duration like 30s, 5m or 1h"
+    try:
+        parse_duration(value)
+    except OceanError:
+        return "a duration like 30s, 5m or 1h"
+    return ""
+
+
+def _retention(value: Any) -> str:  # Prometheus' own units
+    ok = isinstance(value, str) and re.fullmatch(r"\d+(ms|s|m|h|d|w|y)", value)
+    return "" if ok else "a Prometheus duration like 15d or 4w"
+
+
+def _size(value: Any) -> str:
+    ok = isinstance(value, str) and _SIZE.fullmatch(value)
+    return "" if ok else "a size like 32MB or 1gb"
+
+
+def _count(lowest: int, highest: int) -> Checker:
+    def check(value: Any) -> str:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return "" if ok and lowest <= value <= highest else f"a whole number {lowest}..{highest}"
+
+    return check
+
+
+def _choice(*allowed: str) -> Checker:
+    return lambda value: "" if value in allowed else "one of " + ", ".join(allowed)
+
+
+def _text(value: Any) -> str:
+    return "" if isinstance(value, str) else "text"
+
+
+def _flag(value: Any) -> str:
+    return "" if isinstance(value, bool) else "true or false"
+
+
+def _ip(value: Any) -> str:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return "an IP address"
+    return ""
+
+
+def _url_or_empty(value: Any) -> str:
+    ok = isinstance(value, str) and (value == "" or re.match(r"^https?://[^\s]+$", value))
+    return "" if ok else 'an http(s) URL or ""'
+
+
+def _percent_or_null(value: Any) -> str:
+    if value is None:
+        return ""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 100
+    return "" if ok else "a percentage between 0 and 100 (exclusive), or null"
+
+
+def _ms_or_null(value: Any) -> str:
+    if value is None:
+        return ""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return "" if ok else "milliseconds above 0, or null"
+
+
+# The highest base keeps the whole port plan (+54) below 65536.
+SCHEMA: dict[str, Any] = {
+    "runtime": _choice(*RUNTIMES),
+    "state_dir": _text,
+    "host": _ip,
+    "port_base": _count(1024, 65481),
+    "resources": {
+        "postgres_shared_buffers": _size,
+        "redis_maxmemory": _size,
+        "nginx_workers": _count(1, 64),
+    },
+    "prometheus": {"retention": _retention},
+    "alerting": {
+        "webhook_url": _url_or_empty,
+        "slack_channel": _text,
+        "email_from": _text,
+        "email_to": _text,
+        "group_wait": _duration,
+        "group_interval": _duration,
+        "repeat_interval": _duration,
+    },
+    "tls": {"source": _choice(*TLS_SOURCES), "cert_file": _text, "key_file": _text},
+    "backup": {
+        "dir": _text,
+        "retention": {
+            "keep_last": _count(0, 1000),
+            "keep_daily": _count(0, 1000),
+            "keep_weekly": _count(0, 1000),
+            "keep_monthly": _count(0, 1000),
+        },
+    },
+    "deploy": {
+        "analysis_window": _duration,
+        "scale_down_delay": _duration,
+        "ready_timeout": _duration,
+        "require_staging_pass": _flag,
+    },
+    "slo": {"availability_objective": _percent_or_null, "latency_threshold_ms": _ms_or_null},
+    "guard_rails": {"confirm_destructive": _flag},
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a definition: ``key`` is dotted (``deploy.analysis_window``)."""
+
+    env: str
+    file: Path
+    key: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        key = f" key {self.key!r}:" if self.key else ""
+        return f"environment {self.env!r} ({where}):{key} {self.message}"
+
+
+def check_shape(data: Any, schema: dict[str, Any] = SCHEMA, prefix: str = "") -> Iterator[tuple]:
+    """(dotted key, message) for every unknown key or wrong value in ``data``."""
+    if not isinstance(data, dict):
+        yield prefix.rstrip("."), "must be a mapping of keys"
+        return
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        spec = schema.get(key) if isinstance(key, str) else None
+        if spec is None:
+            known = ", ".join(sorted(schema))
+            yield path, f"unknown key (known here: {known})"
+        elif isinstance(spec, dict):
+            yield from check_shape(value, spec, f"{path}.")
+        elif message := spec(value):
+            yield path, f"{value!r} is not {message}"
+
+
+def _consistency(data: dict) -> Iterator[tuple[str, str]]:
+    """Rules across keys, on the merged result."""
+    tls = data.get("tls", {})
+    if tls.get("source") == "file":
+        for key in ("cert_file", "key_file"):
+            if not tls.get(key):
+                yield f"tls.{key}", "tls.source is file: name the certificate's files"
+
+
+# -- loading and merging -------------------------------------------------------------------
+
+
+def merge(base: dict, overlay: dict) -> dict:
+    """``overlay`` over ``base``: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def leaves(data: dict, prefix: str = "") -> dict[str, Any]:
+    """{dotted key: value} of every non-mapping value."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def names(root: Path) -> list[str]:
+    """The environments defined below ``root`` (every YAML file but the base)."""
+    folder = definitions_dir(root)
+    found = {p.stem for p in folder.glob("*.yaml") if p.stem != BASE}
+    return sorted(found)
+
+
+def _read(env: str, path: Path) -> tuple[dict, str]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise _Broken(Problem(env, path, "", f"cannot be read ({exc.strerror})")) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise _Broken(Problem(env, path, "", f"is not YAML: {exc}", line)) from None
+    return (data if data is not None else {}), text
+
+
+class _Broken(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment's effective definition (base + overlay), before OCEAN_* variables."""
+
+    name: str
+    data: dict[str, Any]
+    files: tuple[Path, ...] = ()
+    # dotted key → the file that set it (the base or the overlay)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, dotted: str) -> Any:
+        value: Any = self.data
+        for part in dotted.split("."):
+            value = value[part]
+        return value
+
+    def seconds(self, dotted: str) -> float:
+        return parse_duration(self[dotted], dotted)
+
+    def path(self, dotted: str, root: Path) -> Path | None:
+        """A path setting, relative ones below ``root``; None when empty."""
+        raw = self[dotted]
+        if not raw:
+            return None
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else root / path
+
+    @property
+    def confirm_destructive(self) -> bool:
+        return bool(self["guard_rails.confirm_destructive"])
+
+
+def inspect(name: str, root: Path) -> tuple[Environment | None, list[Problem]]:
+    """Load environment ``name`` from the definitions below ``root``: every problem found
+    (all of them, not only the first), and the Environment when there is none."""
+    folder = definitions_dir(root)
+    if not NAME.match(name):
+        return None, [Problem(name, folder, "", "is not an environment name (a-z, 0-9, -)")]
+    base_path, path = folder / f"{BASE}.yaml", folder / f"{name}.yaml"
+    if name == BASE or not path.is_file():
+        known = ", ".join(names(root)) or "none"
+        return None, [Problem(name, path, "", f"is not defined (environments: {known})")]
+    try:
+        base, _ = _read(name, base_path)
+        overlay, text = _read(name, path)
+    except _Broken as broken:
+        return None, [broken.problem]
+    problems = [
+        Problem(name, base_path, key, msg, _line_of(base_path.read_text(), key))
+        for key, msg in check_shape(base)
+    ]
+    if problems:  # a broken base breaks every environment: say so once, from the base
+        return None, problems
+    problems = [
+        Problem(name, path, key, msg, _line_of(text, key))
+        for key, msg in check_shape(overlay, _schema_of(base))
+    ]
+    if problems:
+        return None, problems
+    data = merge(base, overlay)
+    problems = [
+        Problem(name, path, key, msg, _line_of(text, key)) for key, msg in _consistency(data)
+    ]
+    if problems:
+        return None, problems
+    overlaid = set(leaves(overlay))
+    sources = {key: (path.name if key in overlaid else base_path.name) for key in leaves(data)}
+    return Environment(name, data, (base_path, path), sources), []
+
+
+def _schema_of(base: dict) -> dict:
+    """The schema, restricted to what the base defines (an overlay adds no new key)."""
+
+    def restrict(schema: dict, data: dict) -> dict:
+        out = {}
+        for key, spec in schema.items():
+            if key in data:
+                out[key] = restrict(spec, data[key]) if isinstance(spec, dict) else spec
+        return out
+
+    return restrict(SCHEMA, base)
+
+
+def load(name: str, root: Path) -> Environment:
+    """Environment ``name``; OceanError naming the environment, file and key when broken."""
+    env, problems = inspect(name, root)
+    if env is None:
+        more = f" (and {len(problems) - 1} more: `invoke validate --only environments`)"
+        raise OceanError(str(problems[0]) + (more if len(problems) > 1 else ""))
+    return env
+
+
+def problems(root: Path) -> list[Problem]:
+    """Every problem of every environment defined below ``root``."""
+    found: list[Problem] = []
+    defined = names(root)
+    if not defined:
+        found.append(Problem("-", definitions_dir(root), "", "defines no environment"))
+    for name in defined:
+        found.extend(inspect(name, root)[1])
+    if DEFAULT_ENV not in defined:
+        found.append(
+            Problem(DEFAULT_ENV, definitions_dir(root), "", "the default environment is missing")
+        )
+    return found
+
+
+def _line_of(text: str, dotted: str) -> int | None:
+    """The 1-based line of ``dotted`` in YAML ``text`` (its deepest key found)."""
+    if not dotted:
+        return None
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in dotted.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for key_node, value_node in node.value:
+            if key_node.value == part:
+                line = key_node.start_mark.line + 1
+                node = value_node
+                break
+        else:
+            break
+    return line
