@@ -17,7 +17,7 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from ocean import environments_apply, guardrails
+from ocean import environments, environments_apply, guardrails
 from ocean.config import Settings
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
@@ -209,7 +209,8 @@ def validate(c, json=False, only="", strict=False, install=False, env=""):
     from ocean.validate import run as run_checks
     from ocean.validate.core import ensure_checkers
 
-    _settings(env)  # an unknown or broken --env fails here; the checks cover every one
+    if env:  # the checks cover every environment; a misspelt --env is still an error
+        _guard(lambda: environments.require_defined(env, REPO_ROOT))
     if install:
         _guard(lambda: ensure_checkers(install=True))
     kinds = {k.strip() for k in only.split(",") if k.strip()} or None

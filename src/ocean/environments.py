@@ -224,9 +224,10 @@ def leaves(data: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def names(root: Path) -> list[str]:
-    """The environments defined below ``root`` (every YAML file but the base)."""
-    folder = definitions_dir(root)
+def names(root: Path, folder: Path | None = None) -> list[str]:
+    """The environments defined in ``folder`` (default: ``definitions_dir(root)``):
+    every YAML file but the base."""
+    folder = folder or definitions_dir(root)
     found = {p.stem for p in folder.glob("*.yaml") if p.stem != BASE}
     return sorted(found)
 
@@ -283,15 +284,17 @@ class Environment:
         return bool(self["guard_rails.confirm_destructive"])
 
 
-def inspect(name: str, root: Path) -> tuple[Environment | None, list[Problem]]:
-    """Load environment ``name`` from the definitions below ``root``: every problem found
-    (all of them, not only the first), and the Environment when there is none."""
-    folder = definitions_dir(root)
+def inspect(
+    name: str, root: Path, folder: Path | None = None
+) -> tuple[Environment | None, list[Problem]]:
+    """Load environment ``name`` from the definitions in ``folder`` (default:
+    ``definitions_dir(root)``): every problem found, and the Environment when none."""
+    folder = folder or definitions_dir(root)
     if not NAME.match(name):
         return None, [Problem(name, folder, "", "is not an environment name (a-z, 0-9, -)")]
     base_path, path = folder / f"{BASE}.yaml", folder / f"{name}.yaml"
     if name == BASE or not path.is_file():
-        known = ", ".join(names(root)) or "none"
+        known = ", ".join(names(root, folder)) or "none"
         return None, [Problem(name, path, "", f"is not defined (environments: {known})")]
     try:
         base, _ = _read(name, base_path)
@@ -343,17 +346,33 @@ def load(name: str, root: Path) -> Environment:
     return env
 
 
-def problems(root: Path) -> list[Problem]:
-    """Every problem of every environment defined below ``root``."""
-    found: list[Problem] = []
+def require_defined(name: str, root: Path) -> None:
+    """OceanError unless ``name`` is a defined environment (without loading it: a task
+    that reports broken definitions, like validate, must not stop at one)."""
     defined = names(root)
-    if not defined:
-        found.append(Problem("-", definitions_dir(root), "", "defines no environment"))
+    if name not in defined:
+        raise OceanError(
+            f"environment {name!r} is not defined in {definitions_dir(root)} "
+            f"(environments: {', '.join(defined) or 'none'})"
+        )
+
+
+def problems(root: Path, folder: Path | None = None) -> list[Problem]:
+    """Every problem of every environment defined in ``folder`` (default:
+    ``definitions_dir(root)``)."""
+    folder = folder or definitions_dir(root)
+    found: list[Problem] = []
+    defined = names(root, folder)
     for name in defined:
-        found.extend(inspect(name, root)[1])
+        found.extend(inspect(name, root, folder)[1])
     if DEFAULT_ENV not in defined:
         found.append(
-            Problem(DEFAULT_ENV, definitions_dir(root), "", "the default environment is missing")
+            Problem(
+                DEFAULT_ENV,
+                folder / f"{DEFAULT_ENV}.yaml",
+                "",
+                "is not defined: every task defaults to it",
+            )
         )
     return found
 
