@@ -29,15 +29,17 @@ from ocean.runtime.base import Runtime
 CONFIRM_FLAG = "--confirm-env"
 
 
-def confirmation_problem(env_name: str, required: bool, confirm_env: str) -> str:
+def confirmation_problem(
+    env_name: str, action: str, why: str, required: bool, confirm_env: str
+) -> str:
     """Why the confirmation is not good enough ("" when it is)."""
     if confirm_env and confirm_env != env_name:
         return (
-            f"{CONFIRM_FLAG} {confirm_env} does not match this environment, {env_name}: "
-            f"check OCEAN_ENV / --env"
+            f"{CONFIRM_FLAG} {confirm_env} does not match this environment, {env_name} "
+            f"(check --env / OCEAN_ENV): {action} not run"
         )
     if required and not confirm_env:
-        return f"{env_name} requires {CONFIRM_FLAG} {env_name} for this"
+        return f"{action} in {env_name} needs {CONFIRM_FLAG} {env_name}: {why}"
     return ""
 
 
@@ -57,13 +59,11 @@ def guarded(
     settings = runtime.settings
     env = settings.env
     args = {**args, "env": env.name, "confirm_env": confirm_env}
-    problem = confirmation_problem(
-        env.name, bool(destructive) and env.confirm_destructive, confirm_env
-    )
+    required = bool(destructive) and env.confirm_destructive
+    problem = confirmation_problem(env.name, action, destructive, required, confirm_env)
     if problem:
-        reason = f"{action}: {destructive}; {problem}" if destructive else f"{action}: {problem}"
-        audit.record(settings, action, "refused", args, reason, via=via)
-        raise Refused(reason)
+        audit.record(settings, action, "refused", args, problem, via=via)
+        raise Refused(problem)
     if destructive:
         yield Step("guard rail", detail=_passed(env.name, destructive, confirm_env))
     for check in checks:
