@@ -816,7 +816,10 @@ def _print_status(report: dict) -> None:
             uptime,
         )
     console.print(table)
-    console.print(f"live color: {report['live_color']} (`deploy-status` for versions and history)")
+    console.print(
+        f"environment {report['env']} ({report['runtime']} runtime, {report['state_dir']}); "
+        f"live color: {report['live_color']} (`deploy-status` for versions and history)"
+    )
     _print_targets(report["targets"])
     if report["prometheus_error"]:
         console.print(f"[red]prometheus: {report['prometheus_error']}[/]")

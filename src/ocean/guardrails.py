@@ -18,7 +18,7 @@ from typing import Any
 
 from ocean import audit, promotion
 from ocean.backup.retention import Policy
-from ocean.errors import Refused
+from ocean.errors import OceanError, Refused
 from ocean.model import Step, StepStatus
 from ocean.procedures import backup as backups
 from ocean.procedures import deploy as deploys
@@ -124,14 +124,14 @@ def down(runtime: Runtime, purge: bool, yes: bool, confirm_env: str = "", via: s
 
 def rollback(runtime: Runtime, confirm_env: str = "", via: str = "cli"):
     def run() -> Iterator[Step]:  # the history is read when the rollback runs
+        try:
+            why = past_previous_release(runtime)
+        except OceanError as exc:  # cannot tell what the rollback would do: do nothing
+            args = {"env": runtime.settings.env_name, "confirm_env": confirm_env}
+            audit.record(runtime.settings, "rollback", "refused", args, str(exc), via=via)
+            raise
         yield from guarded(
-            runtime,
-            "rollback",
-            {},
-            lambda: deploys.rollback(runtime),
-            confirm_env,
-            destructive=past_previous_release(runtime),
-            via=via,
+            runtime, "rollback", {}, lambda: deploys.rollback(runtime), confirm_env, why, via=via
         )
 
     return run()

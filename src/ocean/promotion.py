@@ -50,8 +50,13 @@ def staging_runs(staging: Settings, wanted: str) -> list[results.LoadResult]:
 
 def gate(settings: Settings, version: str) -> Iterator[Step]:
     """A Step when ``version`` passed on staging; Refused (saying what to do) otherwise."""
-    staging = staging_settings(settings)
-    wanted = build_id(settings.repo_root, version)
+    try:
+        staging = staging_settings(settings)
+        wanted = build_id(settings.repo_root, version)
+    except Refused:
+        raise
+    except OceanError as exc:  # nothing to check against: the gate cannot pass
+        raise Refused(f"promotion gate: {exc}") from None
     runs = staging_runs(staging, wanted)
     where = results.runs_dir(staging)
     if not runs:

@@ -128,11 +128,13 @@ def assert_refused(state: Path, action: str, *args: str) -> None:
     assert entries[0]["who"] and entries[0]["at"].endswith("Z")
 
 
-def proceeds(state: Path, action: str, *args: str, env: str = "dev") -> tuple[dict, dict]:
-    """Runs the task; returns its (started, end) audit entries."""
+def proceeds(
+    state: Path, action: str, *args: str, env: str = "dev", **variables: str
+) -> tuple[dict, dict]:
+    """Runs the task (in prod: confirmed); returns its (started, end) audit entries."""
     before = len(audit(state))
     extra = ("--env", "prod", "--confirm-env", "prod") if env == "prod" else ()
-    result = cli(state, *args, *extra)
+    result = cli(state, *args, *extra, **variables)
     assert "guard rail" in result.stderr, result.stderr
     entries = audit(state)[before:]
     assert [e["outcome"] for e in entries][:1] == ["started"], entries
@@ -157,6 +159,10 @@ def test_restore_refuses_in_prod_and_proceeds_in_dev(state: Path):
 
 def test_backup_prune_refuses_in_prod_but_not_its_dry_run(state: Path):
     assert_refused(state, "backup-prune", "backup-prune")
+    _, ended = proceeds(
+        state, "backup-prune", "backup-prune", env="prod", OCEAN_BACKUP_DIR=str(state / "b")
+    )
+    assert ended["outcome"] == "succeeded"
     dry = cli(
         state, "backup-prune", "--dry-run", "--env", "prod", OCEAN_BACKUP_DIR=str(state / "b")
     )
@@ -177,6 +183,8 @@ def test_down_purge_refuses_in_prod_and_in_dev_deletes_all_but_the_audit_log(sta
     assert [e["outcome"] for e in audit(state)] == ["refused", "refused", "started", "succeeded"]
     plain = cli(state, "down", "--env", "prod")  # stopping is no purge: no confirmation
     assert plain.returncode == 0, plain.stderr
+    _, ended = proceeds(state, "down --purge", "down", "--purge", "--yes", env="prod")
+    assert ended["outcome"] == "succeeded"
 
 
 def test_deploy_force_refuses_in_prod_and_proceeds_in_dev(state: Path):
@@ -185,6 +193,11 @@ def test_deploy_force_refuses_in_prod_and_proceeds_in_dev(state: Path):
     started, ended = proceeds(state, "deploy --force", *args)
     assert ended["outcome"] == "failed" and "unknown version" in ended["detail"]
     assert started["args"]["force"] is True
+    # Confirmed in prod, the guard rail passes and prod's promotion gate is next.
+    confirmed = cli(state, *args, "--env", "prod", "--confirm-env", "prod")
+    assert confirmed.returncode == 1 and "guard rail" in confirmed.stderr
+    assert "promotion gate" in confirmed.stderr
+    assert audit(state)[-1]["outcome"] == "refused" and audit(state)[-1]["args"]["force"]
 
 
 def _history(state: Path, from_build: str) -> None:
@@ -203,12 +216,19 @@ def _history(state: Path, from_build: str) -> None:
     (state / "deploy" / "history.jsonl").write_text(json.dumps(entry) + "\n")
 
 
-def test_rollback_past_the_previous_release_refuses_in_prod_and_proceeds_in_dev(state: Path):
+def test_rollback_past_the_previous_release_refuses_in_prod_and_proceeds_in_dev(
+    state: Path, tmp_path: Path
+):
     # blue is live after a deploy from green's git-old; green now holds the checkout build.
     _history(state, from_build="git-old")
     assert_refused(state, "rollback", "rollback")
     _, ended = proceeds(state, "rollback", "rollback")
     assert ended["outcome"] == "failed"  # no stack to start green on: it got that far
+    confirmed = tmp_path / "confirmed"  # the failed rollback above left its journal open
+    confirmed.mkdir()
+    _history(confirmed, from_build="git-old")
+    started, _ = proceeds(confirmed, "rollback", "rollback", env="prod")
+    assert "not the previous release" in started["detail"]
 
 
 def test_rollback_to_the_previous_release_needs_no_confirmation_in_prod(state: Path):

@@ -66,4 +66,5 @@ class AuditScreen(OceanScreen):
                 entry.get("detail", ""),
             )
         count = len(self.entries)
-        title.update(f"Audit log ({count} entr{'y' if count == 1 else 'ies'}, {where})")
+        env = self.console.runtime.settings.env_name
+        title.update(f"Audit log of {env} ({count} entr{'y' if count == 1 else 'ies'}, {where})")
