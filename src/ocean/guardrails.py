@@ -64,8 +64,8 @@ def guarded(
     if problem:
         audit.record(settings, action, "refused", args, problem, via=via)
         raise Refused(problem)
-    if destructive:
-        yield Step("guard rail", detail=_passed(env.name, destructive, confirm_env))
+    if destructive and confirm_env:  # say what the confirmation was for; silent otherwise
+        yield Step("guard rail", detail=f"{destructive}: confirmed for {env.name}")
     for check in checks:
         try:
             yield from check()
@@ -87,12 +87,6 @@ def guarded(
     outcome = "failed" if failed else "succeeded"
     detail = f"{last.name}: {last.detail}" if last else ""
     audit.record(settings, action, outcome, args, detail, started["id"], via=via)
-
-
-def _passed(env_name: str, why: str, confirm_env: str) -> str:
-    if confirm_env:
-        return f"{why}: confirmed for {env_name}"
-    return f"{why}: no confirmation needed in {env_name}"
 
 
 # -- the guarded actions --------------------------------------------------------------------

@@ -208,11 +208,12 @@ def test_prune_policy_is_the_flags_as_a_whole_else_the_environment():
 
 def test_slo_overrides_change_what_deploys_and_load_tests_judge():
     base = slo.load()
+    staging = environments_apply.slos(base, environments.load("staging", REPO_ROOT))
+    assert staging.availability.objective == 99.5 != base.availability.objective
+    assert staging.availability.error_budget == pytest.approx(0.005)
+    assert staging.latency == base.latency  # null: slo.yaml's
     prod = environments_apply.slos(base, environments.load("prod", REPO_ROOT))
-    assert prod.availability.objective == 99.9
-    assert prod.latency == base.latency  # null: slo.yaml's
-    dev = environments_apply.slos(base, environments.load("dev", REPO_ROOT))
-    assert dev == base
+    assert prod == base
 
 
 def test_backup_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -222,3 +223,16 @@ def test_backup_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert Settings.from_env(state, "prod").backup_dir == Path("/var/backups/ocean")
     monkeypatch.setenv("OCEAN_BACKUP_DIR", str(tmp_path / "b"))
     assert Settings.from_env(state, "prod").backup_dir == tmp_path / "b"
+
+
+def test_an_all_zero_retention_still_makes_prune_refuse():
+    from ocean.procedures import backup as backups
+
+    dev = environments.load("dev", REPO_ROOT)
+    zero = {"keep_last": 0, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
+    keeps_nothing = environments.Environment(
+        "dev", environments.merge(dev.data, {"backup": {"retention": zero}})
+    )
+    policy = environments_apply.prune_policy(keeps_nothing, 0, 0, 0, 0)
+    with pytest.raises(OceanError, match="say what to keep"):
+        list(backups.prune(None, policy))  # refused before the runtime is used

@@ -135,7 +135,8 @@ def proceeds(
     before = len(audit(state))
     extra = ("--env", "prod", "--confirm-env", "prod") if env == "prod" else ()
     result = cli(state, *args, *extra, **variables)
-    assert "guard rail" in result.stderr, result.stderr
+    assert "needs --confirm-env" not in result.stderr, result.stderr
+    assert ("guard rail" in result.stderr) is (env == "prod")  # said only when confirmed
     entries = audit(state)[before:]
     assert [e["outcome"] for e in entries][:1] == ["started"], entries
     assert entries[0]["action"] == action and entries[-1]["id"] == entries[0]["id"]
