@@ -7,17 +7,16 @@ and the key, rather than silently leave a production knob at its default. Secret
 live in these files (the schema has no place for them); they come from the process
 environment or the stack's 0600 secrets file.
 
-``load(name)`` gives the :class:`Environment` the toolkit runs with (``Settings.from_env``
-applies OCEAN_* variables on top); ``problems(root)`` is what ``invoke validate`` reports.
+The schema is ``ocean.environments_schema``. ``load(name)`` gives the
+:class:`Environment` the toolkit runs with (``Settings.from_env`` applies OCEAN_*
+variables on top); ``problems(root)`` is what ``invoke validate`` reports.
 No invoke/textual imports here.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,13 @@ from typing import Any
 import yaml
 
 from ocean.durations import parse_duration
+from ocean.environments_schema import SCHEMA, check_shape, consistency
 from ocean.errors import OceanError
 
 DEFINITIONS = Path("stack/environments")  # below the checkout root
 BASE = "base"
 DEFAULT_ENV = "dev"
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-RUNTIMES = ("local", "compose")
-TLS_SOURCES = ("generated", "file")
-_SIZE = re.compile(r"^\d+(?:[kKmMgG][bB]?)?$")  # 32MB, 128mb, 1gb, 4096
 
 
 def definitions_dir(root: Path) -> Path:
@@ -41,120 +38,6 @@ def definitions_dir(root: Path) -> Path:
     stack/environments of the checkout at ``root``."""
     override = os.environ.get("OCEAN_ENV_DIR")
     return Path(override).absolute() if override else root / DEFINITIONS
-
-
-# -- the schema: what an overlay may say ---------------------------------------------------
-
-Checker = Callable[[Any], str]  # "" when fine, else what is wrong
-
-
-def _duration(value: Any) -> str:
-    if not isinstance(value, str):
-        return "a duration like 30s, 5m or 1h"
-    try:
-        parse_duration(value)
-    except OceanError:
-        return "a duration like 30s, 5m or 1h"
-    return ""
-
-
-def _retention(value: Any) -> str:  # Prometheus' own units
-    ok = isinstance(value, str) and re.fullmatch(r"\d+(ms|s|m|h|d|w|y)", value)
-    return "" if ok else "a Prometheus duration like 15d or 4w"
-
-
-def _size(value: Any) -> str:
-    ok = isinstance(value, str) and _SIZE.fullmatch(value)
-    return "" if ok else "a size like 32MB or 1gb"
-
-
-def _count(lowest: int, highest: int) -> Checker:
-    def check(value: Any) -> str:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return "" if ok and lowest <= value <= highest else f"a whole number {lowest}..{highest}"
-
-    return check
-
-
-def _choice(*allowed: str) -> Checker:
-    return lambda value: "" if value in allowed else "one of " + ", ".join(allowed)
-
-
-def _text(value: Any) -> str:
-    return "" if isinstance(value, str) else "text"
-
-
-def _flag(value: Any) -> str:
-    return "" if isinstance(value, bool) else "true or false"
-
-
-def _ip(value: Any) -> str:
-    try:
-        ipaddress.ip_address(str(value))
-    except ValueError:
-        return "an IP address"
-    return ""
-
-
-def _url_or_empty(value: Any) -> str:
-    ok = isinstance(value, str) and (value == "" or re.match(r"^https?://[^\s]+$", value))
-    return "" if ok else 'an http(s) URL or ""'
-
-
-def _percent_or_null(value: Any) -> str:
-    if value is None:
-        return ""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 100
-    return "" if ok else "a percentage between 0 and 100 (exclusive), or null"
-
-
-def _ms_or_null(value: Any) -> str:
-    if value is None:
-        return ""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    return "" if ok else "milliseconds above 0, or null"
-
-
-# The highest base keeps the whole port plan (+54) below 65536.
-SCHEMA: dict[str, Any] = {
-    "runtime": _choice(*RUNTIMES),
-    "state_dir": _text,
-    "host": _ip,
-    "port_base": _count(1024, 65481),
-    "resources": {
-        "postgres_shared_buffers": _size,
-        "redis_maxmemory": _size,
-        "nginx_workers": _count(1, 64),
-    },
-    "prometheus": {"retention": _retention},
-    "alerting": {
-        "webhook_url": _url_or_empty,
-        "slack_channel": _text,
-        "email_from": _text,
-        "email_to": _text,
-        "group_wait": _duration,
-        "group_interval": _duration,
-        "repeat_interval": _duration,
-    },
-    "tls": {"source": _choice(*TLS_SOURCES), "cert_file": _text, "key_file": _text},
-    "backup": {
-        "dir": _text,
-        "retention": {
-            "keep_last": _count(0, 1000),
-            "keep_daily": _count(0, 1000),
-            "keep_weekly": _count(0, 1000),
-            "keep_monthly": _count(0, 1000),
-        },
-    },
-    "deploy": {
-        "analysis_window": _duration,
-        "scale_down_delay": _duration,
-        "ready_timeout": _duration,
-        "require_staging_pass": _flag,
-    },
-    "slo": {"availability_objective": _percent_or_null, "latency_threshold_ms": _ms_or_null},
-    "guard_rails": {"confirm_destructive": _flag},
-}
 
 
 @dataclass(frozen=True)
@@ -171,32 +54,6 @@ class Problem:
         where = f"{self.file}:{self.line}" if self.line else str(self.file)
         key = f" key {self.key!r}:" if self.key else ""
         return f"environment {self.env!r} ({where}):{key} {self.message}"
-
-
-def check_shape(data: Any, schema: dict[str, Any] = SCHEMA, prefix: str = "") -> Iterator[tuple]:
-    """(dotted key, message) for every unknown key or wrong value in ``data``."""
-    if not isinstance(data, dict):
-        yield prefix.rstrip("."), "must be a mapping of keys"
-        return
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        spec = schema.get(key) if isinstance(key, str) else None
-        if spec is None:
-            known = ", ".join(sorted(schema))
-            yield path, f"unknown key (known here: {known})"
-        elif isinstance(spec, dict):
-            yield from check_shape(value, spec, f"{path}.")
-        elif message := spec(value):
-            yield path, f"{value!r} is not {message}"
-
-
-def _consistency(data: dict) -> Iterator[tuple[str, str]]:
-    """Rules across keys, on the merged result."""
-    tls = data.get("tls", {})
-    if tls.get("source") == "file":
-        for key in ("cert_file", "key_file"):
-            if not tls.get(key):
-                yield f"tls.{key}", "tls.source is file: name the certificate's files"
 
 
 # -- loading and merging -------------------------------------------------------------------
@@ -315,7 +172,7 @@ def inspect(
         return None, problems
     data = merge(base, overlay)
     problems = [
-        Problem(name, path, key, msg, _line_of(text, key)) for key, msg in _consistency(data)
+        Problem(name, path, key, msg, _line_of(text, key)) for key, msg in consistency(data)
     ]
     if problems:
         return None, problems
