@@ -254,3 +254,13 @@ def test_require_staging_pass_refuses_without_a_staging_load_test(state: Path, t
     assert result.returncode == 1
     assert "promotion gate" in result.stderr and str(staging_state) in result.stderr
     assert [(e["action"], e["outcome"]) for e in audit(state)] == [("deploy", "refused")]
+
+
+def test_status_names_the_environment_it_looked_at(state: Path):
+    result = cli(state, "status", "--json", "--env", "staging")
+    report = json.loads(result.stdout)  # nothing runs here: exit 1, the report still prints
+    assert (report["env"], report["runtime"], report["state_dir"]) == (
+        "staging",
+        "local",
+        str(state),
+    )
