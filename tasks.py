@@ -1,8 +1,10 @@
 """Ocean Ops tasks: every procedure of the Ocean Shopping Center stack.
 
-Run them as ``./ocean TASK`` (or ``invoke TASK`` inside the venv). Each task builds the
-runtime (``OCEAN_RUNTIME``, default ``local``), runs a procedure from ``ocean`` and
-prints its steps. Logic lives in ``ocean/``, never here.
+Run them as ``./ocean TASK`` (or ``invoke TASK`` inside the venv). Each task takes
+``--env`` (default ``OCEAN_ENV``, else ``dev``), builds the settings and runtime of that
+environment (``_runtime``: ``ocean.config.Settings.from_env``), runs a procedure from
+``ocean`` (the destructive ones through ``ocean.guardrails``) and prints its steps.
+Logic lives in ``ocean/``, never here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
+from ocean import environments, environments_apply, guardrails
+from ocean.config import Settings
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
 from ocean.model import Step, StepStatus
@@ -62,8 +66,28 @@ def _guard(call):
         raise Exit(f"error: {exc}", code=1) from None
 
 
+ENV_HELP = (
+    "the environment: dev, staging, prod … (stack/environments/; default OCEAN_ENV, else dev)"
+)
+CONFIRM_HELP = (
+    "name the environment to confirm a destructive action where it asks for it "
+    "(prod: --confirm-env prod); audited in <state>/audit.jsonl"
+)
+
+
+def _settings(env: str) -> Settings:
+    """The one place a task turns --env (or OCEAN_ENV) into settings."""
+    return _guard(lambda: Settings.from_env(env_name=env))
+
+
+def _runtime(env: str, name: str | None = None):
+    settings = _settings(env)
+    return _guard(lambda: make_runtime(name, settings))
+
+
 @task(
     help={
+        "env": ENV_HELP,
         "services": "comma-separated services to start (default: the whole stack); "
         "dependencies come along",
         "install": "install missing Debian packages when run as root (default on)",
@@ -71,9 +95,9 @@ def _guard(call):
         "json": "print the steps as JSON instead of a progress log",
     }
 )
-def up(c, services="", install=True, wait_targets=True, json=False):
+def up(c, services="", install=True, wait_targets=True, json=False, env=""):
     """Bring the stack up (installing what it needs) and wait until it is healthy."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     steps = _run(stack.up(runtime, services or None, install, wait_targets), json)
     if not json and steps:
         table = Table("service", "listens on", box=None)
@@ -84,21 +108,24 @@ def up(c, services="", install=True, wait_targets=True, json=False):
 
 @task(
     help={
-        "purge": "also delete the state dir (all data, logs and configs); needs --yes",
+        "env": ENV_HELP,
+        "purge": "also delete the state dir (all data, logs and configs but the audit log); "
+        "needs --yes",
         "yes": "confirm --purge",
+        "confirm-env": CONFIRM_HELP,
         "json": "print the steps as JSON",
     }
 )
-def down(c, purge=False, yes=False, json=False):
+def down(c, purge=False, yes=False, json=False, env="", confirm_env=""):
     """Stop every service (data is kept unless --purge --yes)."""
-    runtime = _guard(make_runtime)
-    _run(stack.down(runtime, purge=purge, yes=yes), json)
+    runtime = _runtime(env)
+    _run(guardrails.down(runtime, purge, yes, confirm_env), json)
 
 
-@task(help={"json": "print machine-readable JSON (secrets are never included)"})
-def status(c, json=False):
+@task(help={"env": ENV_HELP, "json": "print machine-readable JSON (secrets are never included)"})
+def status(c, json=False, env=""):
     """Show each service's state, pid, port, health, restarts and uptime; exit 1 if unhealthy."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     report = _guard(lambda: stack.status(runtime))
     if json:
         print(_json_dumps(report))
@@ -110,14 +137,15 @@ def status(c, json=False):
 
 @task(
     help={
+        "env": ENV_HELP,
         "service": "the service whose log to show (see `status` for names)",
         "follow": "keep printing new lines until Ctrl-C",
         "lines": "how many of the last lines to show first (default 50)",
     }
 )
-def logs(c, service, follow=False, lines=50):
+def logs(c, service, follow=False, lines=50, env=""):
     """Show a service's log (the last lines, then new ones with --follow)."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     try:
         for line in _guard(lambda: stack.log_lines(runtime, service, int(lines), follow)):
             print(line, flush=follow)
@@ -127,15 +155,18 @@ def logs(c, service, follow=False, lines=50):
         raise Exit(f"error: {exc}", code=1) from None
 
 
-@task(help={"service": "the service to restart", "json": "print the steps as JSON"})
-def restart(c, service, json=False):
+@task(
+    help={"env": ENV_HELP, "service": "the service to restart", "json": "print the steps as JSON"}
+)
+def restart(c, service, json=False, env=""):
     """Restart one service and wait until it is healthy again."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     _run(stack.restart(runtime, service), json)
 
 
 @task(
     help={
+        "env": ENV_HELP,
         "products": "products to add (default 0: orders use the products already there)",
         "customers": "customers to add (default 10000; 0: orders use existing customers)",
         "orders": "orders to add, each with 1-3 items, an event and (if paid) a payment "
@@ -144,14 +175,15 @@ def restart(c, service, json=False):
         "json": "print the steps and the summary (rows per table, seconds) as JSON",
     }
 )
-def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False):
+def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False, env=""):
     """Add bulk data to the shop's database (COPY; repeatable with --seed). Stack must be up."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     _run(seed_data(runtime, int(products), int(customers), int(orders), int(seed)), json)
 
 
 @task(
     help={
+        "env": ENV_HELP,
         "json": "print the findings as JSON ({ok, seconds, findings: [...]})",
         "only": "comma-separated check kinds to run (default: all), e.g. rules,dashboards; "
         "an unknown kind lists the known ones",
@@ -160,11 +192,12 @@ def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False):
         "redis-server) from Debian when run as root (CI does)",
     }
 )
-def validate(c, json=False, only="", strict=False, install=False):
+def validate(c, json=False, only="", strict=False, install=False, env=""):
     """Check every config the stack ships, offline; exit 1 on an error.
 
     Prometheus, rules and their tests, Alertmanager, dashboards, runbooks, generated
-    SLO files, PostgreSQL, Redis, nginx, Compose files, YAML hygiene.
+    SLO files, PostgreSQL, Redis, nginx, Compose files, YAML hygiene, and every
+    environment's definition (stack/environments/), whatever --env says.
 
     Exit 1 on any error (or warning with --strict). Needs no running service. Passing
     promtool unit tests are remembered by content in ~/.cache/ocean/validate
@@ -176,6 +209,8 @@ def validate(c, json=False, only="", strict=False, install=False):
     from ocean.validate import run as run_checks
     from ocean.validate.core import ensure_checkers
 
+    if env:  # the checks cover every environment; a misspelt --env is still an error
+        _guard(lambda: environments.require_defined(env, REPO_ROOT))
     if install:
         _guard(lambda: ensure_checkers(install=True))
     kinds = {k.strip() for k in only.split(",") if k.strip()} or None
@@ -206,6 +241,50 @@ def validate(c, json=False, only="", strict=False, install=False):
         raise Exit(code=1)
 
 
+@task(
+    help={
+        "env": ENV_HELP,
+        "diff": "another environment: show only the keys whose values differ",
+        "json": "print machine-readable JSON",
+    }
+)
+def config(c, env="", diff="", json=False):
+    """Show an environment's effective configuration (secrets masked), or a diff.
+
+    Base definition + the environment's overlay + OCEAN_* variables; each value with
+    where it came from. Secrets are never shown: <secret> or ••••."""
+    from ocean import environments_view
+
+    name = _settings(env).env_name
+    view = _guard(
+        lambda: environments_view.diff(name, diff) if diff else environments_view.effective(name)
+    )
+    if json:
+        print(_json_dumps(view))
+        return
+    out = Console(highlight=False, width=None if console.is_terminal else 160)
+    if diff:
+        table = Table("key", name, diff, "from", box=None)
+        for row in view["differences"]:
+            table.add_row(
+                row["key"], _shown(row[name]), _shown(row[diff]), " / ".join(row["sources"])
+            )
+        out.print(table)
+        console.print(f"{len(view['differences'])} difference(s) between {name} and {diff}")
+        return
+    table = Table("key", "value", "from", box=None)
+    for key, value in view["config"].items():
+        table.add_row(key, _shown(value), view["sources"].get(key, ""))
+    out.print(table)
+    console.print(f"environment {name}: {', '.join(view['files'])}")
+
+
+def _shown(value: object) -> str:
+    return (
+        "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    )
+
+
 def _print_findings(findings: list, took: float) -> None:
     if findings:
         table = Table(show_lines=False)
@@ -225,6 +304,7 @@ def _print_findings(findings: list, took: float) -> None:
 
 @task(
     help={
+        "env": ENV_HELP,
         "color": "the idle color to deploy to: blue or green (deploying to the live color "
         "is refused)",
         "version": "what to run: a git ref of this repo (default HEAD) or a directory "
@@ -232,10 +312,17 @@ def _print_findings(findings: list, took: float) -> None:
         "auto-promote": "switch traffic once the preview passes (default on); "
         "--no-auto-promote stops before the switch: then `promote` or `rollback`",
         "analysis-window": "how long the new color is judged on live traffic after the "
-        "switch, e.g. 60s or 2m (default 60s); a breach rolls back at once",
-        "scale-down-delay": "how long after the switch the old color keeps running (default 30s)",
-        "ready-timeout": "how long the new color may take to answer /readyz (default 60s)",
-        "force": "deploy despite firing page-severity alerts (recorded in the history)",
+        "switch, e.g. 60s or 2m (default: the environment's deploy.analysis_window); a "
+        "breach rolls back at once",
+        "scale-down-delay": "how long after the switch the old color keeps running "
+        "(default: the environment's deploy.scale_down_delay)",
+        "ready-timeout": "how long the new color may take to answer /readyz "
+        "(default: the environment's deploy.ready_timeout)",
+        "force": "deploy despite firing page-severity alerts (recorded in the history; "
+        "prod: needs --confirm-env prod)",
+        "require-staging-pass": "refuse unless this build passed a load test on staging "
+        "(always on where the environment sets deploy.require_staging_pass: prod)",
+        "confirm-env": CONFIRM_HELP,
         "json": "print the steps as JSON instead of a progress log",
     }
 )
@@ -244,45 +331,49 @@ def deploy(
     color,
     version="HEAD",
     auto_promote=True,
-    analysis_window="60s",
-    scale_down_delay="30s",
-    ready_timeout="60s",
+    analysis_window="",
+    scale_down_delay="",
+    ready_timeout="",
     force=False,
     json=False,
+    env="",
+    require_staging_pass=False,
+    confirm_env="",
 ):
     """Blue-green deploy to the idle color, gated on metrics, with automatic rollback.
 
     Start VERSION on the idle color, smoke-test and analyse it,
     switch nginx to it, watch its error ratio and p99 against slo.yaml, and roll back
     at once on a breach. Exit 1 when it does not end live."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     opts = _guard(
         lambda: deploys.DeployOptions(
             color=deploys.check_color(color),
             version=version,
             auto_promote=auto_promote,
-            analysis_window=parse_duration(analysis_window, "analysis-window"),
-            scale_down_delay=parse_duration(scale_down_delay, "scale-down-delay"),
-            ready_timeout=parse_duration(ready_timeout, "ready-timeout"),
             force=force,
+            **environments_apply.deploy_timings(
+                runtime.settings.env, analysis_window, scale_down_delay, ready_timeout
+            ),
         )
     )
-    _run(deploys.deploy(runtime, opts), json)
+    _run(guardrails.deploy(runtime, opts, confirm_env, require_staging_pass), json)
 
 
 @task(
     help={
+        "env": ENV_HELP,
         "analysis-window": "override the deploy's analysis window, e.g. 60s",
         "scale-down-delay": "override the deploy's scale-down delay, e.g. 30s",
         "json": "print the steps as JSON",
     }
 )
-def promote(c, analysis_window="", scale_down_delay="", json=False):
+def promote(c, analysis_window="", scale_down_delay="", json=False, env=""):
     """Promote the deploy waiting after `deploy --no-auto-promote`.
 
     Switch, analyse,
     scale down (or roll back on a breach)."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     window = _guard(
         lambda: parse_duration(analysis_window, "analysis-window") if analysis_window else None
     )
@@ -292,30 +383,31 @@ def promote(c, analysis_window="", scale_down_delay="", json=False):
     _run(deploys.promote(runtime, window, delay), json)
 
 
-@task(help={"json": "print the steps as JSON"})
-def rollback(c, json=False):
+@task(help={"env": ENV_HELP, "json": "print the steps as JSON", "confirm-env": CONFIRM_HELP})
+def rollback(c, json=False, env="", confirm_env=""):
     """Send traffic back to the previous color, or abandon a waiting deploy.
 
     The other color is the previous release (one nginx reload when
     it still runs), or abandon a deploy waiting for promotion."""
-    runtime = _guard(make_runtime)
-    _run(deploys.rollback(runtime), json)
+    runtime = _runtime(env)
+    _run(guardrails.rollback(runtime, confirm_env), json)
 
 
 @task(
     name="deploy-status",
     help={
+        "env": ENV_HELP,
         "history": "how many past deploys to show (default 10)",
         "json": "print machine-readable JSON",
     },
 )
-def deploy_status(c, history=10, json=False):
+def deploy_status(c, history=10, json=False, env=""):
     """Show the live color, versions, a deploy in progress and the deploy history.
 
     Per color: version and readiness; per past deploy: outcome and reason. A deploy
     whose process died is finished or undone first.
     """
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     report, steps = _guard(lambda: deploys.status(runtime, int(history)))
     if json:
         print(_json_dumps({**report, "recovered": [s.as_dict() for s in steps]}))
@@ -369,25 +461,26 @@ def _print_deploy_status(report: dict) -> None:
 
 @task(
     help={
+        "env": ENV_HELP,
         "label": "a name for the set, appended to its id (e.g. before-migration)",
         "encrypt": "encrypt with GPG to the backup key (default on); --no-encrypt keeps "
         "the files plain (still checksummed and HMAC-signed)",
         "json": "print the steps as JSON",
     }
 )
-def backup(c, label="", encrypt=True, json=False):
+def backup(c, label="", encrypt=True, json=False, env=""):
     """Take an encrypted, checksummed backup set of PostgreSQL, Redis and the configs.
 
     PostgreSQL (pg_dump -Fc), Redis (BGSAVE) and the configs go into one
     encrypted, checksummed set under OCEAN_BACKUP_DIR (default <state>/backups)."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     _run(backups.backup(runtime, label, encrypt), json)
 
 
-@task(name="backups", help={"json": "print the sets as JSON"})
-def list_backups(c, json=False):
+@task(name="backups", help={"env": ENV_HELP, "json": "print the sets as JSON"})
+def list_backups(c, json=False, env=""):
     """List the backup sets: age, size, encryption and the last verification."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     rows = _guard(lambda: backups.list_backups(runtime))
     if json:
         print(_json_dumps({"backups": rows}))
@@ -419,58 +512,81 @@ def _age(seconds: float) -> str:
 
 @task(
     name="backup-verify",
-    help={"id": "the backup set to verify (see `backups`)", "json": "print the steps as JSON"},
+    help={
+        "env": ENV_HELP,
+        "id": "the backup set to verify (see `backups`)",
+        "json": "print the steps as JSON",
+    },
 )
-def backup_verify(c, id, json=False):
+def backup_verify(c, id, json=False, env=""):
     """Prove a backup set by restoring it into scratch instances and comparing.
 
     Restore a set into a scratch PostgreSQL and Redis on free ports, compare row
     counts, table checksums and keys with its manifest, publish the result as a metric."""
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     _run(backups.verify(runtime, id), json)
 
 
 @task(
     help={
+        "env": ENV_HELP,
         "id": "the backup set to restore (see `backups`)",
         "yes": "confirm: the shop's data is replaced (a safety backup is taken first)",
+        "confirm-env": CONFIRM_HELP,
         "json": "print the steps as JSON",
     }
 )
-def restore(c, id, yes=False, json=False):
+def restore(c, id, yes=False, json=False, env="", confirm_env=""):
     """Restore a backup set into the stack (a safety backup is taken first).
 
     Safety backup, stop the shop, restore PostgreSQL, Redis and configs,
     check them against the manifest, start the shop, health check. On failure the
     safety backup is put back."""
-    runtime = _guard(make_runtime)
-    _run(backups.restore(runtime, id, yes), json)
+    runtime = _runtime(env)
+    _run(guardrails.restore(runtime, id, yes, confirm_env), json)
 
 
 @task(
     name="backup-prune",
     auto_shortflags=False,  # four --keep-* options: generated short flags would collide
     help={
-        "keep-last": "keep the N newest sets",
+        "env": ENV_HELP,
+        "keep-last": "keep the N newest sets (any --keep-* replaces the environment's "
+        "backup.retention as a whole; none given: the environment's)",
         "keep-daily": "keep the newest set of each of the last N days",
         "keep-weekly": "keep the newest set of each of the last N ISO weeks",
         "keep-monthly": "keep the newest set of each of the last N months",
         "dry-run": "only say what would be removed",
+        "confirm-env": CONFIRM_HELP,
         "json": "print the steps as JSON",
     },
 )
 def backup_prune(
-    c, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, dry_run=False, json=False
+    c,
+    keep_last=0,
+    keep_daily=0,
+    keep_weekly=0,
+    keep_monthly=0,
+    dry_run=False,
+    json=False,
+    env="",
+    confirm_env="",
 ):
-    """Remove the backup sets no --keep-* rule keeps (a set kept by any rule stays)."""
-    from ocean.backup.retention import Policy
+    """Remove the backup sets no keep rule keeps (a set kept by any rule stays).
 
-    runtime = _guard(make_runtime)
+    The rules are the --keep-* flags, else the environment's backup.retention."""
+    runtime = _runtime(env)
     try:
-        policy = Policy(int(keep_last), int(keep_daily), int(keep_weekly), int(keep_monthly))
+        policy = environments_apply.prune_policy(
+            runtime.settings.env,
+            int(keep_last),
+            int(keep_daily),
+            int(keep_weekly),
+            int(keep_monthly),
+        )
     except ValueError as exc:
         raise Exit(f"error: {exc}", code=1) from None
-    _run(backups.prune(runtime, policy, dry_run), json)
+    _run(guardrails.prune(runtime, policy, dry_run, confirm_env), json)
 
 
 # -- load tests (testing/k6/README.md) ---------------------------------------------------
@@ -479,6 +595,7 @@ def backup_prune(
 @task(
     iterable=["guard"],
     help={
+        "env": ENV_HELP,
         "scenario": "smoke, browsing, shopping, stress, cache, database, websocket or "
         "performance (testing/k6/<scenario>.js)",
         "vus": "virtual users (arrival-rate scenarios: the most k6 may use); default per "
@@ -495,7 +612,16 @@ def backup_prune(
     },
 )
 def loadtest(
-    c, scenario, vus=0, rate=0, duration="", target="", guard=None, browser=False, json=False
+    c,
+    scenario,
+    vus=0,
+    rate=0,
+    duration="",
+    target="",
+    guard=None,
+    browser=False,
+    json=False,
+    env="",
 ):
     """Run a k6 load test, guarded by server-side SLO checks, with live progress.
 
@@ -505,7 +631,7 @@ def loadtest(
     from ocean.loadtest.scenarios import options
     from ocean.procedures import loadtest as loadtests
 
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     opts = _guard(
         lambda: options(
             scenario,
@@ -560,6 +686,7 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
 @task(
     name="loadtest-report",
     help={
+        "env": ENV_HELP,
         "id": "the run to show (default: the newest; ids are the directories of "
         "<state>/loadtests/; invoke has no optional positionals, hence --id)",
         "compare": "a baseline run: print both side by side and flag regressions",
@@ -568,14 +695,14 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
         "json": "print machine-readable JSON",
     },
 )
-def loadtest_report(c, id="", compare="", tolerance=0.2, json=False):
+def loadtest_report(c, id="", compare="", tolerance=0.2, json=False, env=""):
     """Show a saved load test, or compare it with another and flag regressions.
 
     Verdicts, figures, capacity; or a comparison with a
     baseline run. Exit 1 when --compare finds a regression."""
     from ocean.procedures import loadtest as loadtests
 
-    runtime = _guard(make_runtime)
+    runtime = _runtime(env)
     try:
         tol = float(tolerance)
     except ValueError:
@@ -641,15 +768,19 @@ def _fig(value: float | None) -> str:
     return "-" if value is None else f"{value:,.4g}"
 
 
-@task(help={"sessions": "nox sessions to run (default: lint,validate,tests)"})
-def test(c, sessions="lint,validate,tests"):
-    """Run the test suite through nox (the command CI runs)."""
+@task(help={"env": ENV_HELP, "sessions": "nox sessions to run (default: lint,validate,tests)"})
+def test(c, sessions="lint,validate,tests", env=""):
+    """Run the test suite through nox (the command CI runs).
+
+    The tests make their own stacks: --env is only checked to name an environment."""
+    _settings(env)
     names = [s for s in sessions.split(",") if s]
     c.run(f"{sys.executable} -m nox -s {' '.join(names)}", pty=False)
 
 
 @task(
     help={
+        "env": ENV_HELP,
         "install": "apt-get install docker.io and debootstrap when missing (root)",
         "start": "start the engine (bridge none, host networking only, own data-root)",
         "build": "build the local images: debootstrap base, stack, python, shop",
@@ -658,9 +789,11 @@ def test(c, sessions="lint,validate,tests"):
         "json": "print the steps as JSON",
     }
 )
-def engine(c, install=False, start=False, build=False, stop=False, purge=False, json=False):
-    """The local Docker engine behind OCEAN_RUNTIME=compose (docs/architecture.md)."""
-    runtime = _guard(lambda: make_runtime("compose"))
+def engine(c, install=False, start=False, build=False, stop=False, purge=False, json=False, env=""):
+    """The local Docker engine behind the compose runtime (docs/architecture.md).
+
+    One engine per machine, whatever --env (it names the state dir it reports on)."""
+    runtime = _runtime(env, "compose")
     _run(runtime.engine_steps(install, start, build, stop, purge), json)
 
 
@@ -683,7 +816,10 @@ def _print_status(report: dict) -> None:
             uptime,
         )
     console.print(table)
-    console.print(f"live color: {report['live_color']} (`deploy-status` for versions and history)")
+    console.print(
+        f"environment {report['env']} ({report['runtime']} runtime, {report['state_dir']}); "
+        f"live color: {report['live_color']} (`deploy-status` for versions and history)"
+    )
     _print_targets(report["targets"])
     if report["prometheus_error"]:
         console.print(f"[red]prometheus: {report['prometheus_error']}[/]")

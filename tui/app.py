@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from ocean import slo
+from ocean.config import Settings
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
 from ocean.model import Step
@@ -28,6 +29,7 @@ from ocean.prom import Alertmanager, PromError, Prometheus
 from ocean.runtime import make_runtime
 from ocean.runtime.base import Runtime
 from tui.messages import HealthFailed, HealthUpdated, ProcedureDone, StepPosted
+from tui.screens.audit import AuditScreen
 from tui.screens.backups import BackupsScreen
 from tui.screens.deploy import DeployScreen
 from tui.screens.help import HelpScreen
@@ -49,6 +51,7 @@ class OceanConsole(App):
         "loadtest": LoadTestScreen,
         "validate": ValidateScreen,
         "logs": LogsScreen,
+        "audit": AuditScreen,
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -58,6 +61,8 @@ class OceanConsole(App):
         Binding("4", "switch_mode('loadtest')", "Load tests", id="screen.loadtest"),
         Binding("5", "switch_mode('validate')", "Validate", id="screen.validate"),
         Binding("6", "switch_mode('logs')", "Logs", id="screen.logs"),
+        # Off the footer (it is full); `?` and the command palette list it.
+        Binding("7", "switch_mode('audit')", "Audit log", id="screen.audit", show=False),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -207,6 +212,13 @@ TASKS = [
     ("Load test reports", "invoke loadtest-report", "loadtest", "refresh", False),
     ("Validate configs", "invoke validate", "validate", "validate", False),
     ("Service logs", "invoke logs SERVICE", "logs", None, False),
+    (
+        "Audit log",
+        "destructive actions and their outcomes (<state>/audit.jsonl)",
+        "audit",
+        "refresh",
+        False,
+    ),
 ]
 
 
@@ -223,9 +235,10 @@ def make_app(
     readonly: bool = False,
     prometheus: Prometheus | None = None,
     alertmanager_url: str | None = None,
+    env: str = "",
 ) -> OceanConsole:
-    """The console for ``runtime`` (default: OCEAN_RUNTIME's), reading ``prometheus``."""
-    runtime = runtime or make_runtime()
+    """The console for ``runtime`` (default: OCEAN_ENV's), reading ``prometheus``."""
+    runtime = runtime or make_runtime(settings=Settings.from_env(env_name=env))
     prom = prometheus or Prometheus(prometheus_url or runtime.url("prometheus"))
     app = OceanConsole(runtime, prom, refresh=refresh, readonly=readonly)
     app.alertmanager = Alertmanager(alertmanager_url or runtime.url("alertmanager"))
@@ -237,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="ocean-tui",
         description="Ocean Ops live console: health, deploys, backups, load tests.",
     )
+    parser.add_argument(
+        "--env",
+        default="",
+        help="the environment: dev, staging, prod … (default OCEAN_ENV, else dev)",
+    )
     parser.add_argument("--prometheus", help="Prometheus URL (default: the stack's)")
     parser.add_argument("--alertmanager", help="Alertmanager URL (default: the stack's)")
     parser.add_argument("--refresh", default="2s", help="poll interval, e.g. 2s (default)")
@@ -244,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         "--readonly", action="store_true", help="hide every action that changes the stack"
     )
     parser.add_argument(
-        "--analysis-window", default="60s", help="deploys from the console: analysis window"
+        "--analysis-window",
+        default="",
+        help="deploys from the console: analysis window (default: the environment's)",
     )
     args = parser.parse_args(argv)
     try:
@@ -256,10 +276,12 @@ def main(argv: list[str] | None = None) -> int:
             refresh=refresh,
             readonly=args.readonly,
             alertmanager_url=args.alertmanager,
+            env=args.env,
         )
-        app.deploy_defaults["analysis_window"] = parse_duration(
-            args.analysis_window, "analysis-window"
-        )
+        if args.analysis_window:
+            app.deploy_defaults["analysis_window"] = parse_duration(
+                args.analysis_window, "analysis-window"
+            )
     except OceanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,15 +1,21 @@
-"""Where the stack lives and which ports it uses: one port plan, one state dir.
+"""Where the stack lives and which ports it uses: one port plan, one state dir, and the
+environment (dev, staging, prod: ``ocean.environments``) whose definition drives the rest.
 
-Both come from the environment (``OCEAN_STATE_DIR``, ``OCEAN_PORT_BASE``) so that two
-stacks can run side by side: the integration tests rely on it.
+``Settings.from_env`` is the one place an environment becomes settings. Precedence,
+highest first: a task's explicit flag (applied by the task), an OCEAN_* variable
+(``OCEAN_STATE_DIR``, ``OCEAN_PORT_BASE``, ``OCEAN_RUNTIME``, …), the environment's
+overlay, the base definition. The variables keep two stacks side by side: the
+integration tests rely on it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ocean import environments
 from ocean.errors import OceanError
 
 # src/ocean/config.py → the checkout root
@@ -65,17 +71,39 @@ class Settings:
     ports: PortPlan
     host: str = "127.0.0.1"
     repo_root: Path = field(default=REPO_ROOT)
+    # None: settings made in code (tests, validation renders) run with dev's definition.
+    environment: environments.Environment | None = field(default=None, compare=False)
+    runtime: str = ""  # "" = the environment's (OCEAN_RUNTIME applied by from_env)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: dict[str, str] | None = None, env_name: str = "") -> Settings:
+        """Settings of environment ``env_name`` (else OCEAN_ENV, else dev), with the
+        OCEAN_* variables of ``environ`` (default: the process's) on top."""
         env = os.environ if environ is None else environ
-        state = Path(env.get("OCEAN_STATE_DIR") or REPO_ROOT / ".ocean")
-        raw_base = env.get("OCEAN_PORT_BASE") or str(DEFAULT_PORT_BASE)
+        name = env_name or env.get("OCEAN_ENV") or environments.DEFAULT_ENV
+        definition = environments.load(name, REPO_ROOT)
+        state = Path(env.get("OCEAN_STATE_DIR") or definition.path("state_dir", REPO_ROOT))
+        raw_base = env.get("OCEAN_PORT_BASE") or str(definition["port_base"])
         try:
             base = int(raw_base)
         except ValueError:
             raise OceanError(f"OCEAN_PORT_BASE={raw_base!r} is not a number") from None
-        return cls(state_dir=state.expanduser().absolute(), ports=PortPlan(base))
+        return cls(
+            state_dir=state.expanduser().absolute(),
+            ports=PortPlan(base),
+            host=definition["host"],
+            environment=definition,
+            runtime=env.get("OCEAN_RUNTIME") or definition["runtime"],
+        )
+
+    @property
+    def env(self) -> environments.Environment:
+        """The environment's definition (dev's for settings made in code)."""
+        return self.environment or _dev()
+
+    @property
+    def env_name(self) -> str:
+        return self.env.name
 
     # Everything the stack writes lives below state_dir.
     @property
@@ -97,3 +125,16 @@ class Settings:
     @property
     def secrets_file(self) -> Path:
         return self.state_dir / "secrets.env"
+
+    @property
+    def backup_dir(self) -> Path:
+        """OCEAN_BACKUP_DIR, else the environment's backup.dir, else <state>/backups."""
+        chosen = os.environ.get("OCEAN_BACKUP_DIR")
+        if chosen:
+            return Path(chosen).absolute()
+        return self.env.path("backup.dir", self.repo_root) or self.state_dir / "backups"
+
+
+@functools.cache
+def _dev() -> environments.Environment:
+    return environments.load(environments.DEFAULT_ENV, REPO_ROOT)

@@ -485,8 +485,11 @@ def test_prune_keeps_what_the_policy_says(stack: LocalRuntime):
     after = backups.Store(stack).ids()
     newest = [r["id"] for r in backups.list_backups(stack)][-2:]
     assert after == sorted(newest)
-    refused = cli(stack, "backup-prune")
-    assert refused.returncode == 1 and "say what to keep" in refused.stderr
+    # No --keep-*: the environment's backup.retention (dev: the last 2, 2 daily).
+    by_env = cli(stack, "backup-prune", "--dry-run", "--json")
+    assert by_env.returncode == 0, by_env.stderr
+    policy = json.loads(by_env.stdout)["steps"][-1]["data"]["policy"]
+    assert policy == {"last": 2, "daily": 2, "weekly": 0, "monthly": 0}
 
 
 # -- from the console -------------------------------------------------------------------------

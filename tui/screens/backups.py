@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from ocean import guardrails
 from ocean.procedures import backup as backups
 from tui.messages import ProcedureDone, StepPosted
 from tui.screens.base import OceanScreen
@@ -95,15 +96,22 @@ class BackupsScreen(OceanScreen):
         if backup_id is None:
             self.notify("select a backup first", severity="warning")
             return
+        runtime = self.console.runtime
+        env = runtime.settings.env
+        # Where the environment asks for confirmations, the user types its name too.
+        expected = f"{env.name} {backup_id}" if env.confirm_destructive else backup_id
+        confirm = env.name if env.confirm_destructive else ""
         self.app.push_screen(
             TypeToConfirm(
-                f"Restore {backup_id}? A safety backup is taken first; writes stop meanwhile.",
-                backup_id,
+                f"Restore {backup_id} in {env.name}? A safety backup is taken first; "
+                "writes stop meanwhile.",
+                expected,
             ),
             lambda yes: (
                 yes
                 and self._start(
-                    "restore", lambda: backups.restore(self.console.runtime, backup_id, yes=True)
+                    "restore",
+                    lambda: guardrails.restore(runtime, backup_id, True, confirm, via="console"),
                 )
             ),
         )

@@ -11,11 +11,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from ocean import environments_apply, guardrails
 from ocean.observe import HealthView, color_stats
 from ocean.procedures import deploy as deploys
 from tui.messages import ProcedureDone, StepPosted
 from tui.screens.base import OceanScreen
-from tui.screens.confirm import Ask, Confirm
+from tui.screens.confirm import Ask, Confirm, TypeToConfirm
 from tui.widgets.step_log import StepLog
 
 STATUS_EVERY_S = 5.0
@@ -146,8 +147,8 @@ class DeployScreen(OceanScreen):
                     yes
                     and self._start(
                         "deploy",
-                        lambda: deploys.deploy(
-                            self.console.runtime, deploys.DeployOptions(color=idle, version=version)
+                        lambda: guardrails.deploy(
+                            self.console.runtime, self._options(idle, version), via="console"
                         ),
                     )
                 ),
@@ -165,13 +166,29 @@ class DeployScreen(OceanScreen):
             ),
         )
 
+    def _options(self, color: str, version: str) -> deploys.DeployOptions:
+        """The environment's deploy timings, then the console's own (--analysis-window)."""
+        env = self.console.runtime.settings.env
+        timings = {**environments_apply.deploy_timings(env), **self.console.deploy_defaults}
+        return deploys.DeployOptions(color=color, version=version, **timings)
+
     def action_rollback(self) -> None:
-        self.app.push_screen(
-            Confirm(f"Roll back: send all traffic to {self._idle()}?"),
-            lambda yes: (
-                yes and self._start("rollback", lambda: deploys.rollback(self.console.runtime))
-            ),
-        )
+        runtime = self.console.runtime
+        env = runtime.settings.env
+        question = f"Roll back: send all traffic to {self._idle()}?"
+
+        def confirmed(yes: bool | None) -> None:
+            # Where the environment asks for confirmations, the typed name is one.
+            confirm = env.name if env.confirm_destructive else ""
+            if yes:
+                self._start(
+                    "rollback", lambda: guardrails.rollback(runtime, confirm, via="console")
+                )
+
+        if env.confirm_destructive:
+            self.app.push_screen(TypeToConfirm(f"{question} ({env.name})", env.name), confirmed)
+        else:
+            self.app.push_screen(Confirm(question), confirmed)
 
     def _start(self, source: str, steps) -> None:
         if self.running:

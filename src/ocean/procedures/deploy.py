@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ocean import slo, textfile
+from ocean import environments_apply, slo, textfile
 from ocean.errors import OceanError
 from ocean.model import Build, Step, StepStatus
 from ocean.prom import PromError, Prometheus
@@ -92,6 +92,9 @@ def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
                 "kind": "deploy",
                 "color": opts.color,
                 "from": live,
+                # What ran live before: a later rollback to anything else goes past
+                # the previous release (a guard rail in prod: ocean.guardrails).
+                "from_build": runtime.color_build(live).id,
                 "version": opts.version,
                 "auto_promote": opts.auto_promote,
                 "analysis_window_s": opts.analysis_window,
@@ -268,7 +271,9 @@ def _preflight(
         yield Step("deploy freeze overridden", StepStatus.INFO, f"--force over {', '.join(names)}")
     else:
         yield Step("no page-severity alert firing")
-    thresholds = Thresholds.from_slo(slo.load(), opts.min_requests)
+    # slo.yaml with the environment's overrides (stack/environments: slo.*)
+    slos = environments_apply.slos(slo.load(), runtime.settings.env)
+    thresholds = Thresholds.from_slo(slos, opts.min_requests)
     journal.update(record, thresholds=thresholds.as_dict())
     yield Step("preflight", seconds=time.monotonic() - started)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ocean import slo, storefront, textfile
+from ocean import environments_apply, slo, storefront, textfile
 from ocean.errors import OceanError
 from ocean.loadtest import chart, guards, results
 from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
@@ -207,7 +207,8 @@ def _stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 def loadtest(runtime: Runtime, opts: LoadOptions) -> Iterator[Step]:
     """Run ``opts.scenario`` against ``opts.target`` under the server-side guards."""
     settings = runtime.settings
-    slos = slo.load(root=settings.repo_root)
+    # slo.yaml with the environment's overrides (stack/environments: slo.*)
+    slos = environments_apply.slos(slo.load(root=settings.repo_root), settings.env)
     limits = results.ClientLimits.load(settings.repo_root)
     run_guards = guards.resolve(slos, opts.guards)
     scrape = float(getattr(runtime, "analysis_interval", 1.0) or 1.0)
@@ -222,6 +223,10 @@ def loadtest(runtime: Runtime, opts: LoadOptions) -> Iterator[Step]:
         yield from _run(runtime, opts, prom, slos, limits, run_guards, window_s, scrape)
     finally:
         prom.close()
+
+
+def _live_build(runtime: Runtime) -> dict:
+    return runtime.color_build(runtime.live_color()).as_dict()
 
 
 def _run(
@@ -251,6 +256,9 @@ def _run(
         "guards": [g.as_dict() for g in run_guards],
         "guard_window_s": window_s,
         "k6_args": args,
+        # Which shop build took the load (the staging promotion gate matches on it):
+        # known only when the target is this stack's own nginx.
+        "shop_build": _live_build(runtime) if opts.target == runtime.url("nginx") else None,
     }
     (run_dir / "params.json").write_text(json.dumps(params, indent=2) + "\n")
     api = slos.api_selector

@@ -110,6 +110,7 @@ def status(runtime: Runtime) -> dict[str, Any]:
             prom_error = str(exc)
     healthy = bool(services) and all(s.healthy for s in services)
     return {
+        "env": runtime.settings.env_name,
         "runtime": runtime.name,
         "state_dir": str(runtime.settings.state_dir),
         "live_color": runtime.live_color(),

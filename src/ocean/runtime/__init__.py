@@ -15,9 +15,10 @@ RUNTIMES = ("local", "compose")
 
 
 def make_runtime(name: str | None = None, settings: Settings | None = None) -> Runtime:
-    """Build the runtime named by ``name`` or ``OCEAN_RUNTIME`` (default ``local``)."""
-    name = name or os.environ.get("OCEAN_RUNTIME") or "local"
+    """Build the runtime named by ``name``, else ``OCEAN_RUNTIME``, else the one the
+    settings' environment names (default ``local``)."""
     settings = settings or Settings.from_env()
+    name = name or os.environ.get("OCEAN_RUNTIME") or settings.runtime or settings.env["runtime"]
     if name == "local":
         from ocean.runtime.local import LocalRuntime
 

@@ -256,9 +256,9 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             "scrape_interval": "1s",
             "scrape_timeout": "1s",
             "evaluation_interval": "1s",
-            "nginx_workers": 1,
+            "nginx_workers": s.env["resources.nginx_workers"],
             "daemon_off": False,  # passed with -g so `nginx -t` of the file works alike
-            "redis_maxmemory": "128mb",
+            "redis_maxmemory": s.env["resources.redis_maxmemory"],
             "redis_master_host": s.host,
             "alerting": self._alerting_context(),
         }
@@ -277,7 +277,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         """
         s = self.settings
         get = self._alerting_setting
-        default = f"http://{s.host}:{s.ports['alert-webhook']}"
+        conf = s.env["alerting"]  # the environment's receivers; secrets never come from it
+        default = conf["webhook_url"] or f"http://{s.host}:{s.ports['alert-webhook']}"
         base = (get("OCEAN_ALERT_WEBHOOK_URL") or default).rstrip("/")
         files = s.etc / "alertmanager"
         files.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -291,24 +292,24 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         if get("OCEAN_SMTP_SMARTHOST"):
             smtp = {
                 "smarthost": get("OCEAN_SMTP_SMARTHOST"),
-                "sender": get("OCEAN_SMTP_FROM") or "alertmanager@ocean.local",
-                "to": get("OCEAN_SMTP_TO") or "business@ocean.local",
+                "sender": get("OCEAN_SMTP_FROM") or conf["email_from"],
+                "to": get("OCEAN_SMTP_TO") or conf["email_to"],
                 "username": get("OCEAN_SMTP_USERNAME"),
                 "require_tls": get("OCEAN_SMTP_REQUIRE_TLS") != "false",
             }
             write_atomic(files / "smtp_password", get("OCEAN_SMTP_PASSWORD") + "\n", 0o600)
         return {
-            # Short locally so a fired or resolved alert is delivered within seconds.
-            "group_wait": "1s",
-            "group_interval": "5s",
-            "repeat_interval": "1h",
+            # dev: short, so a fired or resolved alert is delivered within seconds.
+            "group_wait": conf["group_wait"],
+            "group_interval": conf["group_interval"],
+            "repeat_interval": conf["repeat_interval"],
             "watchdog_interval": "1m",
             "pager_url": get("OCEAN_PAGER_WEBHOOK_URL") or f"{base}/pager",
             "pager_token_file": files / "pager_token" if pager_token else None,
             "deadman_url": get("OCEAN_DEADMAN_URL") or f"{base}/watchdog",
             "email_url": f"{base}/email",
             "slack_url_file": files / "slack_url",
-            "slack_channel": get("OCEAN_SLACK_CHANNEL") or "#ocean-alerts",
+            "slack_channel": get("OCEAN_SLACK_CHANNEL") or conf["slack_channel"],
             "smtp": smtp,
             "smtp_password_file": files / "smtp_password",
         }
@@ -397,10 +398,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     # TCP only: socket paths are length-limited and need a shared dir.
                     "-c",
                     "unix_socket_directories=",
-                    # A laptop-sized buffer pool: every backend that touches a shared
-                    # page counts it in its RSS, so 128MB multiplies across the pool.
+                    # The environment's buffer pool (dev: laptop-sized 32MB, since
+                    # every backend that touches a shared page counts it in its RSS).
                     "-c",
-                    "shared_buffers=32MB",
+                    f"shared_buffers={s.env['resources.postgres_shared_buffers']}",
                 ],
                 user=PG_USER if self.as_root else None,
                 stopsignal="INT",  # fast shutdown: abort sessions, checkpoint, exit
@@ -461,7 +462,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     self._bin("prometheus"),
                     f"--config.file={s.etc / 'prometheus.yml'}",
                     f"--storage.tsdb.path={s.data / 'prometheus'}",
-                    "--storage.tsdb.retention.time=15d",
+                    f"--storage.tsdb.retention.time={s.env['prometheus.retention']}",
                     f"--web.listen-address={host}:{ports['prometheus']}",
                     f"--web.external-url={self.url('prometheus')}/",
                     "--web.enable-lifecycle",

@@ -181,8 +181,7 @@ class LocalBackup:
     # -- where --------------------------------------------------------------------------
 
     def backup_location(self) -> Path:
-        env = os.environ.get("OCEAN_BACKUP_DIR")
-        return Path(env).absolute() if env else self.settings.state_dir / "backups"
+        return self.settings.backup_dir
 
     def backup_key_dir(self) -> Path:
         env = os.environ.get("OCEAN_BACKUP_KEY_DIR")

@@ -24,7 +24,8 @@ install it; ``./ocean up`` installs the programs, ``pip install -e '.[dev]'`` th
 libraries.
 
 Modules holding checks register them on import; ``registry()`` imports
-``monitoring_checks``, ``stack_checks`` and ``compose_checks`` (each when it exists).
+``monitoring_checks``, ``stack_checks``, ``compose_checks`` and ``environment_checks``
+(each when it exists).
 
 No invoke/textual imports here (tests/unit/test_import_contract.py).
 """
@@ -49,6 +50,7 @@ _MODULES = (
     "ocean.validate.monitoring_checks",
     "ocean.validate.stack_checks",
     "ocean.validate.compose_checks",
+    "ocean.validate.environment_checks",
 )
 
 
