@@ -177,7 +177,7 @@ def test_replica_down_reaches_the_receiver_and_resolves(
     alert_stack: LocalRuntime, receiver: FakeReceiver
 ):
     replica = get("redis-replica")
-    with Prometheus(alert_stack.url("prometheus")) as prom:
+    with Prometheus.of(alert_stack) as prom:
         _wait(
             lambda: any(
                 r.get("name") == ALERT

@@ -15,7 +15,7 @@ import pytest
 
 from ocean import textfile
 from ocean.procedures.seed import seed
-from ocean.runtime.browser import CHROMIUM, run_browser
+from ocean.runtime.browser import CHROMIUM
 from ocean.runtime.local import LocalRuntime
 from tests.conftest import own_stack
 
@@ -33,7 +33,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
 
 @pytest.fixture(scope="module")
 def front(runtime: LocalRuntime) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=runtime.url("nginx"), timeout=10) as client:
+    with runtime.http("nginx", timeout=10) as client:
         yield client
 
 
@@ -127,7 +127,7 @@ def test_failed_payment_shows_the_failed_order(front: httpx.Client):
 def test_browser_buys_a_product_and_sees_it_paid(runtime: LocalRuntime):
     # Bringing the stack up installed Debian's chromium (as root): no skip, CI runs this.
     assert Path(CHROMIUM).exists()
-    run = run_browser(runtime.url("nginx"), iterations=1, max_duration="60s", timeout=120)
+    run = runtime.run_browser(runtime.url("nginx"), iterations=1, max_duration="60s", timeout=120)
     assert run.ok, run.output
     assert run.summary["journeys"]["passes"] == 1, run.output
     figures = run.p95_ms()

@@ -212,7 +212,7 @@ def loadtest(runtime: Runtime, opts: LoadOptions) -> Iterator[Step]:
     run_guards = guards.resolve(slos, opts.guards)
     scrape = float(getattr(runtime, "analysis_interval", 1.0) or 1.0)
     window_s = max(10.0, 5 * scrape)
-    prom = Prometheus(runtime.url("prometheus"))
+    prom = Prometheus.of(runtime)
     try:
         if not prom.ready():
             raise OceanError(
