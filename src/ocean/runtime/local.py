@@ -285,6 +285,12 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         password_hash = access.bcrypt_hash(self._secret("OPS_PASSWORD"), s.etc / "ops.bcrypt")
         write_atomic(s.etc / "web-config.yml", access.web_config(password_hash), mode=0o600)
         write_atomic(s.etc / "ops-password", self._secret("OPS_PASSWORD"), mode=0o600)
+        # curl's form of the same credential (the compose runtime's healthchecks).
+        write_atomic(
+            s.etc / "ops.netrc",
+            f"machine {s.host} login {access.OPS_USER} password {self._secret('OPS_PASSWORD')}\n",
+            mode=0o600,
+        )
         htpasswd = s.state_dir / "nginx" / "htpasswd"
         # nginx's workers read it on each request: as root they run as nobody.
         write_atomic(
