@@ -60,8 +60,15 @@ class Access:
         )
 
     def k6_env(self) -> dict[str, str]:
-        """k6 (Go) trusts the stack's CA and identifies its traffic to nginx."""
-        return {"SSL_CERT_FILE": str(self.ca_file), "OCEAN_TRAFFIC_TOKEN": self.traffic_token}
+        """k6 (Go) trusts the stack's CA, identifies its traffic to nginx, and signs in
+        to Prometheus when it streams its metrics there (remote write). All through
+        the environment, which only its user can read, never its command line."""
+        return {
+            "SSL_CERT_FILE": str(self.ca_file),
+            "OCEAN_TRAFFIC_TOKEN": self.traffic_token,
+            "K6_PROMETHEUS_RW_USERNAME": OPS_USER,
+            "K6_PROMETHEUS_RW_PASSWORD": self.ops_password,
+        }
 
 
 def bcrypt_hash(password: str, cache: Path) -> str:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -168,7 +167,8 @@ def _wait(predicate, timeout: float, what: str):
 
 
 def _am_alerts(runtime: LocalRuntime) -> list[dict]:
-    response = httpx.get(f"{runtime.url('alertmanager')}/api/v2/alerts", timeout=5)
+    with runtime.http("alertmanager", timeout=5) as alertmanager:
+        response = alertmanager.get("/api/v2/alerts")
     return [a for a in response.json() if a["labels"].get("alertname") == ALERT]
 
 

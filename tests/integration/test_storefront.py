@@ -72,7 +72,7 @@ def test_catalogue_pages_cache_briefly_and_private_pages_never(front: httpx.Clie
     assert "/" not in front.get("/openapi.json").json()["paths"]
 
 
-def test_buying_without_javascript(front: httpx.Client):
+def test_buying_without_javascript(runtime: LocalRuntime, front: httpx.Client):
     """GET and form POSTs only, as a browser with JavaScript off would."""
     home = front.get("/")
     category = re.search(r'href="(/categories/[^"]+)"', home.text)[1]
@@ -81,7 +81,7 @@ def test_buying_without_javascript(front: httpx.Client):
     product = re.search(r'href="(/products/\d+)"', listing.text)[1]
     product_id = product.rsplit("/", 1)[1]
     assert 'id="add-to-cart"' in front.get(product).text
-    with httpx.Client(base_url=str(front.base_url), timeout=10) as shopper:
+    with runtime.http("nginx", timeout=10) as shopper:
         added = shopper.post("/cart/items", data={"product_id": product_id, "quantity": "1"})
         assert added.status_code == 303 and added.headers["location"] == "/cart"
         assert "cart" in shopper.cookies

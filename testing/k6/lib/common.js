@@ -5,7 +5,7 @@
 import http from 'k6/http';
 import { sleep } from 'k6';
 
-export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:18000').replace(/\/$/, '');
+export const BASE_URL = (__ENV.BASE_URL || 'https://127.0.0.1:18000').replace(/\/$/, '');
 export const WS_URL = BASE_URL.replace(/^http/, 'ws');
 export const VUS = Number(__ENV.VUS || 100);
 export const DURATION = __ENV.DURATION || '20s';
