@@ -221,7 +221,10 @@ def test_node_exporter_exposes_the_toolkits_textfile_metrics(stack: LocalRuntime
     at = time.time()
     textfile.record_backup(stack.settings, "integration", 4096, success=True, at=at)
     metrics = f"{stack.url('node-exporter')}/metrics"
-    assert metric_value(metrics, "ocean_backup_size_bytes") == 4096
-    assert metric_value(metrics, "ocean_backup_last_success_timestamp_seconds") == pytest.approx(at)
+    auth = stack.access().ops_auth  # node exporter's port requires it (ocean/access.py)
+    assert metric_value(metrics, "ocean_backup_size_bytes", auth) == 4096
+    assert metric_value(
+        metrics, "ocean_backup_last_success_timestamp_seconds", auth
+    ) == pytest.approx(at)
     # node exporter reports a textfile it could not parse here; ours must parse.
-    assert metric_value(metrics, "node_textfile_scrape_error") == 0
+    assert metric_value(metrics, "node_textfile_scrape_error", auth) == 0
