@@ -557,6 +557,8 @@ def test_paging_alert_freezes_deploys_unless_forced_and_the_override_is_kept(cal
         assert "deploy freeze overridden" in forced.stderr
         entry = last_history(runtime)
         assert entry["outcome"] == "success" and entry["forced"] is True
-        assert entry["forced_over"] == ["RestoreTestFailed"]
+        # The earlier tests' deliberately failing builds can still page too
+        # (ShopHighErrorRate looks back 5 minutes): the override names those as well.
+        assert "RestoreTestFailed" in entry["forced_over"]
     finally:
         textfile.record_restore_test(runtime.settings, success=True, seconds=1.0)
