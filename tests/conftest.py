@@ -86,7 +86,7 @@ def database_url(pg_superuser: dict) -> str:
 @pytest.fixture(scope="session")
 def redis_url(stack: LocalRuntime) -> str:
     """Database 1 of the session stack's Redis master (the shop itself uses 0), emptied."""
-    url = f"redis://{stack.settings.host}:{stack.settings.ports['redis-master']}/1"
+    url = stack.redis_url(db=1)  # the toolkit's ACL user, with its password
     client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()

@@ -48,9 +48,12 @@ def cli(runtime, *args: str, timeout: float = 120, **env: str):
     )
 
 
-def metric_value(url: str, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels``, from /metrics."""
-    text = httpx.get(url, timeout=5).text
+def metric_value(url: str, name: str, auth: tuple[str, str] | None = None, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``, from /metrics
+    (``auth``: the operator's credentials, for the exporters that require them)."""
+    response = httpx.get(url, timeout=5, auth=auth)
+    response.raise_for_status()
+    text = response.text
     total = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -49,7 +49,13 @@ class TrafficResult:
 
 class Traffic:
     def __init__(
-        self, base_url: str, workdir: Path, vus: int = 10, duration: float = 120, products: int = 50
+        self,
+        base_url: str,
+        workdir: Path,
+        vus: int = 10,
+        duration: float = 120,
+        products: int = 50,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.summary_path = workdir / "k6-summary.json"
         self.log_path = workdir / "k6.log"
@@ -72,8 +78,14 @@ class Traffic:
         ]
         # The toolkit's one way to start k6: no usage report, no REST API port, and
         # SIGINT when this process dies.
-        self.proc = k6.spawn(args, {}, self.log_path, cwd=SCRIPT.parent)
+        self.proc = k6.spawn(args, env or {}, self.log_path, cwd=SCRIPT.parent)
         self.started = time.monotonic()
+
+    @classmethod
+    def through_nginx(cls, runtime, workdir: Path, **kwargs) -> Traffic:
+        """Traffic to ``runtime``'s nginx over HTTPS (k6 trusts the stack's CA) with
+        the traffic token (not rate-limited)."""
+        return cls(runtime.url("nginx"), workdir, env=runtime.access().k6_env(), **kwargs)
 
     def stop(self) -> TrafficResult:
         """Interrupt k6 (if still running) and return what it measured."""

@@ -239,9 +239,16 @@ def make_app(
 ) -> OceanConsole:
     """The console for ``runtime`` (default: OCEAN_ENV's), reading ``prometheus``."""
     runtime = runtime or make_runtime(settings=Settings.from_env(env_name=env))
-    prom = prometheus or Prometheus(prometheus_url or runtime.url("prometheus"))
+    # The stack's credentials either way: a --prometheus URL of the same stack (its
+    # nginx /prometheus/ path, say) takes them too.
+    creds = {"auth": runtime.access().ops_auth, "verify": runtime.access().ssl_context()}
+    prom = prometheus or (
+        Prometheus(prometheus_url, **creds) if prometheus_url else Prometheus.of(runtime)
+    )
     app = OceanConsole(runtime, prom, refresh=refresh, readonly=readonly)
-    app.alertmanager = Alertmanager(alertmanager_url or runtime.url("alertmanager"))
+    app.alertmanager = (
+        Alertmanager(alertmanager_url, **creds) if alertmanager_url else Alertmanager.of(runtime)
+    )
     return app
 
 

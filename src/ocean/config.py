@@ -24,8 +24,11 @@ DEFAULT_PORT_BASE = 18000
 
 # Offsets from the port base. One table, so a collision is visible at a glance.
 PORT_OFFSETS: dict[str, int] = {
+    # HTTPS: the shop, and the operator endpoints (/prometheus/, /alertmanager/).
     "nginx": 0,
     "nginx-status": 1,
+    # Plain HTTP: redirects to HTTPS, nothing else.
+    "nginx-http": 2,
     "shop-blue": 10,
     "shop-green": 11,
     # Each shop's admin API (fault injection, back office): loopback only, token-guarded.
@@ -133,6 +136,11 @@ class Settings:
         if chosen:
             return Path(chosen).absolute()
         return self.env.path("backup.dir", self.repo_root) or self.state_dir / "backups"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The CA and server certificate (ocean/tls.py); keys 0600."""
+        return self.state_dir / "tls"
 
 
 @functools.cache

@@ -11,16 +11,28 @@ from ocean.services import Service
 TIMEOUT = 1.0
 
 
-def probe(service: Service, host: str, port: int, password: str = "") -> tuple[bool, str]:
-    """(healthy, one-line detail) for ``service`` listening on host:port."""
+def probe(
+    service: Service,
+    host: str,
+    port: int,
+    password: str = "",
+    auth: tuple[str, str] | None = None,
+) -> tuple[bool, str]:
+    """(healthy, one-line detail) for ``service`` listening on host:port.
+
+    ``password``: PostgreSQL's superuser or Redis' default user; ``auth``: the
+    operator's basic auth, sent to services that require it (``service.auth``).
+    """
     try:
+        if service.probe == "http":
+            return _http(service, host, port, auth if service.auth else None)
         return _PROBES[service.probe](service, host, port, password)
     except Exception as exc:  # a probe reports, it never raises
         return False, _one_line(exc)
 
 
-def _http(service: Service, host: str, port: int, _password: str) -> tuple[bool, str]:
-    response = httpx.get(f"http://{host}:{port}{service.path}", timeout=TIMEOUT)
+def _http(service: Service, host: str, port: int, auth: tuple[str, str] | None) -> tuple[bool, str]:
+    response = httpx.get(f"http://{host}:{port}{service.path}", timeout=TIMEOUT, auth=auth)
     return response.status_code == 200, f"GET {service.path} → {response.status_code}"
 
 
@@ -37,8 +49,8 @@ def _postgres(_service: Service, host: str, port: int, password: str) -> tuple[b
     return True, f"PostgreSQL {version} accepting connections"
 
 
-def _redis(_service: Service, host: str, port: int, _password: str) -> tuple[bool, str]:
-    client = redis.Redis(host=host, port=port, socket_timeout=TIMEOUT)
+def _redis(_service: Service, host: str, port: int, password: str) -> tuple[bool, str]:
+    client = redis.Redis(host=host, port=port, password=password or None, socket_timeout=TIMEOUT)
     try:
         client.ping()
         return True, "PONG"
@@ -46,8 +58,8 @@ def _redis(_service: Service, host: str, port: int, _password: str) -> tuple[boo
         client.close()
 
 
-def _redis_replica(_service: Service, host: str, port: int, _password: str) -> tuple[bool, str]:
-    client = redis.Redis(host=host, port=port, socket_timeout=TIMEOUT)
+def _redis_replica(_service: Service, host: str, port: int, password: str) -> tuple[bool, str]:
+    client = redis.Redis(host=host, port=port, password=password or None, socket_timeout=TIMEOUT)
     try:
         info = client.info("replication")
     finally:
@@ -57,7 +69,6 @@ def _redis_replica(_service: Service, host: str, port: int, _password: str) -> t
 
 
 _PROBES = {
-    "http": _http,
     "postgres": _postgres,
     "redis": _redis,
     "redis-replica": _redis_replica,

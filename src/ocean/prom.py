@@ -17,10 +17,27 @@ class PromError(Exception):
     """Prometheus could not be reached or refused the query."""
 
 
+def _stack_client_args(runtime: Any) -> dict[str, Any]:
+    """The operator's basic auth (its loopback port requires it, ocean/access.py)."""
+    access = runtime.access()
+    return {"auth": access.ops_auth, "verify": access.ssl_context()}
+
+
 class Prometheus:
-    def __init__(self, url: str, timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 2.0,
+        auth: tuple[str, str] | None = None,
+        verify: Any = True,
+    ) -> None:
         self.url = url.rstrip("/")
-        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+        self._client = httpx.Client(base_url=self.url, timeout=timeout, auth=auth, verify=verify)
+
+    @classmethod
+    def of(cls, runtime: Any, timeout: float = 2.0) -> Prometheus:
+        """The Prometheus of ``runtime``'s stack, with the stack's credentials."""
+        return cls(runtime.url("prometheus"), timeout, **_stack_client_args(runtime))
 
     def close(self) -> None:
         self._client.close()
@@ -80,9 +97,20 @@ class Prometheus:
 class Alertmanager:
     """The few Alertmanager v2 calls the toolkit needs, over one reused connection."""
 
-    def __init__(self, url: str, timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 2.0,
+        auth: tuple[str, str] | None = None,
+        verify: Any = True,
+    ) -> None:
         self.url = url.rstrip("/")
-        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+        self._client = httpx.Client(base_url=self.url, timeout=timeout, auth=auth, verify=verify)
+
+    @classmethod
+    def of(cls, runtime: Any, timeout: float = 2.0) -> Alertmanager:
+        """The Alertmanager of ``runtime``'s stack, with the stack's credentials."""
+        return cls(runtime.url("alertmanager"), timeout, **_stack_client_args(runtime))
 
     def close(self) -> None:
         self._client.close()

@@ -10,7 +10,24 @@ from pathlib import Path
 
 from ocean.render import write_atomic
 
-NAMES = ("POSTGRES_PASSWORD", "SHOP_DB_PASSWORD", "SHOP_ADMIN_TOKEN")
+NAMES = (
+    "POSTGRES_PASSWORD",
+    "SHOP_DB_PASSWORD",
+    "SHOP_ADMIN_TOKEN",
+    # Redis ACL users (ocean/access.py): `default` is the toolkit's (backups, probes),
+    # the shop's has no admin commands, the exporter's and the replica's read only
+    # what they need.
+    "REDIS_PASSWORD",
+    "REDIS_SHOP_PASSWORD",
+    "REDIS_EXPORTER_PASSWORD",
+    "REDIS_REPLICA_PASSWORD",
+    # The operator's basic-auth password (user OPS_USER) for Prometheus, Alertmanager
+    # and the exporters, through nginx and on their own loopback ports.
+    "OPS_PASSWORD",
+    # Sent as X-Ocean-Traffic by the toolkit's own load generators (k6, the
+    # benchmarks): nginx does not rate-limit them (stack/nginx/nginx.conf).
+    "TRAFFIC_TOKEN",
+)
 
 
 def load_or_create(path: Path) -> dict[str, str]:

@@ -23,6 +23,8 @@ class Service:
     # The port-plan entry the probe talks to, when not the service's own.
     probe_port: str = ""
     scheme: str = "http"
+    # Its HTTP port requires the operator's basic auth (ocean/access.py).
+    auth: bool = False
 
 
 SERVICES: tuple[Service, ...] = (
@@ -54,15 +56,23 @@ SERVICES: tuple[Service, ...] = (
         needs=("postgres", "redis-master"),
     ),
     # nginx's own health: its status endpoint (the shop behind it has its own probe).
-    Service("nginx", "nginx load balancer", "http", "/stub_status", probe_port="nginx-status"),
-    Service("prometheus", "Prometheus", "http", "/-/ready"),
-    Service("alertmanager", "Alertmanager", "http", "/-/ready"),
-    Service("node-exporter", "node exporter", "http", "/metrics"),
-    Service("postgres-exporter", "PostgreSQL exporter", "http", "/metrics"),
+    # Its url() is the HTTPS front (the shop, /prometheus/, /alertmanager/).
+    Service(
+        "nginx",
+        "nginx load balancer",
+        "http",
+        "/stub_status",
+        probe_port="nginx-status",
+        scheme="https",
+    ),
+    Service("prometheus", "Prometheus", "http", "/-/ready", auth=True),
+    Service("alertmanager", "Alertmanager", "http", "/-/ready", auth=True),
+    Service("node-exporter", "node exporter", "http", "/metrics", auth=True),
+    Service("postgres-exporter", "PostgreSQL exporter", "http", "/metrics", auth=True),
     Service("redis-exporter", "Redis exporter", "http", "/metrics"),
     # It exits at start when stub_status does not answer yet: start it after nginx.
     Service("nginx-exporter", "nginx exporter", "http", "/metrics", needs=("nginx",)),
-    Service("blackbox-exporter", "blackbox exporter", "http", "/-/healthy"),
+    Service("blackbox-exporter", "blackbox exporter", "http", "/-/healthy", auth=True),
 )
 BY_NAME = {service.name: service for service in SERVICES}
 

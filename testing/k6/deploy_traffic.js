@@ -16,7 +16,15 @@
 import http from 'k6/http';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
-import { BASE_URL, TREND_STATS, constantVus, randomInt, summaryOutputs, uniqueId } from './bench/common.js';
+import {
+  BASE_URL,
+  TREND_STATS,
+  constantVus,
+  randomInt,
+  summaryOutputs,
+  uniqueId,
+  withTraffic,
+} from './bench/common.js';
 
 const PRODUCTS = Number(__ENV.PRODUCTS || 100);
 const WORDS = ['mask', 'fin', 'line', 'compass', 'buoy', 'jacket', 'lantern', 'rope', 'net'];
@@ -37,18 +45,22 @@ function ok(res, name) {
 export default function () {
   const cart = uniqueId('deploy');
   const product = randomInt(1, PRODUCTS);
-  ok(http.get(`${BASE_URL}/api/products/${product}`, { tags: { name: 'product' } }), 'product');
+  ok(http.get(`${BASE_URL}/api/products/${product}`, withTraffic({ tags: { name: 'product' } })), 'product');
   ok(
-    http.put(`${BASE_URL}/api/carts/${cart}/items/${product}`, JSON.stringify({ quantity: 1 }), {
-      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': `${cart}-${product}` },
-      tags: { name: 'cart add' },
-    }),
+    http.put(
+      `${BASE_URL}/api/carts/${cart}/items/${product}`,
+      JSON.stringify({ quantity: 1 }),
+      withTraffic({
+        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': `${cart}-${product}` },
+        tags: { name: 'cart add' },
+      }),
+    ),
     'cart add',
   );
-  ok(http.get(`${BASE_URL}/api/carts/${cart}`, { tags: { name: 'cart read' } }), 'cart read');
+  ok(http.get(`${BASE_URL}/api/carts/${cart}`, withTraffic({ tags: { name: 'cart read' } })), 'cart read');
   const word = WORDS[randomInt(0, WORDS.length - 1)];
-  ok(http.get(`${BASE_URL}/api/search?q=${word}&limit=5`, { tags: { name: 'search' } }), 'search');
-  const version = ok(http.get(`${BASE_URL}/version`, { tags: { name: 'version' } }), 'version');
+  ok(http.get(`${BASE_URL}/api/search?q=${word}&limit=5`, withTraffic({ tags: { name: 'search' } })), 'search');
+  const version = ok(http.get(`${BASE_URL}/version`, withTraffic({ tags: { name: 'version' } })), 'version');
   if (version.status === 200) {
     const color = version.json('color');
     if (color === 'blue') servedBlue.add(1);

@@ -9,6 +9,7 @@ import ws from 'k6/ws';
 import {
   PRODUCTS, SLO_THRESHOLDS, TREND_STATS, WS_URL, buy, constantVus, get, randomInt,
   summaryOutputs, think,
+  withTraffic,
 } from './lib/common.js';
 
 const orders = new Counter('orders');
@@ -28,7 +29,7 @@ export default function () {
   orders.add(1);
   const id = res.json('order.id');
   const opened = Date.now();
-  const answer = ws.connect(`${WS_URL}/ws/orders/${id}`, { tags: { name: 'order feed' } }, (socket) => {
+  const answer = ws.connect(`${WS_URL}/ws/orders/${id}`, withTraffic({ tags: { name: 'order feed' } }), (socket) => {
     socket.on('message', (msg) => {
       feedMs.add(Date.now() - opened);
       check(msg, { 'feed names the order': (m) => JSON.parse(m).id === id || m.includes(`${id}`) });

@@ -8,6 +8,7 @@ import exec from 'k6/execution';
 import http from 'k6/http';
 import {
   BASE_URL, PRODUCTS, READ_OK, SLO_THRESHOLDS, TREND_STATS, WORDS, pick, randomInt, summaryOutputs,
+  withTraffic,
 } from './lib/common.js';
 
 const RATE = Number(__ENV.RATE || 800);
@@ -55,7 +56,7 @@ export default function () {
     path = `/api/products?limit=20&offset=${20 * randomInt(0, 9)}`;
     name = 'list';
   }
-  http.get(`${BASE_URL}${path}`, { tags: { name, level }, responseCallback: READ_OK });
+  http.get(`${BASE_URL}${path}`, withTraffic({ tags: { name, level }, responseCallback: READ_OK }));
 }
 
 export function handleSummary(data) {

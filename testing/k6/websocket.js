@@ -5,7 +5,7 @@
 import { check } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
 import ws from 'k6/ws';
-import { TREND_STATS, WS_URL, buy, constantVus, summaryOutputs } from './lib/common.js';
+import { TREND_STATS, WS_URL, buy, constantVus, summaryOutputs, withTraffic } from './lib/common.js';
 
 const HOLD_MS = 1000 * Number(__ENV.HOLD || 5);
 const firstMessage = new Trend('ws_first_message', true);
@@ -28,7 +28,7 @@ export function setup() {
 export default function (data) {
   const opened = Date.now();
   let first = true;
-  const res = ws.connect(`${WS_URL}/ws/orders/${data.order}`, { tags: { name: 'order feed' } }, (socket) => {
+  const res = ws.connect(`${WS_URL}/ws/orders/${data.order}`, withTraffic({ tags: { name: 'order feed' } }), (socket) => {
     socket.on('open', () => feeds.add(1));
     socket.on('message', () => {
       if (first) firstMessage.add(Date.now() - opened);

@@ -92,7 +92,7 @@ def main() -> None:
             results["db_size_mib"] = round(
                 c.execute("SELECT pg_database_size('shop')").fetchone()[0] / 2**20
             )
-        client = redis.Redis(host=s.host, port=s.ports["redis-master"])
+        client = redis.Redis.from_url(runtime.redis_url())
         pipe = client.pipeline(transaction=False)
         for i in range(args.keys):
             pipe.set(f"bench:{i}", f"value-{i}-" + "x" * 32)

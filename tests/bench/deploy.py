@@ -97,7 +97,7 @@ def main() -> None:
         token = secrets.load_or_create(runtime.settings.secrets_file)["SHOP_ADMIN_TOKEN"]
 
         # 1. zero downtime
-        traffic = Traffic(runtime.url("nginx"), state, vus=args.vus, duration=600, products=1000)
+        traffic = Traffic.through_nginx(runtime, state, vus=args.vus, duration=600, products=1000)
         runs = []
         try:
             traffic.warm_up(5)
@@ -119,8 +119,8 @@ def main() -> None:
 
         # 2. rollback
         (state / "rollback").mkdir()
-        traffic = Traffic(
-            runtime.url("nginx"), state / "rollback", vus=args.vus, duration=600, products=1000
+        traffic = Traffic.through_nginx(
+            runtime, state / "rollback", vus=args.vus, duration=600, products=1000
         )
         rollbacks = []
         try:

@@ -232,8 +232,11 @@ class Phase:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def run_k6(phase: Phase, duration: int, workdir: Path) -> tuple[dict, float, int]:
-    """Run one bounded k6 phase; (summary, k6 CPU seconds, exit code)."""
+def run_k6(
+    phase: Phase, duration: int, workdir: Path, stack_env: dict[str, str] | None = None
+) -> tuple[dict, float, int]:
+    """Run one bounded k6 phase; (summary, k6 CPU seconds, exit code). ``stack_env``:
+    the stack's CA and traffic token (runtime.access().k6_env()), never on argv."""
     summary_path = workdir / f"{phase.name}.json"
     summary_path.unlink(missing_ok=True)
     argv = [
@@ -255,7 +258,7 @@ def run_k6(phase: Phase, duration: int, workdir: Path) -> tuple[dict, float, int
         *(arg for key, value in phase.env.items() for arg in ("-e", f"{key}={value}")),
         str(SCRIPTS / phase.script),
     ]
-    env = {**os.environ, "K6_NO_USAGE_REPORT": "true"}
+    env = {**os.environ, **(stack_env or {}), "K6_NO_USAGE_REPORT": "true"}
     log = (workdir / f"{phase.name}.log").open("w")
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=SCRIPTS)
     deadline = time.monotonic() + duration + 60
@@ -368,8 +371,7 @@ class Bench:
             changed = conn.execute(
                 f"UPDATE products SET stock = %s, updated_at = now(){bump}", (stock,)
             ).rowcount
-        s = self.runtime.settings
-        client = redis.Redis(host=s.host, port=s.ports["redis-master"], db=0)
+        client = redis.Redis.from_url(self.runtime.redis_url(db=0))
         try:
             keys = list(client.scan_iter("shop:product:*", count=1000))
             if keys:
@@ -419,7 +421,9 @@ class Bench:
         background = self.wait_quiet()
         metrics_before = scrape(self.shop_metrics_urls())
         cpu_before = cpu_snapshot(self.runtime)
-        summary, k6_cpu, code = run_k6(phase, self.duration, self.workdir)
+        summary, k6_cpu, code = run_k6(
+            phase, self.duration, self.workdir, self.runtime.access().k6_env()
+        )
         cpu_after = cpu_snapshot(self.runtime)
         metrics_after = scrape(self.shop_metrics_urls())
         changed = delta(metrics_before, metrics_after)

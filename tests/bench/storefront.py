@@ -31,17 +31,20 @@ from ocean import slo
 from ocean.config import REPO_ROOT, PortPlan, Settings
 from ocean.procedures import stack
 from ocean.render import write_atomic
-from ocean.runtime.browser import run_browser
 from ocean.runtime.local import LocalRuntime
 from ocean.storefront import PAGES
 from tests.bench.shop import Bench, Phase, k6_figures, run_k6, timed
 from tests.helpers import free_port_base
 
 
-def browser_phase(base_url: str, iterations: int, seconds: int) -> dict[str, Any]:
+def browser_phase(runtime: LocalRuntime, iterations: int, seconds: int) -> dict[str, Any]:
     started = time.monotonic()
-    run = run_browser(
-        base_url, iterations=iterations, max_duration=f"{seconds}s", timeout=seconds + 60
+    # Through the runtime: Chromium gets the stack certificate's pin.
+    run = runtime.run_browser(
+        runtime.url("nginx"),
+        iterations=iterations,
+        max_duration=f"{seconds}s",
+        timeout=seconds + 60,
     )
     return {
         "ok": run.ok,
@@ -101,20 +104,20 @@ def main() -> None:
         bench.top_up_stock(100_000)
         front = runtime.url("nginx")
         print(f"stack up in {results['up_s']} s; browser alone", flush=True)
-        results["alone"] = browser_phase(front, args.iterations, 120)
+        results["alone"] = browser_phase(runtime, args.iterations, 120)
 
         print(f"browser under {args.api_vus} browsing API VUs", flush=True)
         api: dict[str, Any] = {}
 
         def api_load() -> None:
             phase = Phase("browse", "browse.js", args.api_vus, front, "blue")
-            summary, _, code = run_k6(phase, args.api_seconds, workdir)
+            summary, _, code = run_k6(phase, args.api_seconds, workdir, runtime.access().k6_env())
             api.update(k6_figures(summary), exit_code=code)
 
         thread = threading.Thread(target=api_load)
         thread.start()
         time.sleep(8)  # k6 ramped up and the shop warm
-        results["under_load"] = browser_phase(front, args.iterations, args.api_seconds - 15)
+        results["under_load"] = browser_phase(runtime, args.iterations, args.api_seconds - 15)
         thread.join(args.api_seconds + 90)
         results["api_load"] = api
         loaded = results["under_load"]["p95_ms"]

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -168,7 +167,8 @@ def _wait(predicate, timeout: float, what: str):
 
 
 def _am_alerts(runtime: LocalRuntime) -> list[dict]:
-    response = httpx.get(f"{runtime.url('alertmanager')}/api/v2/alerts", timeout=5)
+    with runtime.http("alertmanager", timeout=5) as alertmanager:
+        response = alertmanager.get("/api/v2/alerts")
     return [a for a in response.json() if a["labels"].get("alertname") == ALERT]
 
 
@@ -177,7 +177,7 @@ def test_replica_down_reaches_the_receiver_and_resolves(
     alert_stack: LocalRuntime, receiver: FakeReceiver
 ):
     replica = get("redis-replica")
-    with Prometheus(alert_stack.url("prometheus")) as prom:
+    with Prometheus.of(alert_stack) as prom:
         _wait(
             lambda: any(
                 r.get("name") == ALERT
@@ -221,7 +221,10 @@ def test_node_exporter_exposes_the_toolkits_textfile_metrics(stack: LocalRuntime
     at = time.time()
     textfile.record_backup(stack.settings, "integration", 4096, success=True, at=at)
     metrics = f"{stack.url('node-exporter')}/metrics"
-    assert metric_value(metrics, "ocean_backup_size_bytes") == 4096
-    assert metric_value(metrics, "ocean_backup_last_success_timestamp_seconds") == pytest.approx(at)
+    auth = stack.access().ops_auth  # node exporter's port requires it (ocean/access.py)
+    assert metric_value(metrics, "ocean_backup_size_bytes", auth) == 4096
+    assert metric_value(
+        metrics, "ocean_backup_last_success_timestamp_seconds", auth
+    ) == pytest.approx(at)
     # node exporter reports a textfile it could not parse here; ours must parse.
-    assert metric_value(metrics, "node_textfile_scrape_error") == 0
+    assert metric_value(metrics, "node_textfile_scrape_error", auth) == 0

@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 import redis
@@ -71,9 +70,7 @@ def add_orders(runtime: LocalRuntime, orders: int, customers: int = 0, seed: int
 
 
 def rkv(runtime: LocalRuntime, db: int = 0) -> redis.Redis:
-    return redis.Redis(
-        host=runtime.settings.host, port=runtime.settings.ports["redis-master"], db=db
-    )
+    return redis.Redis.from_url(runtime.redis_url(db=db))
 
 
 def pg(runtime: LocalRuntime, dbname: str = "shop") -> psycopg.Connection:
@@ -159,7 +156,7 @@ def test_round_trip_restores_exactly_the_manifest(stack: LocalRuntime):
     assert client.ttl("test:ttl:1") > 3000  # TTLs come back with their keys
     assert rkv(runtime, db=3).dbsize() == 50
     # The replica follows the restored master.
-    replica = redis.Redis(host=runtime.settings.host, port=runtime.settings.ports["redis-replica"])
+    replica = redis.Redis.from_url(runtime.redis_url("redis-replica"))
     deadline = time.monotonic() + 10
     while replica.get("test:str:1") != b"value 1" and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -329,7 +326,7 @@ def test_backup_under_write_load_is_consistent(stack: LocalRuntime):
     errors: list[str] = []
 
     def shopper(worker: int) -> None:
-        with httpx.Client(base_url=f"{runtime.url('nginx')}/api", timeout=10) as http:
+        with runtime.http("nginx", "/api", timeout=10) as http:
             n = 0
             while not stop.is_set():
                 created = http.post("/carts")
@@ -511,7 +508,7 @@ async def test_console_takes_and_verifies_a_backup(stack: LocalRuntime):
     from tui.widgets.step_log import StepLog
 
     before = {row["id"] for row in backups.list_backups(stack)}
-    prom = Prometheus(stack.url("prometheus"))
+    prom = Prometheus.of(stack)
     app = OceanConsole(stack, prom, refresh=2.0)
 
     async def wait_for(screen, words: str, timeout: float = 120) -> str:

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from ocean import secrets as ocean_secrets
@@ -36,8 +35,8 @@ def compose_stack(
 
 
 def test_all_prometheus_targets_up(compose_stack: ComposeRuntime) -> None:
-    url = compose_stack.url("prometheus") + "/api/v1/targets"
-    targets = httpx.get(url, timeout=5).json()["data"]["activeTargets"]
+    with compose_stack.http("prometheus", timeout=5) as prometheus:
+        targets = prometheus.get("/api/v1/targets").json()["data"]["activeTargets"]
     assert targets and all(t["health"] == "up" for t in targets), [
         (t["labels"]["job"], t["health"], t["lastError"]) for t in targets
     ]
@@ -59,7 +58,8 @@ def test_only_host_networking(compose_stack: ComposeRuntime) -> None:
 
 
 def test_shop_answers_through_nginx(compose_stack: ComposeRuntime) -> None:
-    response = httpx.get(compose_stack.url("nginx") + "/api/products?limit=1", timeout=5)
+    with compose_stack.http("nginx", timeout=5) as front:
+        response = front.get("/api/products?limit=1")
     assert response.status_code == 200
 
 

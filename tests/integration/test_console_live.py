@@ -24,7 +24,7 @@ def anyio_backend() -> str:
 
 
 async def test_console_sees_a_stopped_service_go_down(stack: LocalRuntime):
-    prom = Prometheus(stack.url("prometheus"))
+    prom = Prometheus.of(stack)
     app = OceanConsole(stack, prom, refresh=REFRESH)
     exporter = f"127.0.0.1:{stack.settings.ports[STOPPED]}"
     try:

@@ -50,7 +50,8 @@ def calm(stack: LocalRuntime) -> Iterator[LocalRuntime]:
 
 def served_color(runtime: LocalRuntime) -> str:
     """The color that answers a fresh request through nginx."""
-    return httpx.get(f"{runtime.url('nginx')}/version", timeout=5).json()["color"]
+    with runtime.http("nginx", timeout=5) as front:
+        return front.get("/version").json()["color"]
 
 
 def assert_one_live(runtime: LocalRuntime) -> str:
@@ -90,7 +91,7 @@ def test_deploys_under_load_fail_no_request(calm: LocalRuntime, tmp_path: Path):
     """k6 keeps 20 VUs on nginx while traffic moves blue→green→blue: nothing fails."""
     runtime = calm
     start = runtime.live_color()
-    traffic = Traffic(runtime.url("nginx"), tmp_path, vus=20, duration=90, products=50)
+    traffic = Traffic.through_nginx(runtime, tmp_path, vus=20, duration=90, products=50)
     try:
         traffic.warm_up(2)
         switches = []
@@ -122,7 +123,7 @@ def test_breaching_color_is_rolled_back_within_the_window(calm: LocalRuntime, tm
     old_pid = pid_of(runtime, old)
     token = secrets.load_or_create(runtime.settings.secrets_file)["SHOP_ADMIN_TOKEN"]
     window = 30.0
-    traffic = Traffic(runtime.url("nginx"), tmp_path, vus=10, duration=90, products=50)
+    traffic = Traffic.through_nginx(runtime, tmp_path, vus=10, duration=90, products=50)
     switched_at = None
     try:
         traffic.warm_up(2)
@@ -170,7 +171,7 @@ def test_build_failing_a_fifth_of_requests_never_keeps_traffic(calm: LocalRuntim
             )
         },
     )
-    traffic = Traffic(runtime.url("nginx"), tmp_path, vus=10, duration=60, products=50)
+    traffic = Traffic.through_nginx(runtime, tmp_path, vus=10, duration=60, products=50)
     try:
         traffic.warm_up(2)
         result = cli(
@@ -364,7 +365,7 @@ def test_deploy_killed_while_rolling_back_is_recovered(calm: LocalRuntime, tmp_p
             ),
         },
     )
-    traffic = Traffic(runtime.url("nginx"), tmp_path, vus=10, duration=60, products=50)
+    traffic = Traffic.through_nginx(runtime, tmp_path, vus=10, duration=60, products=50)
     try:
         traffic.warm_up(2)
         killed = cli(
@@ -490,7 +491,7 @@ async def test_console_runs_a_deploy_end_to_end(calm: LocalRuntime):
     runtime = calm
     old = runtime.live_color()
     new = deploys.other(old)
-    prom = Prometheus(runtime.url("prometheus"))
+    prom = Prometheus.of(runtime)
     app = OceanConsole(runtime, prom, refresh=2.0, deploy_defaults=FAST)
     try:
         async with app.run_test(size=(140, 44)) as pilot:
@@ -532,7 +533,7 @@ def test_paging_alert_freezes_deploys_unless_forced_and_the_override_is_kept(cal
     new = deploys.other(runtime.live_color())
     textfile.record_restore_test(runtime.settings, success=False, seconds=1.0)
     try:
-        with Prometheus(runtime.url("prometheus")) as prom:
+        with Prometheus.of(runtime) as prom:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 firing = {a["labels"]["alertname"] for a in prom.alerts() if a["state"] == "firing"}
@@ -556,6 +557,8 @@ def test_paging_alert_freezes_deploys_unless_forced_and_the_override_is_kept(cal
         assert "deploy freeze overridden" in forced.stderr
         entry = last_history(runtime)
         assert entry["outcome"] == "success" and entry["forced"] is True
-        assert entry["forced_over"] == ["RestoreTestFailed"]
+        # The earlier tests' deliberately failing builds can still page too
+        # (ShopHighErrorRate looks back 5 minutes): the override names those as well.
+        assert "RestoreTestFailed" in entry["forced_over"]
     finally:
         textfile.record_restore_test(runtime.settings, success=True, seconds=1.0)

@@ -45,7 +45,7 @@ def test_a_second_stack_runs_beside_the_first_and_keeps_data_across_down(
         with psycopg.connect(**pg, autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (v text)")
             conn.execute("INSERT INTO kept VALUES ('still here')")
-        master = redis.Redis(port=second.settings.ports["redis-master"])
+        master = redis.Redis.from_url(second.redis_url())
         master.set("kept", "still here")
         master.close()
         # Both stacks are healthy at once.
@@ -60,7 +60,7 @@ def test_a_second_stack_runs_beside_the_first_and_keeps_data_across_down(
         list(procedures.up(second, services))
         with psycopg.connect(**pg) as conn:
             assert conn.execute("SELECT v FROM kept").fetchone() == ("still here",)
-        master = redis.Redis(port=second.settings.ports["redis-master"])
+        master = redis.Redis.from_url(second.redis_url())
         assert master.get("kept") == b"still here"
         master.close()
     finally:

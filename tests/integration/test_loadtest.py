@@ -83,7 +83,7 @@ def test_smoke_run_measures_real_numbers(stack: LocalRuntime, smoke: dict):
         assert (run_dir / name).stat().st_size > 0, name
     assert "<svg" in (run_dir / "chart.html").read_text()
     assert len(json.loads((run_dir / "timeseries.json").read_text())) >= 5
-    with Prometheus(stack.url("prometheus")) as prom:
+    with Prometheus.of(stack) as prom:
         pushed = prom.query(f'sum(k6_http_reqs_total{{testid="{result["id"]}"}})')
     assert float(pushed[0]["value"][1]) >= 100
     textfile = (stack.settings.data / "textfile" / "ocean_loadtest.prom").read_text()
@@ -201,7 +201,7 @@ async def test_console_runs_a_load_test(stack: LocalRuntime):
     from tui.screens.loadtest import LoadTestScreen
     from tui.widgets.step_log import StepLog
 
-    prom = Prometheus(stack.url("prometheus"))
+    prom = Prometheus.of(stack)
     app = OceanConsole(stack, prom, refresh=2.0)
     try:
         async with app.run_test(size=(140, 44)) as pilot:

@@ -64,7 +64,7 @@ def test_second_product_read_is_a_cache_hit(stack: LocalRuntime):
 
 
 def test_blackbox_probes_the_shop_through_nginx(stack: LocalRuntime):
-    with Prometheus(stack.url("prometheus")) as prom:
+    with Prometheus.of(stack) as prom:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             result = prom.query('probe_success{job="blackbox_http"}')
@@ -147,7 +147,8 @@ def test_killed_service_runs_again_within_5s(stack: LocalRuntime, name: str):
     assert now.restarts == before.restarts + 1
     # The restart ran the whole program again, not a stale leftover.
     if name == "nginx":
-        assert httpx.get(f"{stack.url('nginx')}/healthz", timeout=2).status_code == 200
+        with stack.http("nginx", timeout=2) as front:
+            assert front.get("/healthz").status_code == 200
         # Nothing of the killed master lives on: no worker, cache manager or loader.
         assert orphaned_nginx(str(stack.settings.state_dir)) == []
 

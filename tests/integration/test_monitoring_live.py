@@ -79,12 +79,12 @@ def test_failure_only_list_is_documented_and_used():
     assert unused == [], f"listed but read by no rule or dashboard: {unused}"
 
 
-def wait_for_first_scrapes(prometheus: str) -> None:
+def wait_for_first_scrapes(prometheus: httpx.Client) -> None:
     """Until every active target has been scraped at least once and is up (bounded)."""
     deadline = time.monotonic() + SCRAPE_TIMEOUT
     targets: list[dict] = []
     while time.monotonic() < deadline:
-        response = httpx.get(f"{prometheus}/api/v1/targets", params={"state": "active"}, timeout=5)
+        response = prometheus.get("/api/v1/targets", params={"state": "active"})
         targets = response.json()["data"]["activeTargets"]
         if targets and all(t["health"] == "up" for t in targets):
             return
@@ -92,9 +92,9 @@ def wait_for_first_scrapes(prometheus: str) -> None:
     pytest.fail(f"targets not all up within {SCRAPE_TIMEOUT}s: {targets}")
 
 
-def light_traffic(nginx: str) -> None:
+def light_traffic(stack: LocalRuntime) -> None:
     """A few reads, a cart and one paid checkout, through nginx (bounded: ~10 requests)."""
-    with httpx.Client(base_url=nginx, timeout=10) as client:
+    with stack.http("nginx", timeout=10) as client:
         for path, params in [
             ("/api/categories", {}),
             ("/api/products", {"limit": 5}),
@@ -117,21 +117,19 @@ def light_traffic(nginx: str) -> None:
         assert client.get("/api/products/404404404").status_code == 404
 
 
-def names_with_series(prometheus: str) -> set[str]:
+def names_with_series(prometheus: httpx.Client) -> set[str]:
     """Metric names with a sample in the last two minutes."""
     now = time.time()
-    response = httpx.get(
-        f"{prometheus}/api/v1/label/__name__/values",
-        params={"start": now - 120, "end": now},
-        timeout=5,
+    response = prometheus.get(
+        "/api/v1/label/__name__/values", params={"start": now - 120, "end": now}
     )
     return set(response.json()["data"])
 
 
 def test_every_referenced_metric_has_a_series(stack: LocalRuntime):
-    prometheus = stack.url("prometheus")
+    prometheus = stack.http("prometheus", timeout=5)
     wait_for_first_scrapes(prometheus)
-    light_traffic(stack.url("nginx"))
+    light_traffic(stack)
 
     refs = references()
     recorded = recorded_names()

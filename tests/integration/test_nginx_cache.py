@@ -24,7 +24,7 @@ STALENESS_LIMIT = 1.1
 
 @pytest.fixture(scope="module")
 def front(stack: LocalRuntime) -> httpx.Client:
-    with httpx.Client(base_url=stack.url("nginx"), timeout=10) as client:
+    with stack.http("nginx", timeout=10) as client:
         yield client
 
 
@@ -36,7 +36,7 @@ def shop_db(pg_superuser: dict) -> psycopg.Connection:
 
 @pytest.fixture(scope="module")
 def shop_redis(stack: LocalRuntime) -> redis.Redis:
-    client = redis.Redis(host=stack.settings.host, port=stack.settings.ports["redis-master"], db=0)
+    client = redis.Redis.from_url(stack.redis_url(db=0))
     yield client
     client.close()
 
@@ -156,8 +156,9 @@ def test_stock_after_checkout_is_exact_within_one_second(front: httpx.Client):
 
 def test_websocket_order_feed_through_nginx(stack: LocalRuntime, front: httpx.Client):
     order = checkout(front, 6)
-    url = stack.url("nginx").replace("http://", "ws://") + f"/ws/orders/{order['id']}"
-    with ws_connect(url, open_timeout=5, close_timeout=2) as ws:
+    url = stack.url("nginx").replace("https://", "wss://") + f"/ws/orders/{order['id']}"
+    context = stack.access().ssl_context()
+    with ws_connect(url, open_timeout=5, close_timeout=2, ssl=context) as ws:
         first = json.loads(ws.recv(timeout=5))
     assert first.get("order_id", first.get("id")) == order["id"]
     assert first["status"] == "paid"
@@ -190,5 +191,5 @@ def test_a_cached_answer_carries_its_own_request_id(front: httpx.Client):
 def test_static_baseline_is_on_the_status_port_only(stack: LocalRuntime):
     baseline = httpx.get(f"{stack.url('nginx-status')}/__static_baseline", timeout=5)
     assert baseline.status_code == 200 and baseline.text == "ok\n"
-    public = httpx.get(f"{stack.url('nginx')}/__static_baseline", timeout=5)
+    public = stack.http("nginx", timeout=5).get("/__static_baseline")
     assert public.status_code == 404

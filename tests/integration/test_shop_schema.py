@@ -459,8 +459,9 @@ class Proxy:
 
 def proxied(url: str, port: int) -> str:
     if url.startswith("redis://"):
-        db = url.removeprefix("redis://").partition("/")[2]
-        return f"redis://127.0.0.1:{port}/{db}"
+        userinfo, _, rest = url.removeprefix("redis://").rpartition("@")
+        db = rest.partition("/")[2]
+        return f"redis://{userinfo + '@' if userinfo else ''}127.0.0.1:{port}/{db}"
     return make_conninfo(url, host="127.0.0.1", port=str(port))
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from ocean import textfile
 from ocean.procedures.seed import seed
-from ocean.runtime.browser import CHROMIUM, run_browser
+from ocean.runtime.browser import CHROMIUM
 from ocean.runtime.local import LocalRuntime
 from tests.conftest import own_stack
 
@@ -33,7 +33,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
 
 @pytest.fixture(scope="module")
 def front(runtime: LocalRuntime) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=runtime.url("nginx"), timeout=10) as client:
+    with runtime.http("nginx", timeout=10) as client:
         yield client
 
 
@@ -72,7 +72,7 @@ def test_catalogue_pages_cache_briefly_and_private_pages_never(front: httpx.Clie
     assert "/" not in front.get("/openapi.json").json()["paths"]
 
 
-def test_buying_without_javascript(front: httpx.Client):
+def test_buying_without_javascript(runtime: LocalRuntime, front: httpx.Client):
     """GET and form POSTs only, as a browser with JavaScript off would."""
     home = front.get("/")
     category = re.search(r'href="(/categories/[^"]+)"', home.text)[1]
@@ -81,7 +81,7 @@ def test_buying_without_javascript(front: httpx.Client):
     product = re.search(r'href="(/products/\d+)"', listing.text)[1]
     product_id = product.rsplit("/", 1)[1]
     assert 'id="add-to-cart"' in front.get(product).text
-    with httpx.Client(base_url=str(front.base_url), timeout=10) as shopper:
+    with runtime.http("nginx", timeout=10) as shopper:
         added = shopper.post("/cart/items", data={"product_id": product_id, "quantity": "1"})
         assert added.status_code == 303 and added.headers["location"] == "/cart"
         assert "cart" in shopper.cookies
@@ -127,7 +127,7 @@ def test_failed_payment_shows_the_failed_order(front: httpx.Client):
 def test_browser_buys_a_product_and_sees_it_paid(runtime: LocalRuntime):
     # Bringing the stack up installed Debian's chromium (as root): no skip, CI runs this.
     assert Path(CHROMIUM).exists()
-    run = run_browser(runtime.url("nginx"), iterations=1, max_duration="60s", timeout=120)
+    run = runtime.run_browser(runtime.url("nginx"), iterations=1, max_duration="60s", timeout=120)
     assert run.ok, run.output
     assert run.summary["journeys"]["passes"] == 1, run.output
     figures = run.p95_ms()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ocean import secrets
 from ocean.config import REPO_ROOT, PortPlan, Settings
 from ocean.errors import OceanError
 from ocean.model import Build
@@ -242,3 +243,20 @@ def test_procedures_never_branch_on_the_runtime() -> None:
         text = path.read_text()
         for needle in ("runtime.name ==", "runtime.name !=", "isinstance(runtime", "Compose"):
             assert needle not in text, f"{path.name}: {needle}"
+
+
+def test_healthchecks_authenticate_without_a_secret_in_the_command(
+    prepared: ComposeRuntime,
+) -> None:
+    values = secrets.load_or_create(prepared.settings.secrets_file)
+    by_name = {s.name: s for s in prepared.local_services()}
+    for name in ("redis-master", "redis-replica"):
+        # redis-cli reads REDISCLI_AUTH from the container's environment.
+        assert by_name[name].env["REDISCLI_AUTH"] == values["REDIS_PASSWORD"]
+    prometheus = by_name["prometheus"].healthcheck
+    netrc = prometheus[prometheus.index("--netrc-file") + 1]
+    assert netrc == str(prepared.settings.etc / "ops.netrc")
+    assert values["OPS_PASSWORD"] in Path(netrc).read_text()
+    assert "--netrc-file" not in by_name["nginx-exporter"].healthcheck  # no auth there
+    every_test = json.dumps([s.healthcheck for s in by_name.values()])
+    assert not [name for name, value in values.items() if value in every_test]

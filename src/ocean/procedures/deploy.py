@@ -169,7 +169,7 @@ def _promote(runtime: Runtime, journal: Journal, record: dict[str, Any]) -> Iter
     window = float(record["analysis_window_s"])
     thresholds = Thresholds(**record["thresholds"])
     api_selector = slo.load().api_selector
-    with Prometheus(runtime.url("prometheus")) as prom:
+    with Prometheus.of(runtime) as prom:
         try:
             journal.step(record, "switch")
             failpoint("switch")
@@ -249,7 +249,7 @@ def _preflight(
         )
     yield Step("stack healthy", detail="postgres, redis, nginx, prometheus, live color")
     try:
-        with Prometheus(runtime.url("prometheus")) as prom:
+        with Prometheus.of(runtime) as prom:
             firing = [
                 a
                 for a in prom.alerts()
@@ -320,7 +320,7 @@ def _preview(
     api_selector = slo.load().api_selector
     deadline = time.monotonic() + opts.preview_timeout
     seen = Snapshot()
-    with Prometheus(runtime.url("prometheus")) as prom:
+    with Prometheus.of(runtime) as prom:
         while True:
             try:
                 # A fresh instance: its totals are all its traffic, the smoke requests.

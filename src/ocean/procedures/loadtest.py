@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from ocean import environments_apply, slo, storefront, textfile
+from ocean.access import TRAFFIC_HEADER
 from ocean.errors import OceanError
 from ocean.loadtest import chart, guards, results
 from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
@@ -64,10 +65,18 @@ def _server_snapshot(prom: Prometheus, api: str) -> Snapshot:
     return Snapshot(sum(counts.values()), counts.get("5xx", 0.0), buckets)
 
 
-def _catalogue(target: str) -> int:
-    """How many products the target serves (the scripts pick ids in 1..N)."""
+def _catalogue(runtime: Runtime, target: str) -> int:
+    """How many products the target serves (the scripts pick ids in 1..N); over HTTPS
+    it trusts the stack's CA, as k6 will (SSL_CERT_FILE)."""
+    access = runtime.access()
     try:
-        response = httpx.get(f"{target}/api/products", params={"limit": 1}, timeout=5)
+        response = httpx.get(
+            f"{target}/api/products",
+            params={"limit": 1},
+            timeout=5,
+            verify=access.ssl_context(),
+            headers={TRAFFIC_HEADER: access.traffic_token},
+        )
         response.raise_for_status()
         return int(response.json().get("total", 0))
     except (httpx.HTTPError, ValueError, AttributeError) as exc:
@@ -213,7 +222,7 @@ def loadtest(runtime: Runtime, opts: LoadOptions) -> Iterator[Step]:
     run_guards = guards.resolve(slos, opts.guards)
     scrape = float(getattr(runtime, "analysis_interval", 1.0) or 1.0)
     window_s = max(10.0, 5 * scrape)
-    prom = Prometheus(runtime.url("prometheus"))
+    prom = Prometheus.of(runtime)
     try:
         if not prom.ready():
             raise OceanError(
@@ -240,7 +249,7 @@ def _run(
     scrape: float,
 ) -> Iterator[Step]:
     settings = runtime.settings
-    products = _catalogue(opts.target)
+    products = _catalogue(runtime, opts.target)
     if products < 1:
         raise OceanError(f"the shop at {opts.target} has no products: ./ocean seed --products 100")
     started = time.time()

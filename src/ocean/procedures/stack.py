@@ -60,7 +60,7 @@ def wait_for_targets(runtime: Runtime, timeout: float = TARGETS_TIMEOUT) -> Iter
     started = time.monotonic()
     deadline = started + timeout
     targets: list[TargetHealth] = []
-    with Prometheus(runtime.url("prometheus")) as prom:
+    with Prometheus.of(runtime) as prom:
         while time.monotonic() < deadline:
             try:
                 targets = prom.targets()
@@ -104,7 +104,7 @@ def status(runtime: Runtime) -> dict[str, Any]:
     prom_error = ""
     if any(s.name == "prometheus" and s.state == "running" for s in services):
         try:
-            with Prometheus(runtime.url("prometheus")) as prom:
+            with Prometheus.of(runtime) as prom:
                 targets = prom.targets()
         except PromError as exc:
             prom_error = str(exc)

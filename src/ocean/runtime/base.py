@@ -7,6 +7,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+import httpx
+
+from ocean.access import Access
 from ocean.config import Settings
 from ocean.model import Build, ServiceStatus, Step
 from ocean.services import Service
@@ -19,6 +22,19 @@ class Runtime(Protocol):
 
     def url(self, service: str) -> str:
         """Where ``service`` answers (for HTTP services, its base URL)."""
+
+    # -- how clients of ours talk to the stack (ocean/access.py) ------------------------
+
+    def access(self) -> Access:
+        """The stack's CA file, the operator's credentials and the traffic token."""
+
+    def http(self, service: str, path: str = "", **kwargs: object) -> httpx.Client:
+        """An httpx client for ``service``'s URL + ``path``: verifies against the
+        stack's CA, sends the operator's credentials where the service requires them
+        and the traffic token to nginx."""
+
+    def redis_url(self, service: str = "redis-master", db: int = 0, user: str = "default") -> str:
+        """A redis:// URL with an ACL user's credentials (environment only, never argv)."""
 
     def check(self, services: list[Service], install: bool) -> Iterator[Step]:
         """Pre-flight: tools present, state dir usable, ports free. Raises OceanError."""

@@ -38,10 +38,15 @@ def run_browser(
     timeout: float = 300,
     load_ms: float | None = None,
     lcp_ms: float | None = None,
+    spki_pins: tuple[str, ...] = (),
 ) -> BrowserRun:
     """Run the storefront journey `iterations` times over `vus` browsers; bounded by
     `max_duration` inside k6 and `timeout` outside it. The p95 thresholds per page
-    default to slo.yaml's page_load objectives."""
+    default to slo.yaml's page_load objectives.
+
+    ``spki_pins``: base64 SHA-256 of the public keys Chromium accepts for HTTPS although
+    no CA it knows signed them (the stack's own certificate: a pin, not "ignore all
+    certificate errors"; Chromium does not read SSL_CERT_FILE)."""
     if load_ms is None or lcp_ms is None:
         objective = slo.load().page_load
         load_ms = objective.threshold_ms if load_ms is None else load_ms
@@ -56,7 +61,9 @@ def run_browser(
         "XDG_CONFIG_HOME": str(work / "config"),
         "K6_BROWSER_HEADLESS": "true",
         "K6_BROWSER_EXECUTABLE_PATH": CHROMIUM,
-        "K6_BROWSER_ARGS": CHROMIUM_ARGS,
+        "K6_BROWSER_ARGS": ",".join(
+            [CHROMIUM_ARGS, *(f"ignore-certificate-errors-spki-list={pin}" for pin in spki_pins)]
+        ),
         "K6_NO_USAGE_REPORT": "true",
         "BASE_URL": base_url,
         "VUS": str(vus),

@@ -267,6 +267,9 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                 argv = argv[argv.index("--") + 1 :]
             shop = program.name.startswith("shop-")
             env = dict(program.env or {})
+            if service.probe in ("redis", "redis-replica"):
+                # redis-cli in the healthcheck authenticates from the environment.
+                env["REDISCLI_AUTH"] = self._secret("REDIS_PASSWORD")
             if shop:
                 argv = ["python", "-m", "ocean_shop"]
                 www = str(s.state_dir / "nginx" / "www")
@@ -280,7 +283,9 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                     name=program.name,
                     image=self._image(program.name),
                     command=argv,
-                    healthcheck=compose_files.healthcheck_test(service, host, port, python=shop),
+                    healthcheck=compose_files.healthcheck_test(
+                        service, host, port, python=shop, netrc=s.etc / "ops.netrc"
+                    ),
                     user=user,
                     env=env,
                     volumes=mounts,

@@ -102,8 +102,14 @@ def profile_only(path: Path = PROD_FILE) -> dict[str, list[str]]:
     }
 
 
-def healthcheck_test(service: Service, host: str, port: int, python: bool = False) -> list[str]:
-    """A healthcheck that runs inside the local image (the same probe as the runtime's)."""
+def healthcheck_test(
+    service: Service, host: str, port: int, python: bool = False, netrc: Path | None = None
+) -> list[str]:
+    """A healthcheck that runs inside the local image (the same probe as the runtime's).
+
+    Credentials never appear here (docker inspect shows the test): redis-cli reads
+    REDISCLI_AUTH from the container's environment, curl the operator's password
+    from ``netrc`` (a 0600 file in the mounted state dir) for services that need it."""
     if service.probe == "postgres":
         return ["CMD", "pg_isready", "-q", "-h", host, "-p", str(port)]
     if service.probe == "redis":
@@ -116,6 +122,8 @@ def healthcheck_test(service: Service, host: str, port: int, python: bool = Fals
     url = f"http://{host}:{port}{service.path}"
     if python:  # the shop image has python, not curl
         return ["CMD", "python", "-c", f"import urllib.request as u; u.urlopen({url!r}, timeout=2)"]
+    if service.auth and netrc is not None:
+        return ["CMD", "curl", "-fsS", "--netrc-file", str(netrc), "-o", "/dev/null", url]
     return ["CMD", "curl", "-fsS", "-o", "/dev/null", url]
 
 

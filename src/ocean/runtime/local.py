@@ -25,10 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 from psycopg import sql
 
-from ocean import health, secrets
+from ocean import access, health, secrets, tls
 from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
@@ -61,6 +62,15 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 # Unix socket paths are limited to 107 bytes; deep state dirs fall back to /tmp.
 MAX_SOCKET_PATH = 100
+# nginx's per-client request rates (429 beyond rate + burst); the toolkit's own load
+# generators send the traffic token and are not limited (stack/nginx/nginx.conf).
+RATE_LIMITS = {
+    # the shop's API: a browsing customer needs a few requests a second
+    "api": {"rate": "50r/s", "burst": 100},
+    # login-like: checkout takes a card (card testing), the operator endpoints take a
+    # password (guessing)
+    "sensitive": {"rate": "5r/s", "burst": 10},
+}
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,45 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def _probe(self, service: Service) -> tuple[bool, str]:
         port = self.settings.ports[service.probe_port or service.name]
-        return health.probe(service, self.settings.host, port, self._secret("POSTGRES_PASSWORD"))
+        password = self._secret(
+            "POSTGRES_PASSWORD" if service.probe == "postgres" else "REDIS_PASSWORD"
+        )
+        return health.probe(service, self.settings.host, port, password, self.access().ops_auth)
+
+    # -- how our own clients talk to the stack (ocean/access.py) ------------------------
+
+    def access(self) -> access.Access:
+        """The CA to trust, the operator's credentials and the traffic token."""
+        return access.Access(
+            ca_file=tls.TlsFiles(self.settings.tls_dir).ca_cert,
+            ops_password=self._secret("OPS_PASSWORD"),
+            traffic_token=self._secret("TRAFFIC_TOKEN"),
+        )
+
+    def http(self, service: str, path: str = "", **kwargs) -> httpx.Client:
+        """An httpx client for ``service`` (base URL: its url() + ``path``): the CA for
+        HTTPS, the operator's credentials where it requires them, the traffic token
+        for nginx."""
+        known = BY_NAME.get(service)
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if service == "nginx":
+            headers.setdefault(access.TRAFFIC_HEADER, self._secret("TRAFFIC_TOKEN"))
+        return self.access().http_client(
+            self.url(service) + path,
+            operator=bool(known and known.auth),
+            headers=headers,
+            **kwargs,
+        )
+
+    def redis_url(self, service: str = "redis-master", db: int = 0, user: str = "default") -> str:
+        """A redis:// URL with credentials (for the environment, never a command line)."""
+        names = {
+            "default": "REDIS_PASSWORD",
+            "shop": "REDIS_SHOP_PASSWORD",
+            "exporter": "REDIS_EXPORTER_PASSWORD",
+        }
+        password = self._secret(names[user])
+        return f"redis://{user}:{password}@{self.settings.host}:{self.settings.ports[service]}/{db}"
 
     def log_path(self, service: Service) -> Path:
         return self.settings.logs / f"{service.name}.log"
@@ -196,6 +244,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         ports = [self.settings.ports[service.name]]
         if service.name == "nginx":
             ports.append(self.settings.ports["nginx-status"])
+            ports.append(self.settings.ports["nginx-http"])
         if f"{service.name}-admin" in PORT_OFFSETS:  # a shop's admin listener
             ports.append(self.settings.ports[f"{service.name}-admin"])
         return ports
@@ -222,10 +271,56 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             # be able to reach it (the state dir may sit under a 0700 directory).
             _grant_traverse(s.state_dir / "nginx", NGINX_WORKER_USER)
         self._secrets = secrets.load_or_create(s.secrets_file)
+        yield self._ensure_tls()
         changed = self._render_configs()
         yield Step("render configs", detail=f"{changed} changed" if changed else "up to date")
         if any(service.name == "postgres" for service in services):
             yield from self._initdb()
+
+    def _ensure_tls(self) -> Step:
+        """The local CA and nginx's certificate (ocean/tls.py), or the one dropped in."""
+        started = time.monotonic()
+        try:
+            done = tls.ensure(tls.TlsFiles(self.settings.tls_dir), [self.settings.host])
+        except ValueError as exc:
+            raise OceanError(str(exc)) from None
+        return Step("tls", detail=done, seconds=time.monotonic() - started)
+
+    def _access_files(self) -> dict:
+        """The operator credential's bcrypt files and the password file Prometheus
+        sends when it scrapes (all 0600; the htpasswd readable by nginx's workers)."""
+        s = self.settings
+        password_hash = access.bcrypt_hash(self._secret("OPS_PASSWORD"), s.etc / "ops.bcrypt")
+        write_atomic(s.etc / "web-config.yml", access.web_config(password_hash), mode=0o600)
+        write_atomic(s.etc / "ops-password", self._secret("OPS_PASSWORD"), mode=0o600)
+        # curl's form of the same credential (the compose runtime's healthchecks).
+        write_atomic(
+            s.etc / "ops.netrc",
+            f"machine {s.host} login {access.OPS_USER} password {self._secret('OPS_PASSWORD')}\n",
+            mode=0o600,
+        )
+        htpasswd = s.state_dir / "nginx" / "htpasswd"
+        # nginx's workers read it on each request: as root they run as nobody.
+        write_atomic(
+            htpasswd, access.htpasswd(password_hash), mode=0o640 if self.as_root else 0o600
+        )
+        if self.as_root:
+            os.chown(htpasswd, 0, pwd.getpwnam(NGINX_WORKER_USER).pw_gid)
+        files = tls.TlsFiles(s.tls_dir)
+        return {
+            "web_config": s.etc / "web-config.yml",
+            "ops_user": access.OPS_USER,
+            "ops_password_file": s.etc / "ops-password",
+            "htpasswd": htpasswd,
+            "ca_file": files.ca_cert,
+            "cert": files.cert,
+            "key": files.key,
+            "traffic_token": self._secret("TRAFFIC_TOKEN"),
+            "traffic_header": access.TRAFFIC_HEADER,
+            "rate_limits": RATE_LIMITS,
+            "redis_acl": access.redis_acl({name: self._secret(name) for name in secrets.NAMES}),
+            "redis_replica_password": self._secret("REDIS_REPLICA_PASSWORD"),
+        }
 
     def _secret(self, name: str) -> str:
         if self._secrets is None:
@@ -261,6 +356,12 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             "redis_maxmemory": s.env["resources.redis_maxmemory"],
             "redis_master_host": s.host,
             "alerting": self._alerting_context(),
+            "security": self._access_files(),
+            # Where operators reach Prometheus and Alertmanager: through nginx.
+            "external_urls": {
+                "prometheus": f"{self.url('nginx')}/prometheus/",
+                "alertmanager": f"{self.url('nginx')}/alertmanager/",
+            },
         }
 
     def _alerting_setting(self, name: str) -> str:
@@ -317,16 +418,20 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
     def _render_configs(self) -> int:
         s = self.settings
         ctx = self._context()
-        files = {
+        # 0600: nginx.conf holds the traffic token, the replica's config its master
+        # password (Redis has no file for it); the master's holds hashes only.
+        private = {
             s.etc / "nginx.conf": render("stack/nginx/nginx.conf", ctx),
+            s.etc / "redis-replica.conf": render(
+                "stack/redis/redis-replica.conf", {**ctx, "redis_dir": s.data / "redis-replica"}
+            ),
+        }
+        files = {
             s.etc / "prometheus.yml": render("monitoring/prometheus/prometheus.yml", ctx),
             s.etc / "blackbox.yml": render("monitoring/blackbox/blackbox.yml", ctx),
             s.etc / "postgresql.conf": render("stack/postgres/postgresql.conf", ctx),
             s.etc / "redis-master.conf": render(
                 "stack/redis/redis-master.conf", {**ctx, "redis_dir": s.data / "redis-master"}
-            ),
-            s.etc / "redis-replica.conf": render(
-                "stack/redis/redis-replica.conf", {**ctx, "redis_dir": s.data / "redis-replica"}
             ),
         }
         # The live color's upstream and scrape targets survive re-renders: they belong
@@ -338,6 +443,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 [f"shop-{self.live_color()}"]
             )
         changed = sum(write_atomic(path, text) for path, text in files.items())
+        changed += sum(write_atomic(path, text, mode=0o600) for path, text in private.items())
         # 0600: webhook URLs may carry tokens (Alertmanager 0.25 has no url_file).
         changed += write_atomic(
             s.etc / "alertmanager.yml",
@@ -378,6 +484,9 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         s, host, ports = self.settings, self.settings.host, self.settings.ports
         pg_password = self._secret("POSTGRES_PASSWORD")
         pg_dir = s.data / "postgres"
+        # Basic auth on the loopback ports of Prometheus, Alertmanager and the
+        # exporter-toolkit exporters (ocean/access.py says why).
+        web_config = s.etc / "web-config.yml"
         programs = [
             Program(
                 "postgres",
@@ -425,7 +534,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                         "SHOP_PORT": str(ports[name]),
                         "SHOP_COLOR": color,
                         "SHOP_DATABASE_URL": self._shop_database_url(),
-                        "SHOP_REDIS_URL": f"redis://{host}:{ports['redis-master']}/0",
+                        # Its own ACL user: no admin commands (ocean/access.py).
+                        "SHOP_REDIS_URL": self.redis_url(user="shop"),
                         # The admin API (fault injection, back office) on 127.0.0.1.
                         "SHOP_ADMIN_PORT": str(ports[f"{name}-admin"]),
                         "SHOP_ADMIN_TOKEN": self._secret("SHOP_ADMIN_TOKEN"),
@@ -446,6 +556,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     str(ports["nginx"]),
                     "--port",
                     str(ports["nginx-status"]),
+                    "--port",
+                    str(ports["nginx-http"]),
                     "--",
                     self._bin("nginx"),
                     "-p",
@@ -464,7 +576,11 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     f"--storage.tsdb.path={s.data / 'prometheus'}",
                     f"--storage.tsdb.retention.time={s.env['prometheus.retention']}",
                     f"--web.listen-address={host}:{ports['prometheus']}",
-                    f"--web.external-url={self.url('prometheus')}/",
+                    # Operators reach it through nginx at /prometheus/ (links in alerts
+                    # point there); it still serves at / on its own port.
+                    f"--web.external-url={self.url('nginx')}/prometheus/",
+                    "--web.route-prefix=/",
+                    f"--web.config.file={web_config}",
                     "--web.enable-lifecycle",
                     "--web.enable-remote-write-receiver",
                 ],
@@ -476,7 +592,9 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     f"--config.file={s.etc / 'alertmanager.yml'}",
                     f"--storage.path={s.data / 'alertmanager'}",
                     f"--web.listen-address={host}:{ports['alertmanager']}",
-                    f"--web.external-url={self.url('alertmanager')}/",
+                    f"--web.external-url={self.url('nginx')}/alertmanager/",
+                    "--web.route-prefix=/",
+                    f"--web.config.file={web_config}",
                     "--cluster.listen-address=",  # else it opens a cluster port on 0.0.0.0
                 ],
             ),
@@ -485,6 +603,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 [
                     self._bin("prometheus-node-exporter"),
                     f"--web.listen-address={host}:{ports['node-exporter']}",
+                    f"--web.config.file={web_config}",
                     # Only the collectors the dashboards and alerts use: each one
                     # costs memory and scrape time (systemd fails here anyway).
                     "--collector.disable-defaults",
@@ -497,6 +616,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 [
                     self._bin("prometheus-postgres-exporter"),
                     f"--web.listen-address={host}:{ports['postgres-exporter']}",
+                    f"--web.config.file={web_config}",
                     f"--extend.query-path={REPO_ROOT / 'monitoring/postgres/queries.yaml'}",
                     # 0.11's collectors would open a second backend (~15 MB) for what
                     # queries.yaml already reads on the exporter's one connection.
@@ -518,7 +638,11 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     # Targets come from Prometheus (/scrape?target=); /metrics only
                     # describes the exporter itself.
                     "-redis.addr=",
+                    # Its ACL user (read-only INFO and friends); the password through
+                    # the environment, which only its user can read.
+                    "-redis.user=exporter",
                 ],
+                env={"REDIS_PASSWORD": self._secret("REDIS_EXPORTER_PASSWORD")},
             ),
             Program(
                 "nginx-exporter",
@@ -534,6 +658,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     self._bin("prometheus-blackbox-exporter"),
                     f"--config.file={s.etc / 'blackbox.yml'}",
                     f"--web.listen-address={host}:{ports['blackbox-exporter']}",
+                    f"--web.config.file={web_config}",
                 ],
             ),
         ]
@@ -750,7 +875,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         env = {
             **os.environ,
             "SHOP_DATABASE_URL": self._shop_database_url(),
-            "SHOP_REDIS_URL": f"redis://{self.settings.host}:{self.settings.ports['redis-master']}/0",
+            "SHOP_REDIS_URL": self.redis_url(user="shop"),
             "PYTHONUNBUFFERED": "1",
         }
         proc = subprocess.Popen(
@@ -1009,10 +1134,11 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
     def _wait_served_by(self, color: str) -> bool:
         """Whether a fresh connection through nginx reaches ``color`` (polls briefly)."""
         url = f"{self.url('nginx')}/version"
+        context = self.access().ssl_context()
         deadline = time.monotonic() + self.switch_confirm_timeout
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(url, timeout=1) as response:
+                with urllib.request.urlopen(url, timeout=1, context=context) as response:
                     if json.loads(response.read()).get("color") == color:
                         return True
             except (OSError, ValueError):
@@ -1054,12 +1180,17 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         """Chromium on this machine, driven by k6's browser module (runtime/browser.py)."""
         from ocean.runtime import browser
 
-        return browser.run_browser(base_url, **options)
+        # Chromium trusts the stack's certificate by its key (a pin; it ignores
+        # SSL_CERT_FILE).
+        pin = tls.spki_sha256(tls.TlsFiles(self.settings.tls_dir).cert)
+        return browser.run_browser(base_url, spki_pins=(pin,), **options)
 
     def run_k6(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
         """k6 on this machine, from the k6 scripts' directory (ocean/runtime/k6.py)."""
         from ocean.runtime import k6
 
+        # The stack's CA (SSL_CERT_FILE) and traffic token, through the environment.
+        env = {**self.access().k6_env(), **env}
         return k6.spawn(args, env, log, cwd=self.settings.repo_root / "testing" / "k6")
 
     def status(self) -> list[ServiceStatus]:

@@ -82,7 +82,13 @@ def redis_stats(client: redis.Redis, samples: dict[str, list[str]] | None = None
     digests: dict[str, dict[str, str]] = {}
     for db in databases:
         one = client.connection_pool.connection_kwargs
-        dbc = redis.Redis(host=one["host"], port=one["port"], db=int(db))
+        dbc = redis.Redis(
+            host=one["host"],
+            port=one["port"],
+            db=int(db),
+            username=one.get("username"),
+            password=one.get("password"),
+        )
         try:
             chosen = _choose_samples(dbc) if samples is None else samples.get(db, [])
             digests[db] = {key: _value_digest(dbc, key) for key in chosen}
@@ -224,7 +230,8 @@ class LocalBackup:
         )
 
     def _redis(self) -> redis.Redis:
-        return redis.Redis(host=self.settings.host, port=self.settings.ports["redis-master"])
+        """The master as the toolkit's ACL user (BGSAVE, FLUSHALL: admin commands)."""
+        return redis.Redis.from_url(self.redis_url())
 
     def _require_running(self, *names: str) -> None:
         active = self._active_names()
@@ -640,12 +647,28 @@ class LocalBackup:
                             batch.append(key)
                             if len(batch) >= 1000:
                                 source.migrate(
-                                    host, port, batch, db, 30_000, copy=True, replace=True
+                                    host,
+                                    port,
+                                    batch,
+                                    db,
+                                    30_000,
+                                    copy=True,
+                                    replace=True,
+                                    auth=self._secret("REDIS_PASSWORD"),
                                 )
                                 moved += len(batch)
                                 batch = []
                         if batch:
-                            source.migrate(host, port, batch, db, 30_000, copy=True, replace=True)
+                            source.migrate(
+                                host,
+                                port,
+                                batch,
+                                db,
+                                30_000,
+                                copy=True,
+                                replace=True,
+                                auth=self._secret("REDIS_PASSWORD"),
+                            )
                             moved += len(batch)
                     finally:
                         source.close()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocean import tls
 from ocean.config import DEFAULT_PORT_BASE, PortPlan, Settings
 from ocean.render import render
 
@@ -32,6 +33,8 @@ def _runtime(repo_root: Path, state_dir: Path) -> Any:
         state_dir=state_dir, ports=PortPlan(DEFAULT_PORT_BASE), repo_root=Path(repo_root)
     )
     settings.etc.mkdir(parents=True, exist_ok=True)
+    # nginx -t loads the certificate: a throwaway local CA and certificate (ms).
+    tls.ensure(tls.TlsFiles(settings.tls_dir), [settings.host])
     runtime = LocalRuntime(settings, search_path="")
     runtime._secrets = collections.defaultdict(lambda: "placeholder")  # no secrets file
     runtime._bin = lambda binary: binary  # only argv shapes are read, nothing runs

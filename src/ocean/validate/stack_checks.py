@@ -675,7 +675,9 @@ def check_nginx_upstreams(repo_root: Path) -> list[Finding]:
                 )
             )
     for number, line in enumerate(ng_template.splitlines(), 1):
-        match = re.match(r"^\s*proxy_pass\s+https?://([^/;\s:$]+)", line)
+        # An address rendered from the port plan ({{ hosts.X }}:{{ ports.X }}, the
+        # operator endpoints) names a service, not an upstream.
+        match = re.match(r"^\s*proxy_pass\s+https?://([^/;\s:${]+)", line)
         if match and match.group(1) not in defined:
             findings.append(
                 _finding(

@@ -12,6 +12,7 @@ import {
   pick,
   randomInt,
   summaryOutputs,
+  withTraffic,
 } from './common.js';
 
 const THINK_MIN = Number(__ENV.THINK_MIN || 0.05);
@@ -33,7 +34,7 @@ export const options = {
 };
 
 export function setup() {
-  const res = http.get(`${BASE_URL}/api/categories`);
+  const res = http.get(`${BASE_URL}/api/categories`, withTraffic());
   let categories = SEED_CATEGORIES;
   if (res.status === 200) {
     const body = res.json();
@@ -45,7 +46,7 @@ export function setup() {
 }
 
 function page(url, name) {
-  const res = http.get(url, { tags: { name } });
+  const res = http.get(url, withTraffic({ tags: { name } }));
   const ok = check(res, { [`${name} 200`]: (r) => r.status === 200 });
   pageOk.add(ok);
   microcacheHit.add(res.headers['X-Cache-Status'] === 'HIT');

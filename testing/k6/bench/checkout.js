@@ -16,6 +16,7 @@ import {
   randomInt,
   summaryOutputs,
   uniqueId,
+  withTraffic,
 } from './common.js';
 
 const orders = new Counter('orders');
@@ -45,7 +46,7 @@ export default function () {
   const cart = http.put(
     `${BASE_URL}/api/carts/${cartId}/items/${productId}`,
     JSON.stringify({ quantity: 1 }),
-    { headers: JSON_HEADERS, tags: { name: 'cart' }, responseCallback: CART_OK },
+    withTraffic({ headers: JSON_HEADERS, tags: { name: 'cart' }, responseCallback: CART_OK }),
   );
   cartMs.add(cart.timings.duration);
   if (!check(cart, { 'cart saved': (r) => r.status >= 200 && r.status < 300 })) {
@@ -59,11 +60,11 @@ export default function () {
       customer_id: randomInt(1, CUSTOMERS),
       payment_method: 'card',
     }),
-    {
+    withTraffic({
       headers: { ...JSON_HEADERS, 'Idempotency-Key': uniqueId('key') },
       tags: { name: 'checkout' },
       responseCallback: CHECKOUT_ANSWERS,
-    },
+    }),
   );
   checkoutMs.add(res.timings.duration);
   flowMs.add(cart.timings.duration + res.timings.duration);

@@ -10,6 +10,7 @@ import {
   constantVus,
   randomInt,
   summaryOutputs,
+  withTraffic,
 } from './common.js';
 
 // Share of responses nginx's micro-cache answered (X-Cache-Status: HIT).
@@ -26,9 +27,10 @@ export const options = {
 };
 
 export default function () {
-  const res = http.get(`${BASE_URL}/api/products/${randomInt(1, PRODUCTS)}`, {
-    tags: { name: 'product' },
-  });
+  const res = http.get(
+    `${BASE_URL}/api/products/${randomInt(1, PRODUCTS)}`,
+    withTraffic({ tags: { name: 'product' } }),
+  );
   check(res, { 'status 200': (r) => r.status === 200 });
   microcacheHit.add(res.headers['X-Cache-Status'] === 'HIT');
 }

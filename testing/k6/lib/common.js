@@ -5,12 +5,23 @@
 import http from 'k6/http';
 import { sleep } from 'k6';
 
-export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:18000').replace(/\/$/, '');
+export const BASE_URL = (__ENV.BASE_URL || 'https://127.0.0.1:18000').replace(/\/$/, '');
 export const WS_URL = BASE_URL.replace(/^http/, 'ws');
 export const VUS = Number(__ENV.VUS || 100);
 export const DURATION = __ENV.DURATION || '20s';
 export const PRODUCTS = Number(__ENV.PRODUCTS || 1000);
 export const CUSTOMERS = Number(__ENV.CUSTOMERS || 100);
+
+// The stack's traffic token (the harness passes OCEAN_TRAFFIC_TOKEN, ocean/access.py):
+// nginx does not rate-limit requests that carry it, so a load test measures the shop,
+// not the limiter. TLS: k6 trusts the stack's CA through SSL_CERT_FILE.
+export const TRAFFIC_HEADERS = __ENV.OCEAN_TRAFFIC_TOKEN
+  ? { 'X-Ocean-Traffic': __ENV.OCEAN_TRAFFIC_TOKEN }
+  : {};
+// ``params`` with the traffic token added to its headers.
+export function withTraffic(params = {}) {
+  return { ...params, headers: { ...TRAFFIC_HEADERS, ...(params.headers || {}) } };
+}
 
 // The SLO thresholds, generated from monitoring/slo.yaml (never typed here).
 export const SLO = JSON.parse(open('../thresholds.json'));
@@ -79,12 +90,12 @@ export function uniqueId(prefix) {
 }
 
 export function get(path, name) {
-  return http.get(`${BASE_URL}${path}`, { tags: { name }, responseCallback: READ_OK });
+  return http.get(`${BASE_URL}${path}`, withTraffic({ tags: { name }, responseCallback: READ_OK }));
 }
 
 // The categories the shop answers (else the seed's), for setup().
 export function categories() {
-  const res = http.get(`${BASE_URL}/api/categories`, { tags: { name: 'categories' } });
+  const res = http.get(`${BASE_URL}/api/categories`, withTraffic({ tags: { name: 'categories' } }));
   if (res.status === 200) {
     const body = res.json();
     const items = Array.isArray(body) ? body : body.items || body.categories || [];
@@ -101,17 +112,17 @@ export function buy(prefix = 'lt') {
   const cart = http.put(
     `${BASE_URL}/api/carts/${cartId}/items/${productId}`,
     JSON.stringify({ quantity: 1 }),
-    { headers: JSON_HEADERS, tags: { name: 'cart' }, responseCallback: CART_OK },
+    withTraffic({ headers: JSON_HEADERS, tags: { name: 'cart' }, responseCallback: CART_OK }),
   );
   if (cart.status >= 300) return { cart, res: null };
   const res = http.post(
     `${BASE_URL}/api/checkout`,
     JSON.stringify({ cart_id: cartId, customer_id: randomInt(1, CUSTOMERS), payment_method: 'card' }),
-    {
+    withTraffic({
       headers: { ...JSON_HEADERS, 'Idempotency-Key': uniqueId('key') },
       tags: { name: 'checkout' },
       responseCallback: CHECKOUT_ANSWERS,
-    },
+    }),
   );
   return { cart, res };
 }
