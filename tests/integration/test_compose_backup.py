@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 
 import docker
-import httpx
 import pytest
 import redis
 
@@ -135,7 +134,8 @@ def container_name(runtime: ComposeRuntime, service: str) -> str:
 
 
 def served_color(runtime: ComposeRuntime) -> str:
-    return httpx.get(runtime.url("nginx") + "/version", timeout=5).json()["color"]
+    with runtime.http("nginx", timeout=5) as front:
+        return front.get("/version").json()["color"]
 
 
 # -- backup, verify, restore ------------------------------------------------------------
@@ -204,7 +204,7 @@ def test_restore_puts_back_exactly_the_manifest(stack: ComposeRuntime) -> None:
     assert runtime._containers()[f"shop-{live}"]["container"].id != shop_before
     assert runtime.color_ready(live) and served_color(runtime) == live
     # The replica follows the restored master.
-    replica = redis.Redis(host=runtime.settings.host, port=runtime.settings.ports["redis-replica"])
+    replica = redis.Redis.from_url(runtime.redis_url("redis-replica"))
     deadline = time.monotonic() + 10
     while replica.get("test:str:1") != b"value 1" and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -66,7 +66,7 @@ def test_deploys_under_load_fail_no_request(calm: ComposeRuntime, tmp_path: Path
             )
         },
     )
-    traffic = Traffic(runtime.url("nginx"), tmp_path, vus=10, duration=150, products=50)
+    traffic = Traffic.through_nginx(runtime, tmp_path, vus=10, duration=150, products=50)
     try:
         traffic.warm_up(2)
         opts = deploys.DeployOptions(color=new, version=str(release), **FAST)
@@ -131,7 +131,7 @@ async def test_console_shows_the_compose_stack(calm: ComposeRuntime) -> None:
     from tui.app import OceanConsole
     from tui.widgets.health import ServicesTable, TargetsTable
 
-    prom = Prometheus(calm.url("prometheus"))
+    prom = Prometheus.of(calm)
     app = OceanConsole(calm, prom, refresh=2.0)
     containers = calm._containers()
     try:
