@@ -22,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ocean.render import write_atomic
 
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CA_DAYS = 3650
 SERVER_DAYS = 397  # what browsers accept for a server certificate
 # A certificate of ours this close to its end is made again on `up`.
@@ -96,6 +97,37 @@ def issue_server(
     )
     write_atomic(files.key, _key_pem(key), mode=0o600)
     write_atomic(files.cert, cert.public_bytes(serialization.Encoding.PEM).decode(), mode=0o644)
+
+
+def install_provided(
+    files: TlsFiles, cert_file: Path, key_file: Path, system_bundle: Path = SYSTEM_BUNDLE
+) -> str:
+    """A real certificate (an environment's ``tls.source: file``) where nginx reads it.
+
+    ``cert_file`` is the chain, leaf first; ``key_file`` its private key (copied 0600).
+    The local CA's key goes, so nothing is ever issued over it, and ``ca.crt`` becomes
+    what our clients should trust for it: the system's roots plus the chain's issuers.
+    Raises ValueError (naming the file) when a file is missing, unreadable or the key
+    does not belong to the certificate.
+    """
+    for path, setting in ((cert_file, "tls.cert_file"), (key_file, "tls.key_file")):
+        if not path.is_file():
+            raise ValueError(f"{setting} {path} does not exist")
+    chain = x509.load_pem_x509_certificates(cert_file.read_bytes())
+    try:
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"tls.key_file {key_file} is not an unencrypted PEM key: {exc}") from None
+    if _public_pem(key.public_key()) != _public_pem(chain[0].public_key()):
+        raise ValueError(f"tls.key_file {key_file} is not the key of {cert_file}")
+    files.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    changed = write_atomic(files.cert, cert_file.read_text(), mode=0o644)
+    changed += write_atomic(files.key, key_file.read_text(), mode=0o600)
+    files.ca_key.unlink(missing_ok=True)
+    issuers = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in chain[1:])
+    roots = system_bundle.read_text() if system_bundle.is_file() else ""
+    write_atomic(files.ca_cert, roots + issuers, mode=0o644)
+    return f"certificate from {cert_file} ({'installed' if changed else 'same'})"
 
 
 def not_after(path: Path) -> dt.datetime:
@@ -180,6 +212,12 @@ def _san(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
+
+
+def _public_pem(public_key: object) -> bytes:
+    return public_key.public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:

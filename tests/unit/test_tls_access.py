@@ -135,3 +135,35 @@ def test_nginx_guards_operator_endpoints_and_rate_limits_the_api(rendered):
     api = conf.split("location /api/ {")[1].split("}")[0]
     assert "limit_req zone=api" in api
     assert "client_max_body_size 1m;" in conf
+
+
+def test_an_environments_certificate_files_are_installed_and_checked(tmp_path):
+    """tls.source: file — the chain and key go where nginx reads them, the local CA's
+    key goes, clients trust the system roots plus the chain's issuers; a key of another
+    certificate or a missing file is refused, naming the setting."""
+    issuer = tls.TlsFiles(tmp_path / "issuer")
+    tls.ensure(issuer, ["127.0.0.1"], NOW)
+    chain = tmp_path / "shop.crt"
+    chain.write_text(issuer.cert.read_text() + issuer.ca_cert.read_text())
+    bundle = tmp_path / "roots.pem"
+    bundle.write_text("# the system roots\n")
+    files = tls.TlsFiles(tmp_path / "tls")
+    tls.ensure(files, ["127.0.0.1"], NOW)  # a stack that had a generated certificate
+    done = tls.install_provided(files, chain, issuer.key, bundle)
+    assert done.endswith("(installed)")
+    assert files.cert.read_text() == chain.read_text()
+    assert mode(files.key) == 0o600 and files.key.read_bytes() == issuer.key.read_bytes()
+    assert not files.ca_key.exists()
+    assert files.ca_cert.read_text() == "# the system roots\n" + issuer.ca_cert.read_text()
+    assert tls.ensure(files, ["127.0.0.1"], NOW) == "certificate provided (kept as is)"
+    assert tls.install_provided(files, chain, issuer.key, bundle).endswith("(same)")
+    with pytest.raises(ValueError, match="is not the key of"):
+        tls.install_provided(files, chain, _other_key(tmp_path), bundle)
+    with pytest.raises(ValueError, match=r"tls.cert_file .*missing.crt does not exist"):
+        tls.install_provided(files, tmp_path / "missing.crt", issuer.key, bundle)
+
+
+def _other_key(tmp_path):
+    other = tls.TlsFiles(tmp_path / "other")
+    tls.ensure(other, ["127.0.0.1"], NOW)
+    return other.key

@@ -280,8 +280,14 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
     def _ensure_tls(self) -> Step:
         """The local CA and nginx's certificate (ocean/tls.py), or the one dropped in."""
         started = time.monotonic()
+        files, env = tls.TlsFiles(self.settings.tls_dir), self.settings.env
         try:
-            done = tls.ensure(tls.TlsFiles(self.settings.tls_dir), [self.settings.host])
+            if env["tls.source"] == "file":  # the environment names a real certificate
+                root = self.settings.repo_root
+                cert, key = env.path("tls.cert_file", root), env.path("tls.key_file", root)
+                done = tls.install_provided(files, cert, key)
+            else:
+                done = tls.ensure(files, [self.settings.host])
         except ValueError as exc:
             raise OceanError(str(exc)) from None
         return Step("tls", detail=done, seconds=time.monotonic() - started)
