@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ocean.procedures import deploy as deploys
+from ocean.procedures import stack as stack_procedures
 from ocean.procedures.seed import seed
 from ocean.prom import Prometheus
 from ocean.rollout.journal import Journal
@@ -131,6 +132,9 @@ async def test_console_shows_the_compose_stack(calm: ComposeRuntime) -> None:
     from tui.app import OceanConsole
     from tui.widgets.health import ServicesTable, TargetsTable
 
+    # What the console should show: Prometheus has dropped the crash-looped release's
+    # target and scrapes the rest (the console shows Prometheus' view, so wait for it).
+    list(stack_procedures.wait_for_targets(calm))
     prom = Prometheus.of(calm)
     app = OceanConsole(calm, prom, refresh=2.0)
     containers = calm._containers()
