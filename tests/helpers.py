@@ -17,12 +17,15 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from ocean.config import HIGHEST_OFFSET, REPO_ROOT
+from ocean.environments_schema import EPHEMERAL_PORTS
 
 
 def free_port_base() -> int:
-    """A port base whose whole plan is free right now (random, so parallel runs differ)."""
+    """A port base whose whole plan is free right now (random, so parallel runs differ),
+    below the ephemeral ports: an outgoing connection must never take the port of a
+    service that a test stopped for a moment (a deploy's idle color)."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - HIGHEST_OFFSET, 100)
+        base = random.randrange(10000, EPHEMERAL_PORTS.start - HIGHEST_OFFSET, 100)
         if all(_free(base + offset) for offset in range(HIGHEST_OFFSET + 1)):
             return base
     raise RuntimeError("no free port range found")

@@ -149,8 +149,28 @@ def check_shape(data: Any, schema: dict[str, Any] = SCHEMA, prefix: str = "") ->
             yield path, f"{value!r} is not {message}"
 
 
+# Linux's default ephemeral ports (net.ipv4.ip_local_port_range): outgoing connections
+# take their local port from here, so a service stopped for a moment (a deploy's idle
+# color) can find its port held by somebody's client socket and fail to start again.
+EPHEMERAL_PORTS = range(32768, 61000)
+
+
 def consistency(data: dict) -> Iterator[tuple[str, str]]:
     """Rules across keys, on the merged result."""
+    from ocean.config import HIGHEST_OFFSET
+
+    base = data.get("port_base")
+    if isinstance(base, int) and not isinstance(base, bool):
+        plan = range(base, base + HIGHEST_OFFSET + 1)
+        if plan.start < EPHEMERAL_PORTS.stop and EPHEMERAL_PORTS.start < plan.stop:
+            yield (
+                "port_base",
+                (
+                    f"{base}..{plan.stop - 1} overlaps the ephemeral ports "
+                    f"{EPHEMERAL_PORTS.start}..{EPHEMERAL_PORTS.stop - 1} (outgoing connections "
+                    f"take them): choose a base below {EPHEMERAL_PORTS.start - HIGHEST_OFFSET}"
+                ),
+            )
     tls = data.get("tls", {})
     if tls.get("source") == "file":
         for key in ("cert_file", "key_file"):

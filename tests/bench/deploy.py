@@ -33,14 +33,15 @@ from ocean.procedures import deploy as deploys
 from ocean.procedures import stack
 from ocean.procedures.seed import seed
 from ocean.rollout.journal import Journal
-from ocean.runtime.local import LocalRuntime
+from ocean.runtime import make_runtime
+from ocean.runtime.base import Runtime
 from tests.helpers import FakeReceiver, free_port_base
 from tests.k6_traffic import Traffic
 
 TARGETS = {"failed": 0, "requests": 20_000, "switch_s": 1.0, "deploy_s": 45.0, "rollback_s": 1.0}
 
 
-def timed_deploy(runtime: LocalRuntime, opts: deploys.DeployOptions, on_switch=None) -> dict:
+def timed_deploy(runtime: Runtime, opts: deploys.DeployOptions, on_switch=None) -> dict:
     started = time.monotonic()
     error = ""
     switched_at = breach_at = None
@@ -77,11 +78,16 @@ def main() -> None:
     parser.add_argument("--rollbacks", type=int, default=3)
     parser.add_argument("--window", type=float, default=30.0)
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--runtime", choices=("local", "compose"), default="local",
+        help="compose: the containers on the local engine (started when needed)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="ocean-bench-deploy-"))
     os.chmod(state, 0o755)
-    runtime = LocalRuntime(Settings(state_dir=state, ports=PortPlan(free_port_base())))
+    settings = Settings(state_dir=state, ports=PortPlan(free_port_base()))
+    runtime = make_runtime(args.runtime, settings)
     results: dict = {
         "date": datetime.date.today().isoformat(),
         "cpus": os.cpu_count(),

@@ -120,6 +120,9 @@ def test_an_unknown_key_names_environment_file_line_and_key(defs: Path):
         ("slo:\n  availability_objective: 100\n", "slo.availability_objective", "percentage"),
         ("alerting:\n  webhook_url: ftp://x\n", "alerting.webhook_url", "URL"),
         ("host: localhost\n", "host", "IP address"),
+        # A plan reaching into the ephemeral ports: clients could take a stopped port.
+        ("port_base: 32750\n", "port_base", "overlaps the ephemeral ports 32768..60999"),
+        ("port_base: 40000\n", "port_base", "choose a base below 32714"),
     ],
 )
 def test_a_wrong_type_is_a_problem_naming_the_key(defs: Path, text: str, key: str, wanted: str):

@@ -99,7 +99,7 @@ def test_config_diff_without_overrides_shows_the_port_plans(state: Path):
     )
     assert clean.returncode == 0, clean.stderr
     rows = {r["key"]: (r["prod"], r["staging"]) for r in json.loads(clean.stdout)["differences"]}
-    assert rows["port_base"] == (38000, 28000)
+    assert rows["port_base"] == (30000, 28000)
     assert rows["state_dir"] == (str(REPO_ROOT / ".ocean-prod"), str(REPO_ROOT / ".ocean-staging"))
 
 
