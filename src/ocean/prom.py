@@ -6,7 +6,7 @@ polls every couple of seconds, so the client is built once and kept.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -23,7 +23,12 @@ def _stack_client_args(runtime: Any) -> dict[str, Any]:
     return {"auth": access.ops_auth, "verify": access.ssl_context()}
 
 
-class Prometheus:
+class _StackApi:
+    """An HTTP API of the stack over one reused connection, with the stack's credentials
+    when made with ``of(runtime)``; ``service`` names it in the runtime's port plan."""
+
+    service = ""
+
     def __init__(
         self,
         url: str,
@@ -35,18 +40,22 @@ class Prometheus:
         self._client = httpx.Client(base_url=self.url, timeout=timeout, auth=auth, verify=verify)
 
     @classmethod
-    def of(cls, runtime: Any, timeout: float = 2.0) -> Prometheus:
-        """The Prometheus of ``runtime``'s stack, with the stack's credentials."""
-        return cls(runtime.url("prometheus"), timeout, **_stack_client_args(runtime))
+    def of(cls, runtime: Any, timeout: float = 2.0) -> Self:
+        """This API of ``runtime``'s stack, with the stack's credentials."""
+        return cls(runtime.url(cls.service), timeout, **_stack_client_args(runtime))
 
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> Prometheus:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Prometheus(_StackApi):
+    service = "prometheus"
 
     def _get(self, path: str, **params: Any) -> Any:
         try:
@@ -94,26 +103,10 @@ class Prometheus:
         return self._get("/api/v1/rules")["groups"]
 
 
-class Alertmanager:
+class Alertmanager(_StackApi):
     """The few Alertmanager v2 calls the toolkit needs, over one reused connection."""
 
-    def __init__(
-        self,
-        url: str,
-        timeout: float = 2.0,
-        auth: tuple[str, str] | None = None,
-        verify: Any = True,
-    ) -> None:
-        self.url = url.rstrip("/")
-        self._client = httpx.Client(base_url=self.url, timeout=timeout, auth=auth, verify=verify)
-
-    @classmethod
-    def of(cls, runtime: Any, timeout: float = 2.0) -> Alertmanager:
-        """The Alertmanager of ``runtime``'s stack, with the stack's credentials."""
-        return cls(runtime.url("alertmanager"), timeout, **_stack_client_args(runtime))
-
-    def close(self) -> None:
-        self._client.close()
+    service = "alertmanager"
 
     def alerts(self) -> list[dict[str, Any]]:
         """Alerts Alertmanager holds, each with status.state active/suppressed."""

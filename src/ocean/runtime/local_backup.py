@@ -175,6 +175,22 @@ def _wait_loaded(client: redis.Redis, proc: subprocess.Popen, log: Path) -> None
         time.sleep(0.02)
 
 
+def _migrate_keys(source: redis.Redis, host: str, port: int, db: int, password: str) -> int:
+    """MIGRATE (copy, replace) every key of ``source`` into database ``db`` of the Redis
+    at ``host``:``port``, 1,000 keys per call; returns how many moved."""
+    moved = 0
+    batch: list[bytes] = []
+    for key in source.scan_iter(count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            source.migrate(host, port, batch, db, 30_000, copy=True, replace=True, auth=password)
+            moved, batch = moved + len(batch), []
+    if batch:
+        source.migrate(host, port, batch, db, 30_000, copy=True, replace=True, auth=password)
+        moved += len(batch)
+    return moved
+
+
 def _tail(text: str | bytes, lines: int = 2) -> str:
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
@@ -642,34 +658,9 @@ class LocalBackup:
                         host=host, port=scratch.connection_pool.connection_kwargs["port"], db=db
                     )
                     try:
-                        batch: list[bytes] = []
-                        for key in source.scan_iter(count=1000):
-                            batch.append(key)
-                            if len(batch) >= 1000:
-                                source.migrate(
-                                    host,
-                                    port,
-                                    batch,
-                                    db,
-                                    30_000,
-                                    copy=True,
-                                    replace=True,
-                                    auth=self._secret("REDIS_PASSWORD"),
-                                )
-                                moved += len(batch)
-                                batch = []
-                        if batch:
-                            source.migrate(
-                                host,
-                                port,
-                                batch,
-                                db,
-                                30_000,
-                                copy=True,
-                                replace=True,
-                                auth=self._secret("REDIS_PASSWORD"),
-                            )
-                            moved += len(batch)
+                        moved += _migrate_keys(
+                            source, host, port, db, self._secret("REDIS_PASSWORD")
+                        )
                     finally:
                         source.close()
             finally:
