@@ -14,6 +14,8 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from invoke import Exit, task
+from invoke.exceptions import ParseError
+from invoke.parser import Argument
 from rich.console import Console
 from rich.table import Table
 
@@ -57,6 +59,24 @@ def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:
     if as_json:
         print(json.dumps({"ok": True, "steps": [s.as_dict() for s in done]}, indent=2))
     return done
+
+
+def _number_or_parse_error(set_value):
+    """invoke casts a numeric flag's value with int() or float() and lets a ValueError
+    escape as a traceback; a ParseError is what it prints as one line, exit 1."""
+
+    def checked(argument: Argument, value, cast: bool = True) -> None:
+        try:
+            set_value(argument, value, cast)
+        except ValueError:
+            wanted = "a whole number" if argument.kind is int else "a number"
+            flag = f"--{argument.name.replace('_', '-')}"
+            raise ParseError(f"{flag}: {value!r} is not {wanted}") from None
+
+    return checked
+
+
+Argument.set_value = _number_or_parse_error(Argument.set_value)
 
 
 def _guard(call):
@@ -318,6 +338,9 @@ def _print_findings(findings: list, took: float) -> None:
         "(default: the environment's deploy.scale_down_delay)",
         "ready-timeout": "how long the new color may take to answer /readyz "
         "(default: the environment's deploy.ready_timeout)",
+        "warmup": "catalogue reads sent straight to the new color, 10 at a time, right "
+        "before the switch so that live traffic finds its connections open (default 200; "
+        "0: none); any failed read ends the deploy before traffic moves",
         "force": "deploy despite firing page-severity alerts (recorded in the history; "
         "prod: needs --confirm-env prod)",
         "require-staging-pass": "refuse unless this build passed a load test on staging "
@@ -334,6 +357,7 @@ def deploy(
     analysis_window="",
     scale_down_delay="",
     ready_timeout="",
+    warmup=200,
     force=False,
     json=False,
     env="",
@@ -342,7 +366,7 @@ def deploy(
 ):
     """Blue-green deploy to the idle color, gated on metrics, with automatic rollback.
 
-    Start VERSION on the idle color, smoke-test and analyse it,
+    Start VERSION on the idle color, smoke-test and analyse it, warm it up,
     switch nginx to it, watch its error ratio and p99 against slo.yaml, and roll back
     at once on a breach. Exit 1 when it does not end live."""
     runtime = _runtime(env)
@@ -352,6 +376,7 @@ def deploy(
             version=version,
             auto_promote=auto_promote,
             force=force,
+            warmup_requests=int(warmup),
             **environments_apply.deploy_timings(
                 runtime.settings.env, analysis_window, scale_down_delay, ready_timeout
             ),

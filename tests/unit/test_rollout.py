@@ -16,6 +16,7 @@ from ocean.config import REPO_ROOT
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
 from ocean.procedures.deploy import check_color, other
+from ocean.rollout import warmup
 from ocean.rollout.analysis import (
     FAIL,
     INCONCLUSIVE,
@@ -198,3 +199,18 @@ def test_unknown_versions_are_refused(tmp_path: Path):
         builds.resolve(REPO_ROOT, "no-such-ref")
     with pytest.raises(OceanError, match="not a build of the shop"):
         builds.resolve(REPO_ROOT, str(tmp_path))
+
+
+def test_warm_up_reads_cycle_through_what_a_shopper_reads() -> None:
+    chosen = warmup.paths([5, 6], 8)
+    assert chosen == [
+        "/api/products/5",
+        "/api/products/6",
+        "/api/products?limit=20&offset=0",
+        "/api/search?q=ocean&limit=10",
+        "/api/products/5",
+        "/api/categories",
+        "/api/products/6",
+        "/api/products/5",
+    ]
+    assert all(path.startswith("/api/") for path in warmup.paths([], 50))  # judged routes

@@ -1,7 +1,8 @@
 """Blue-green deploy with metric-gated promotion and automatic rollback, for any runtime.
 
-    deploy:  preflight → build → start → preview → switch → analysis → promoted → scale-down
-    promote: (a deploy paused with auto_promote=False) switch → analysis → … as above
+    deploy:  preflight → build → start → preview → warm-up → switch → analysis → promoted
+             → scale-down
+    promote: (a deploy paused with auto_promote=False) warm-up → switch → analysis → …
     rollback: back to the other color (warm: one nginx reload), or abandon a paused deploy
 
 Every step is journaled before it acts (``ocean.rollout.journal``), under a lock. A
@@ -31,6 +32,7 @@ from ocean.prom import PromError, Prometheus
 from ocean.rollout.analysis import FAIL, INCONCLUSIVE, Measurement, Snapshot, Thresholds, judge
 from ocean.rollout.journal import TRAFFIC_MOVED, DeployLocked, Journal
 from ocean.rollout.smoke import smoke
+from ocean.rollout.warmup import warm_up
 from ocean.runtime.base import Runtime
 from ocean.services import COLORS
 
@@ -42,6 +44,11 @@ PROM_RETRIES = 3  # consecutive failed polls before the analysis counts as faile
 PROGRESS_EVERY = 5.0  # seconds between analysis progress steps
 # A status read holds the lock for a moment: a deploy waits that long, not longer.
 LOCK_WAIT_S = 3.0
+# How long Prometheus may take to scrape the warm-up reads before the switch.
+WARMUP_SCRAPE_TIMEOUT_S = 15.0
+# The shop counts a request once its response is sent: a client has its answer up to
+# this long before the counter moves.
+COUNTED_WITHIN_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,10 @@ class DeployOptions:
     force: bool = False
     min_requests: int = 20
     validate: bool = True
+    # Reads sent straight to the new color right before the switch (0: none), this
+    # many at a time: the shop's default DB pool size (see ocean.rollout.warmup).
+    warmup_requests: int = 200
+    warmup_concurrency: int = 10
 
 
 def other(color: str) -> str:
@@ -77,6 +88,8 @@ def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
     check_color(opts.color)
     if opts.analysis_window <= 0:
         raise OceanError("--analysis-window must be more than 0s")
+    if opts.warmup_requests < 0 or opts.warmup_concurrency < 1:
+        raise OceanError("--warmup must be 0 or more reads, sent at least 1 at a time")
     journal = Journal(runtime.settings.state_dir)
     with journal.lock(f"deploy {opts.color} {opts.version}", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=True)
@@ -99,6 +112,8 @@ def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
                 "auto_promote": opts.auto_promote,
                 "analysis_window_s": opts.analysis_window,
                 "scale_down_delay_s": opts.scale_down_delay,
+                "warmup_requests": opts.warmup_requests,
+                "warmup_concurrency": opts.warmup_concurrency,
             }
         )
         started_color = False
@@ -170,11 +185,20 @@ def _promote(runtime: Runtime, journal: Journal, record: dict[str, Any]) -> Iter
     thresholds = Thresholds(**record["thresholds"])
     api_selector = slo.load().api_selector
     with Prometheus.of(runtime) as prom:
+        journal.step(record, "warm-up")
+        failpoint("warm-up")
+        try:
+            # The baseline: what the color has served so far (preview and warm-up).
+            baseline = yield from _warm_up(runtime, prom, record, api_selector)
+        except BaseException as exc:
+            # Traffic never moved: the new color goes, the old one serves on.
+            _drain(runtime.stop_color(color))
+            entry = journal.close(record, "failed", _reason(exc))
+            _record_metric(runtime, entry)
+            raise
         try:
             journal.step(record, "switch")
             failpoint("switch")
-            # The baseline: what the color has served so far (its preview).
-            baseline = _snapshot_or_none(prom, color, api_selector)
             decided = time.monotonic()
             yield from runtime.switch(color)
             switched = time.monotonic()
@@ -316,33 +340,86 @@ def _preview(
         data=timings,
     )
     api_calls = sum(1 for name in timings if name != "version")
+    smoked = time.time()
     thresholds = Thresholds(**record["thresholds"])
     api_selector = slo.load().api_selector
-    deadline = time.monotonic() + opts.preview_timeout
-    seen = Snapshot()
     with Prometheus.of(runtime) as prom:
-        while True:
-            try:
-                # A fresh instance: its totals are all its traffic, the smoke requests.
-                seen = Snapshot.take(prom, color, api_selector)
-            except PromError as exc:
-                if time.monotonic() > deadline:
-                    raise OceanError(
-                        f"pre-promotion analysis: Prometheus unreachable ({exc})"
-                    ) from None
-            if seen.requests >= api_calls or time.monotonic() > deadline:
-                break
-            time.sleep(runtime.analysis_interval)
-    if seen.requests < api_calls:
+        try:
+            # A fresh instance: its totals are all its traffic, the smoke requests.
+            seen = _scraped_after(runtime, prom, color, api_selector, smoked, opts.preview_timeout)
+        except PromError as exc:
+            raise OceanError(f"pre-promotion analysis: Prometheus unreachable ({exc})") from None
+    if seen is None or seen.requests < api_calls:
+        found = f"saw {seen.requests:.0f} of" if seen else "has not scraped"
         raise OceanError(
-            f"pre-promotion analysis: Prometheus saw {seen.requests:.0f} of {color}'s "
-            f"{api_calls} smoke requests after {opts.preview_timeout:.0f}s: is it scraping {color}?"
+            f"pre-promotion analysis: Prometheus {found} {color}'s {api_calls} smoke "
+            f"requests after {opts.preview_timeout:.0f}s: is it scraping {color}?"
         )
     verdict = judge(Measurement.of(color, time.monotonic() - started, seen), thresholds)
     journal.update(record, preview=verdict.as_dict())
     if verdict.verdict == FAIL:
         raise OceanError(f"pre-promotion analysis failed: {'; '.join(verdict.reasons)}")
     yield Step("pre-promotion analysis", detail=verdict.summary(), data=verdict.as_dict())
+
+
+def _warm_up(
+    runtime: Runtime, prom: Prometheus, record: dict[str, Any], api_selector: str
+) -> Iterator[Step]:
+    """Concurrent reads straight to the new color, then wait until Prometheus has
+    scraped them all: returns the baseline the analysis subtracts, so that the cold
+    first requests of the warm-up are never judged as live traffic."""
+    color = record["color"]
+    requests = int(record.get("warmup_requests", DeployOptions.warmup_requests))
+    if requests <= 0:
+        return _snapshot_or_none(prom, color, api_selector)
+    done = warm_up(
+        runtime.url(f"shop-{color}"),
+        requests,
+        int(record.get("warmup_concurrency", DeployOptions.warmup_concurrency)),
+    )
+    yield Step("warm-up", detail=f"{color}: {done.summary()}", seconds=done.seconds)
+    try:
+        seen = _scraped_after(
+            runtime, prom, color, api_selector, time.time(), WARMUP_SCRAPE_TIMEOUT_S
+        )
+    except PromError as exc:
+        raise OceanError(f"warm-up: Prometheus unreachable ({exc})") from None
+    if seen is None or seen.requests < done.requests:
+        found = f"saw {seen.requests:.0f} of" if seen else "has not scraped"
+        raise OceanError(
+            f"warm-up: Prometheus {found} {color}'s {done.requests} warm-up reads after "
+            f"{WARMUP_SCRAPE_TIMEOUT_S:.0f}s: is it scraping {color}?"
+        )
+    return seen
+
+
+def _scraped_after(
+    runtime: Runtime,
+    prom: Prometheus,
+    color: str,
+    api_selector: str,
+    since: float,
+    timeout: float,
+) -> Snapshot | None:
+    """The color's totals from the first scrape that began after ``since`` (Unix time),
+    so that they count every request sent before it; None after ``timeout``.
+
+    Not "until the totals reach N": a color restarted on its port within one scrape
+    interval leaves Prometheus holding the previous process's larger totals.
+    PromError when Prometheus still fails at the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            scraped = Snapshot.last_scraped(prom, color, api_selector)
+            if scraped is not None and scraped > since + COUNTED_WITHIN_S:
+                return Snapshot.take(prom, color, api_selector)
+        except PromError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(runtime.analysis_interval)
 
 
 # -- analysis -------------------------------------------------------------------------

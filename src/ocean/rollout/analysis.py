@@ -64,6 +64,13 @@ class Snapshot:
         buckets = {float(r["metric"]["le"]): float(r["value"][1]) for r in by_le}
         return cls(sum(counts.values()), counts.get("5xx", 0.0), buckets)
 
+    @staticmethod
+    def last_scraped(prom: Prometheus, color: str, api_selector: str) -> float | None:
+        """Unix time at which Prometheus last scraped the color's request counters."""
+        sel = f'color="{color}",{api_selector}'
+        rows = prom.query(f"max(timestamp(shop_http_requests_total{{{sel}}}))")
+        return float(rows[0]["value"][1]) if rows else None
+
     def minus(self, earlier: Snapshot) -> Snapshot:
         buckets = {le: n - earlier.buckets.get(le, 0.0) for le, n in self.buckets.items()}
         return Snapshot(self.requests - earlier.requests, self.errors - earlier.errors, buckets)

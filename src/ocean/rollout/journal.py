@@ -26,7 +26,17 @@ from ocean.errors import OceanError
 from ocean.render import write_atomic
 
 # The steps of a deploy, in order. A journal names the last one that began.
-STEPS = ("preflight", "build", "start", "preview", "switch", "analysis", "promoted", "scale-down")
+STEPS = (
+    "preflight",
+    "build",
+    "start",
+    "preview",
+    "warm-up",
+    "switch",
+    "analysis",
+    "promoted",
+    "scale-down",
+)
 # Once a deploy's journal reaches one of these, traffic may be on the new color.
 TRAFFIC_MOVED = {"switch", "analysis", "promoted", "scale-down"}
 

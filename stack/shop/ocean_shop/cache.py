@@ -30,9 +30,13 @@ log = logging.getLogger(__name__)
 # TimeoutError and ConnectionRefusedError are OSErrors; redis-py wraps most
 # but not all socket failures in RedisError.
 CACHE_ERRORS = (RedisError, OSError)
-# Redis is local; a command slower than this is better answered by PostgreSQL
+# Redis is local; a cache read slower than this is better answered by PostgreSQL
 # than waited for, given a 200 ms p99 target.
-REDIS_TIMEOUT = 0.25
+CACHE_TIMEOUT = 0.25
+# Carts, locks and idempotency records live only in Redis: there is no fallback,
+# so waiting out a stall (an AOF fsync on a busy disk, a cold connection on a
+# loaded host) beats answering 503. Still well inside any client's timeout.
+STORE_TIMEOUT = 1.0
 
 # KEYS[1] entry; ARGV[1] version, ARGV[2] entry bytes, ARGV[3] ttl seconds.
 # Refuse when the cached version is newer, or equal and already has a body
@@ -54,12 +58,13 @@ return 1
 Loader = Callable[[int], Awaitable[tuple[int, bytes] | None]]
 
 
-def connect_redis(url: str) -> Redis:
-    """A lazily connecting client: creating it never fails if Redis is down."""
+def connect_redis(url: str, timeout: float) -> Redis:
+    """A lazily connecting client whose connects and commands give up after ``timeout``
+    seconds: creating it never fails if Redis is down."""
     return Redis.from_url(
         url,
-        socket_timeout=REDIS_TIMEOUT,
-        socket_connect_timeout=REDIS_TIMEOUT,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         # redis-py retries failed commands with backoff by default; for a
         # cache that only delays the PostgreSQL fallback.
         retry=Retry(NoBackoff(), 0),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from ocean_shop.cache import ProductCache, connect_redis
+from ocean_shop.cache import CACHE_TIMEOUT, STORE_TIMEOUT, ProductCache, connect_redis
 from ocean_shop.cart import Carts
 from ocean_shop.catalog import Catalog
 from ocean_shop.config import Settings
@@ -65,9 +65,12 @@ async def open_resources(settings: Settings, metrics: ShopMetrics) -> AsyncItera
     )
     # Redis is not waited for: the cache degrades to PostgreSQL reads and
     # /readyz reports it, so a Redis outage must not stop the shop starting.
-    redis = connect_redis(settings.redis_url)
+    redis = connect_redis(settings.redis_url, STORE_TIMEOUT)
+    # The cache has a client of its own with a shorter timeout: a slow read falls
+    # back to PostgreSQL, while the cart and the locks on `redis` wait a while longer.
+    cache_redis = connect_redis(settings.redis_url, CACHE_TIMEOUT)
     catalog = Catalog(pool, metrics)
-    cache = ProductCache(redis, settings.cache_ttl, metrics)
+    cache = ProductCache(cache_redis, settings.cache_ttl, metrics)
     carts = Carts(redis, settings.cart_ttl)
     feed = OrderFeed(settings.redis_url, redis)
     orders = Orders(
@@ -101,5 +104,6 @@ async def open_resources(settings: Settings, metrics: ShopMetrics) -> AsyncItera
     finally:
         await maintenance.stop()
         await feed.close()
+        await cache_redis.aclose()
         await redis.aclose()
         await pool.close(timeout=1.0)
