@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from ocean import slo
+from ocean import environments_apply, slo
 from ocean.config import Settings
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
@@ -80,7 +80,8 @@ class OceanConsole(App):
         self.deploy_defaults = deploy_defaults or {}
         self.runtime = runtime
         self.prometheus = prometheus
-        self.slos = slo.load()
+        # The environment's objectives (slo.* overrides), as its alerts use them.
+        self.slos = environments_apply.slos(slo.load(), runtime.settings.env)
         self.refresh_s = refresh
         self.readonly = readonly
         self.health: HealthView | None = None
@@ -90,8 +91,9 @@ class OceanConsole(App):
         self.polls = 0  # completed fetches (tests and the benchmark count them)
         self.alertmanager: Alertmanager | None = None  # set by make_app
         self.notifications = ""  # Alertmanager's view: active/suppressed counts
-        if readonly:
-            self.sub_title = "read-only"
+        # Which stack this is, always in sight: a prod console must not pass for dev.
+        where = f"{runtime.settings.env_name} · {runtime.name} runtime"
+        self.sub_title = f"{where} · read-only" if readonly else where
 
     # -- the poll loop ------------------------------------------------------------------
 

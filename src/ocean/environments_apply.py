@@ -45,8 +45,8 @@ def prune_policy(env: Environment, last: int, daily: int, weekly: int, monthly: 
 
 
 def slos(base: slo.SLOs, env: Environment) -> slo.SLOs:
-    """slo.yaml's SLOs with the environment's overrides (what deploy analysis and load
-    test verdicts judge); the generated alert rules keep slo.yaml's figures."""
+    """slo.yaml's SLOs with the environment's overrides: what deploy analysis and load
+    test verdicts judge, and what the stack's SLO alerts fire on (``rule_files``)."""
     objective = env["slo.availability_objective"]
     threshold = env["slo.latency_threshold_ms"]
     out = base

@@ -1305,15 +1305,23 @@ def runbooks(slos: SLOs, rule_docs: tuple[dict, dict]) -> dict[str, str]:
 # ------------------------------------------------------------------------ generation
 
 
+def rule_files(slos: SLOs, docs: tuple[dict, dict] | None = None) -> dict[str, str]:
+    """The generated Prometheus rule files: name in monitoring/rules → content."""
+    shop, slo_doc = docs or rules(slos)
+    comment = "Recording rules for the shop's SLIs (names published in monitoring/slo.yaml)."
+    return {
+        "shop.rules.yml": _yaml(shop, comment),
+        "slo.rules.yml": _yaml(
+            slo_doc, "SLI error ratios per window and the SLO alerts (runbooks: docs/runbooks/)."
+        ),
+    }
+
+
 def generate(slos: SLOs) -> dict[str, str]:
     """Every generated file: repo-relative path → content."""
     docs = rules(slos)
-    comment = "Recording rules for the shop's SLIs (names published in monitoring/slo.yaml)."
     files = {
-        "monitoring/rules/shop.rules.yml": _yaml(docs[0], comment),
-        "monitoring/rules/slo.rules.yml": _yaml(
-            docs[1], "SLI error ratios per window and the SLO alerts (runbooks: docs/runbooks/)."
-        ),
+        **{f"monitoring/rules/{name}": text for name, text in rule_files(slos, docs).items()},
         "monitoring/dashboards/slo.json": json.dumps(dashboard(slos), indent=2) + "\n",
         "testing/k6/thresholds.json": json.dumps(k6_thresholds(slos), indent=2) + "\n",
     }

@@ -94,6 +94,8 @@ def main() -> None:
         **vars(args),
     }
     results.pop("json_out")
+    # compose's `up` starts the engine when it is not running: stop it again after.
+    own_engine = args.runtime == "compose" and not runtime.engine.pid()
     # Alertmanager's default receivers post here: a sink keeps them succeeding, so the
     # alerts the rollback runs provoke never page (a page would freeze the deploys).
     sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
@@ -150,6 +152,8 @@ def main() -> None:
     finally:
         list(stack.down(runtime, purge=True, yes=True))
         sink.close()
+        if own_engine:
+            list(runtime.engine.stop())
 
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2) + "\n")

@@ -79,3 +79,27 @@ async def test_a_console_rollback_in_prod_asks_for_the_environment_and_is_audite
         ("rollback", "started", "console"),
         ("rollback", "failed", "console"),
     ]
+
+
+def header_text(app: OceanConsole) -> str:
+    return str(app.screen.query_one("HeaderTitle").render())  # by type name: not exported
+
+
+async def test_the_header_names_the_environment_and_runtime(tmp_path: Path):
+    """Every screen's header says which stack the console drives: prod never looks like
+    dev. The SLO objectives shown are the environment's (staging: 99.5 %)."""
+    for name, readonly, expected in (
+        ("prod", False, "prod · local runtime"),
+        ("staging", True, "staging · local runtime · read-only"),
+    ):
+        app = OceanConsole(
+            runtime_in(tmp_path / name, name), RecordedPrometheus(), readonly=readonly
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            assert expected in header_text(app)
+            await pilot.press("2")
+            await pilot.pause(0.1)
+            assert expected in header_text(app)  # the Deploy screen's header too
+        objective = app.slos.availability.objective
+        assert objective == (99.5 if name == "staging" else 99.9)

@@ -5,6 +5,7 @@ analysis windows, backup retention, SLO overrides)."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,36 @@ def test_an_all_zero_retention_still_makes_prune_refuse():
     policy = environments_apply.prune_policy(keeps_nothing, 0, 0, 0, 0)
     with pytest.raises(OceanError, match="say what to keep"):
         list(backups.prune(None, policy))  # refused before the runtime is used
+
+
+def test_slo_alerts_fire_on_the_environments_own_objective(tmp_path: Path):
+    """Prometheus loads <etc>/rules: the committed rules in dev, the SLO rules generated
+    again with staging's 99.5 % objective in staging, and no file left from before."""
+    committed = REPO_ROOT / "monitoring" / "rules"
+    dev = _runtime(tmp_path, "dev")
+    assert dev._context()["paths"]["rules"] == dev.settings.etc / "rules"
+    dev_files = dev._rule_files()
+    assert {path.name: text for path, text in dev_files.items()} == {
+        path.name: path.read_text() for path in committed.glob("*.rules.yml")
+    }
+
+    staging = _runtime(tmp_path, "staging")
+    (staging.settings.etc / "rules").mkdir(parents=True)
+    (staging.settings.etc / "rules" / "gone.rules.yml").write_text("groups: []\n")
+    files = {path.name: text for path, text in staging._rule_files().items()}
+    assert not (staging.settings.etc / "rules" / "gone.rules.yml").exists()
+    assert set(files) == {path.name for path in committed.glob("*.rules.yml")}
+    burn = 'slo:sli_error:ratio_rate5m{slo="availability"} > (14.4 * '
+    assert burn + "0.001)" in (committed / "slo.rules.yml").read_text()
+    assert burn + "0.005)" in files["slo.rules.yml"]
+    assert "the 0.5% the 99.5% availability SLO allows" in files["slo.rules.yml"]
+    unchanged = set(files) - {"slo.rules.yml", "shop.rules.yml"}
+    assert all(files[name] == (committed / name).read_text() for name in unchanged)
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed")
+    rendered = tmp_path / "slo.rules.yml"
+    rendered.write_text(files["slo.rules.yml"])
+    check = subprocess.run([promtool, "check", "rules", str(rendered)], capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr

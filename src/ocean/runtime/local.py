@@ -29,7 +29,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from ocean import access, health, secrets, tls
+from ocean import access, environments_apply, health, secrets, slo, tls
 from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
@@ -346,7 +346,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 "logs": s.logs,
                 "run": s.run,
                 "targets": s.etc / "targets",
-                "rules": REPO_ROOT / "monitoring" / "rules",
+                "rules": s.etc / "rules",  # _rule_files()
                 "nginx_tmp": s.state_dir / "nginx" / "tmp",
                 "nginx_cache": s.state_dir / "nginx" / "cache",
                 # The storefront's fingerprinted assets: <www>/static/<name>, published
@@ -448,6 +448,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             files[s.etc / "targets" / "shop.json"] = self.render_shop_targets(
                 [f"shop-{self.live_color()}"]
             )
+        files.update(self._rule_files())
         changed = sum(write_atomic(path, text) for path, text in files.items())
         changed += sum(write_atomic(path, text, mode=0o600) for path, text in private.items())
         # 0600: webhook URLs may carry tokens (Alertmanager 0.25 has no url_file).
@@ -471,6 +472,23 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         # 0600: program environments carry database passwords.
         changed += write_atomic(s.etc / "supervisord.conf", supervisord_conf, mode=0o600)
         return changed
+
+    def _rule_files(self) -> dict[Path, str]:
+        """The rule files Prometheus loads, in <etc>/rules: monitoring/rules as committed,
+        except that an environment overriding an SLO objective (``slo.*``) gets the SLO
+        rules generated again with its figures, so that its burn-rate alerts fire on
+        its own objective. Files no longer in monitoring/rules are removed."""
+        folder = self.settings.etc / "rules"
+        committed = REPO_ROOT / "monitoring" / "rules"
+        texts = {path.name: path.read_text() for path in committed.glob("*.rules.yml")}
+        base = slo.load()
+        effective = environments_apply.slos(base, self.settings.env)
+        if effective != base:
+            texts.update(slo.rule_files(effective))
+        for stale in folder.glob("*.rules.yml"):
+            if stale.name not in texts:
+                stale.unlink()
+        return {folder / name: text for name, text in texts.items()}
 
     def render_upstream(self, colors: list[str]) -> str:
         servers = [f"{self.settings.host}:{self.settings.ports[c]}" for c in colors]
