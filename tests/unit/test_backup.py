@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -169,3 +175,39 @@ def test_retention_keeps_last_daily_weekly_monthly():
     assert len(select(sets, Policy())) == len(sets)
     with pytest.raises(ValueError):
         Policy(last=-1)
+
+
+def test_decrypt_survives_an_agent_that_goes_away_as_gpg_connects(tmp_path: Path):
+    """A dying gpg-agent: its socket accepts gpg's connection and closes it ("can't
+    connect to the agent: End of file", seen once in CI between two decrypts). The
+    decrypt stops the agent and tries once more, with a fresh one."""
+    keys = BackupKeys(Path(tempfile.mkdtemp(prefix="k", dir="/tmp")))  # socket path < 108
+    set_dir, manifest = make_set(tmp_path, keys, encrypt=True)
+    entry = manifest.files["postgres.dump"]
+    socket_path = subprocess.run(
+        ["gpgconf", "--homedir", str(keys.gnupg), "--list-dirs", "agent-socket"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    dying = socket.socket(socket.AF_UNIX)
+    dying.bind(socket_path)
+    dying.listen()
+    accepted: list[int] = []
+
+    def accept_once_then_go() -> None:
+        conn, _ = dying.accept()
+        accepted.append(1)
+        dying.close()
+        os.unlink(socket_path)
+        conn.close()
+
+    thread = threading.Thread(target=accept_once_then_go, daemon=True)
+    thread.start()
+    try:
+        digest, size = keys.decrypt(set_dir / entry.name, tmp_path / "plain")
+    finally:
+        thread.join(timeout=5)
+        shutil.rmtree(keys.dir, ignore_errors=True)
+    assert accepted == [1]  # gpg did meet the dying agent first
+    assert (digest, size) == (entry.plain_sha256, entry.plain_size)

@@ -29,6 +29,8 @@ from pathlib import Path
 from ocean.errors import OceanError
 
 CHUNK = 1 << 20
+# What gpg says when the home's agent closed on it (see BackupKeys.decrypt).
+AGENT_LOST = "can't connect to the agent"
 KEY_PARAMS = """%no-protection
 Key-Type: eddsa
 Key-Curve: ed25519
@@ -136,9 +138,23 @@ class BackupKeys:
             return self._stream([*args, "--encrypt"], source, dst, what=f"encrypt {src.name}")
 
     def decrypt(self, src: Path, dst: Path) -> tuple[str, int]:
-        """Decrypt ``src`` into ``dst``; returns (sha256, size) of the plain ``dst``."""
-        with self._agent(), src.open("rb") as source:
-            return self._stream(["--decrypt"], source, dst, what=f"decrypt {src.name}")
+        """Decrypt ``src`` into ``dst``; returns (sha256, size) of the plain ``dst``.
+
+        gpg reaches the secret key through the home's gpg-agent, which it starts on
+        demand. An agent that is going away as gpg connects (the last one stopped, or
+        a stale one of a killed run) answers "can't connect to the agent": once, the
+        agent is stopped and gpg tried again with a fresh one.
+        """
+        with self._agent():
+            for attempt in (1, 2):
+                try:
+                    with src.open("rb") as source:
+                        return self._stream(["--decrypt"], source, dst, f"decrypt {src.name}")
+                except OceanError as exc:
+                    if attempt == 2 or AGENT_LOST not in str(exc):
+                        raise
+                    self._stop_agent()
+        raise AssertionError("unreachable")
 
     def _stream(self, args: list[str], source, dst: Path, what: str) -> tuple[str, int]:
         """gpg from ``source`` to ``dst``, hashing what it writes as it writes it."""
@@ -187,12 +203,15 @@ class BackupKeys:
         try:
             yield
         finally:
-            gpgconf = shutil.which("gpgconf")
-            if gpgconf and self.gnupg.is_dir():
-                subprocess.run(
-                    [gpgconf, "--homedir", str(self.gnupg), "--kill", "gpg-agent"],
-                    capture_output=True,
-                )
+            self._stop_agent()
+
+    def _stop_agent(self) -> None:
+        gpgconf = shutil.which("gpgconf")
+        if gpgconf and self.gnupg.is_dir():
+            subprocess.run(
+                [gpgconf, "--homedir", str(self.gnupg), "--kill", "gpg-agent"],
+                capture_output=True,
+            )
 
 
 def _gpg_bin() -> str:
