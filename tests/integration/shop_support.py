@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -19,6 +21,7 @@ from fastapi import FastAPI
 from ocean_shop.app import create_app
 from ocean_shop.config import Settings
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg.conninfo import make_conninfo
 from redis import Redis
 
 
@@ -168,3 +171,76 @@ def wait_ready(shop: ShopProcess, timeout: float = 20.0) -> None:
             pass
         time.sleep(0.1)
     raise TimeoutError(f"shop {shop.color} not ready on {shop.url} after {timeout:g} s")
+
+
+class Proxy:
+    """A loopback TCP forwarder that can be cut (an outage of whatever is behind it) or
+    hold back every answer from upstream for ``delay`` seconds (a stall)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.delay = 0.0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.sockets: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        self.open = True
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def _accept(self) -> None:
+        while self.open:
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                if not self.open:
+                    client.close()
+                    upstream.close()
+                    return
+                self.sockets |= {client, upstream}
+            for src, dst, answers in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(src, dst, answers), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, answers: bool) -> None:
+        src.settimeout(None)
+        try:
+            while data := src.recv(65536):
+                if answers and self.delay:
+                    time.sleep(self.delay)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Refuse new connections and break the open ones."""
+        with self.lock:
+            self.open = False
+            sockets, self.sockets = self.sockets, set()
+        self.listener.close()
+        self.acceptor.join(timeout=5)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def proxied(url: str, port: int) -> str:
+    if url.startswith("redis://"):
+        userinfo, _, rest = url.removeprefix("redis://").rpartition("@")
+        db = rest.partition("/")[2]
+        return f"redis://{userinfo + '@' if userinfo else ''}127.0.0.1:{port}/{db}"
+    return make_conninfo(url, host="127.0.0.1", port=str(port))

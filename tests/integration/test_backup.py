@@ -69,6 +69,15 @@ def add_orders(runtime: LocalRuntime, orders: int, customers: int = 0, seed: int
         conn.execute("UPDATE orders SET status = 'failed' WHERE status = 'pending'")
 
 
+def write_after_backup(runtime: LocalRuntime, orders: int) -> None:
+    """What a restore must undo: more orders, a changed, a dropped and 300 new keys."""
+    add_orders(runtime, orders, seed=2)
+    client = rkv(runtime)
+    client.set("test:str:1", "changed")
+    client.delete("test:str:2")
+    client.mset({f"later:{i}": i for i in range(300)})
+
+
 def rkv(runtime: LocalRuntime, db: int = 0) -> redis.Redis:
     return redis.Redis.from_url(runtime.redis_url(db=db))
 
@@ -134,12 +143,7 @@ def test_round_trip_restores_exactly_the_manifest(stack: LocalRuntime):
     password = secrets.load_or_create(runtime.settings.secrets_file)["POSTGRES_PASSWORD"]
     assert password.encode() not in (set_dir / "manifest.json").read_bytes()
 
-    # Write more: orders, changed and new keys, a dropped key.
-    add_orders(runtime, 500, seed=2)
-    client = rkv(runtime)
-    client.set("test:str:1", "changed")
-    client.delete("test:str:2")
-    client.mset({f"later:{i}": i for i in range(300)})
+    write_after_backup(runtime, orders=500)
     assert count(runtime) == manifest.postgres["tables"]["public.orders"]["rows"] + 500
 
     result = cli(runtime, "restore", manifest.id, "--yes", "--json")
@@ -150,6 +154,7 @@ def test_round_trip_restores_exactly_the_manifest(stack: LocalRuntime):
                      "traffic back", "health check", "restore"):  # fmt: skip
         assert expected in names, names
     assert_equals_manifest(runtime, manifest)
+    client = rkv(runtime)
     assert client.get("test:str:1") == b"value 1"
     assert client.get("test:str:2") == b"value 2"
     assert client.exists("later:1") == 0

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -26,8 +26,10 @@ from ocean_shop.seed import seed_products
 from redis import Redis
 
 from tests.integration.shop_support import (
+    Proxy,
     cache_counts,
     free_port,
+    proxied,
     query,
     samples,
     scrape,
@@ -307,55 +309,12 @@ async def test_redis_outage_reports_not_ready_but_still_serves_products(
         )
 
 
-class StallingProxy:
-    """A loopback TCP forwarder in the test's event loop that can hold back every
-    answer from upstream for ``delay`` seconds: a Redis stalled by a slow disk."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.delay = 0.0
-        self.writers: set[asyncio.StreamWriter] = set()
-
-    async def __aenter__(self) -> StallingProxy:
-        self.server = await asyncio.start_server(self._forward, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
-        for writer in self.writers:
-            writer.close()
-        await self.server.wait_closed()
-
-    async def _forward(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
-        upstream, to_upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.writers |= {to_client, to_upstream}
-        await asyncio.gather(
-            self._pump(client, to_upstream, stalls=False), self._pump(upstream, to_client, True)
-        )
-
-    async def _pump(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, stalls: bool
-    ) -> None:
-        try:
-            while data := await source.read(65536):
-                if stalls and self.delay:
-                    await asyncio.sleep(self.delay)
-                sink.write(data)
-                await sink.drain()
-        except ConnectionError:
-            pass
-        finally:
-            sink.close()
-
-
 async def test_a_redis_stall_delays_carts_and_skips_the_cache(settings: Settings) -> None:
     """Redis answering 0.5 s late: product reads give up on the cache after 0.25 s and
     read PostgreSQL; carts, which have no fallback, wait for it instead of a 503."""
-    url = urlsplit(settings.redis_url)
-    async with StallingProxy(url.port) as proxy:
-        netloc = f"{url.netloc.rpartition('@')[0]}@127.0.0.1:{proxy.port}"
-        stalled = dataclasses.replace(settings, redis_url=urlunsplit(url._replace(netloc=netloc)))
+    proxy = Proxy(urlsplit(settings.redis_url).port)
+    try:
+        stalled = dataclasses.replace(settings, redis_url=proxied(settings.redis_url, proxy.port))
         async with serve(stalled) as client:
             assert (await client.get("/api/products/3")).status_code == 200  # cached
             assert (
@@ -378,6 +337,8 @@ async def test_a_redis_stall_delays_carts_and_skips_the_cache(settings: Settings
                 (3, 2)
             ]
             assert cart_s >= proxy.delay  # waited for Redis rather than failing
+    finally:
+        proxy.cut()
 
 
 async def test_database_outage_is_503_while_cached_products_still_serve(

@@ -28,11 +28,8 @@ exactly that document.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +48,13 @@ from redis import Redis
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.integration.shop_support import ShopProcess, forget_shop_keys, shop_processes
+from tests.integration.shop_support import (
+    Proxy,
+    ShopProcess,
+    forget_shop_keys,
+    proxied,
+    shop_processes,
+)
 
 pytestmark = [pytest.mark.integration]
 
@@ -394,75 +397,6 @@ def test_nul_characters_in_query_strings_get_4xx(shop: ShopProcess) -> None:
 
 
 # --- outages: documented 503s ---------------------------------------------------------------
-
-
-class Proxy:
-    """A loopback TCP forwarder that can be cut: an outage of whatever is behind it."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
-        self.sockets: set[socket.socket] = set()
-        self.lock = threading.Lock()
-        self.open = True
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
-        self.acceptor.start()
-
-    def _accept(self) -> None:
-        while self.open:
-            try:
-                client, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                if not self.open:
-                    client.close()
-                    upstream.close()
-                    return
-                self.sockets |= {client, upstream}
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        src.settimeout(None)
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        """Refuse new connections and break the open ones."""
-        with self.lock:
-            self.open = False
-            sockets, self.sockets = self.sockets, set()
-        self.listener.close()
-        self.acceptor.join(timeout=5)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-
-def proxied(url: str, port: int) -> str:
-    if url.startswith("redis://"):
-        userinfo, _, rest = url.removeprefix("redis://").rpartition("@")
-        db = rest.partition("/")[2]
-        return f"redis://{userinfo + '@' if userinfo else ''}127.0.0.1:{port}/{db}"
-    return make_conninfo(url, host="127.0.0.1", port=str(port))
 
 
 # What a shopper does: every public operation that reads PostgreSQL or Redis.

@@ -146,15 +146,17 @@ class BackupKeys:
         agent is stopped and gpg tried again with a fresh one.
         """
         with self._agent():
-            for attempt in (1, 2):
-                try:
-                    with src.open("rb") as source:
-                        return self._stream(["--decrypt"], source, dst, f"decrypt {src.name}")
-                except OceanError as exc:
-                    if attempt == 2 or AGENT_LOST not in str(exc):
-                        raise
-                    self._stop_agent()
-        raise AssertionError("unreachable")
+            try:
+                return self._decrypt_once(src, dst)
+            except OceanError as exc:
+                if AGENT_LOST not in str(exc):
+                    raise
+                self._stop_agent()
+                return self._decrypt_once(src, dst)
+
+    def _decrypt_once(self, src: Path, dst: Path) -> tuple[str, int]:
+        with src.open("rb") as source:
+            return self._stream(["--decrypt"], source, dst, what=f"decrypt {src.name}")
 
     def _stream(self, args: list[str], source, dst: Path, what: str) -> tuple[str, int]:
         """gpg from ``source`` to ``dst``, hashing what it writes as it writes it."""

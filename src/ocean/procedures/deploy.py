@@ -136,11 +136,7 @@ def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
             failpoint("preview")
             yield from _preview(runtime, opts, build, record, journal)
         except BaseException as exc:
-            # Traffic never moved: stop what we started, close the journal, re-raise.
-            if started_color:
-                _drain(runtime.stop_color(opts.color))
-            entry = journal.close(record, "failed", _reason(exc))
-            _record_metric(runtime, entry)
+            _failed_before_switch(runtime, journal, record, exc, started_color)
             raise
         if not opts.auto_promote:
             journal.update(record, paused=True)
@@ -191,10 +187,7 @@ def _promote(runtime: Runtime, journal: Journal, record: dict[str, Any]) -> Iter
             # The baseline: what the color has served so far (preview and warm-up).
             baseline = yield from _warm_up(runtime, prom, record, api_selector)
         except BaseException as exc:
-            # Traffic never moved: the new color goes, the old one serves on.
-            _drain(runtime.stop_color(color))
-            entry = journal.close(record, "failed", _reason(exc))
-            _record_metric(runtime, entry)
+            _failed_before_switch(runtime, journal, record, exc)
             raise
         try:
             journal.step(record, "switch")
@@ -250,6 +243,21 @@ def _promote(runtime: Runtime, journal: Journal, record: dict[str, Any]) -> Iter
         seconds=entry["duration_s"],
         data=entry,
     )
+
+
+def _failed_before_switch(
+    runtime: Runtime,
+    journal: Journal,
+    record: dict[str, Any],
+    exc: BaseException,
+    started_color: bool = True,
+) -> None:
+    """Traffic never moved: stop the new color if it was started, close the journal as
+    failed; the old color serves on. The caller re-raises."""
+    if started_color:
+        _drain(runtime.stop_color(record["color"]))
+    entry = journal.close(record, "failed", _reason(exc))
+    _record_metric(runtime, entry)
 
 
 # -- preflight and preview ------------------------------------------------------------
@@ -344,16 +352,15 @@ def _preview(
     thresholds = Thresholds(**record["thresholds"])
     api_selector = slo.load().api_selector
     with Prometheus.of(runtime) as prom:
-        try:
-            # A fresh instance: its totals are all its traffic, the smoke requests.
-            seen = _scraped_after(runtime, prom, color, api_selector, smoked, opts.preview_timeout)
-        except PromError as exc:
-            raise OceanError(f"pre-promotion analysis: Prometheus unreachable ({exc})") from None
-    if seen is None or seen.requests < api_calls:
-        found = f"saw {seen.requests:.0f} of" if seen else "has not scraped"
-        raise OceanError(
-            f"pre-promotion analysis: Prometheus {found} {color}'s {api_calls} smoke "
-            f"requests after {opts.preview_timeout:.0f}s: is it scraping {color}?"
+        # A fresh instance: its totals are all its traffic, the smoke requests.
+        seen = _counted(
+            runtime,
+            prom,
+            color,
+            api_selector,
+            (smoked, api_calls, "smoke requests"),
+            opts.preview_timeout,
+            "pre-promotion analysis",
         )
     verdict = judge(Measurement.of(color, time.monotonic() - started, seen), thresholds)
     journal.update(record, preview=verdict.as_dict())
@@ -378,17 +385,32 @@ def _warm_up(
         int(record.get("warmup_concurrency", DeployOptions.warmup_concurrency)),
     )
     yield Step("warm-up", detail=f"{color}: {done.summary()}", seconds=done.seconds)
+    sent = (time.time(), done.requests, "warm-up reads")
+    return _counted(runtime, prom, color, api_selector, sent, WARMUP_SCRAPE_TIMEOUT_S, "warm-up")
+
+
+def _counted(
+    runtime: Runtime,
+    prom: Prometheus,
+    color: str,
+    api_selector: str,
+    sent: tuple[float, int, str],
+    timeout: float,
+    step: str,
+) -> Snapshot:
+    """The color's totals once Prometheus has counted ``sent`` (when the last request
+    ended, Unix time; how many; what they were). OceanError prefixed with ``step`` when
+    Prometheus fails or has not counted them within ``timeout``."""
+    since, requests, what = sent
     try:
-        seen = _scraped_after(
-            runtime, prom, color, api_selector, time.time(), WARMUP_SCRAPE_TIMEOUT_S
-        )
+        seen = _scraped_after(runtime, prom, color, api_selector, since, timeout)
     except PromError as exc:
-        raise OceanError(f"warm-up: Prometheus unreachable ({exc})") from None
-    if seen is None or seen.requests < done.requests:
+        raise OceanError(f"{step}: Prometheus unreachable ({exc})") from None
+    if seen is None or seen.requests < requests:
         found = f"saw {seen.requests:.0f} of" if seen else "has not scraped"
         raise OceanError(
-            f"warm-up: Prometheus {found} {color}'s {done.requests} warm-up reads after "
-            f"{WARMUP_SCRAPE_TIMEOUT_S:.0f}s: is it scraping {color}?"
+            f"{step}: Prometheus {found} {color}'s {requests} {what} after {timeout:.0f}s: "
+            f"is it scraping {color}?"
         )
     return seen
 

@@ -46,6 +46,11 @@ class Thresholds:
         return asdict(self)
 
 
+def _selector(color: str, api_selector: str) -> str:
+    """The label matchers of one color's API requests."""
+    return f'color="{color}",{api_selector}'
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A color's API request totals at one instant, as Prometheus last scraped them."""
@@ -57,7 +62,7 @@ class Snapshot:
     @classmethod
     def take(cls, prom: Prometheus, color: str, api_selector: str) -> Snapshot:
         """Raises PromError when Prometheus cannot answer."""
-        sel = f'color="{color}",{api_selector}'
+        sel = _selector(color, api_selector)
         by_status = prom.query(f"sum by (status) (shop_http_requests_total{{{sel}}})")
         by_le = prom.query(f"sum by (le) (shop_http_request_duration_seconds_bucket{{{sel}}})")
         counts = {r["metric"].get("status", ""): float(r["value"][1]) for r in by_status}
@@ -67,7 +72,7 @@ class Snapshot:
     @staticmethod
     def last_scraped(prom: Prometheus, color: str, api_selector: str) -> float | None:
         """Unix time at which Prometheus last scraped the color's request counters."""
-        sel = f'color="{color}",{api_selector}'
+        sel = _selector(color, api_selector)
         rows = prom.query(f"max(timestamp(shop_http_requests_total{{{sel}}}))")
         return float(rows[0]["value"][1]) if rows else None
 
