@@ -8,7 +8,11 @@ import redis
 
 from ocean.services import Service
 
-TIMEOUT = 1.0
+# A probe that gets no answer in time is asked again, waiting longer: on a busy machine
+# (CI, a CPU hog) a healthy service can take more than a second to answer, and one
+# slow answer must not call it unhealthy (refuse a deploy, fail a restart). A refusal
+# or a wrong answer is final at once; silence only after 1 + 2 + 4 s.
+TIMEOUTS = (1.0, 2.0, 4.0)
 
 
 def probe(
@@ -23,34 +27,50 @@ def probe(
     ``password``: PostgreSQL's superuser or Redis' default user; ``auth``: the
     operator's basic auth, sent to services that require it (``service.auth``).
     """
-    try:
-        if service.probe == "http":
-            return _http(service, host, port, auth if service.auth else None)
-        return _PROBES[service.probe](service, host, port, password)
-    except Exception as exc:  # a probe reports, it never raises
-        return False, _one_line(exc)
+    for timeout in TIMEOUTS:
+        try:
+            if service.probe == "http":
+                return _http(service, host, port, auth if service.auth else None, timeout)
+            return _PROBES[service.probe](service, host, port, password, timeout)
+        except Exception as exc:  # a probe reports, it never raises
+            if not _timed_out(exc):
+                return False, _one_line(exc)
+            last = exc
+    return False, f"no answer within {sum(TIMEOUTS):.0f}s ({_one_line(last)})"
 
 
-def _http(service: Service, host: str, port: int, auth: tuple[str, str] | None) -> tuple[bool, str]:
-    response = httpx.get(f"http://{host}:{port}{service.path}", timeout=TIMEOUT, auth=auth)
+def _timed_out(exc: Exception) -> bool:
+    if isinstance(exc, (httpx.TimeoutException, redis.exceptions.TimeoutError)):
+        return True
+    return isinstance(exc, psycopg.OperationalError) and "timeout" in str(exc).lower()
+
+
+def _http(
+    service: Service, host: str, port: int, auth: tuple[str, str] | None, timeout: float
+) -> tuple[bool, str]:
+    response = httpx.get(f"http://{host}:{port}{service.path}", timeout=timeout, auth=auth)
     return response.status_code == 200, f"GET {service.path} → {response.status_code}"
 
 
-def _postgres(_service: Service, host: str, port: int, password: str) -> tuple[bool, str]:
+def _postgres(
+    _service: Service, host: str, port: int, password: str, timeout: float
+) -> tuple[bool, str]:
     with psycopg.connect(
         host=host,
         port=port,
         user="postgres",
         dbname="postgres",
         password=password,
-        connect_timeout=1,
+        connect_timeout=max(1, round(timeout)),
     ) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
     return True, f"PostgreSQL {version} accepting connections"
 
 
-def _redis(_service: Service, host: str, port: int, password: str) -> tuple[bool, str]:
-    client = redis.Redis(host=host, port=port, password=password or None, socket_timeout=TIMEOUT)
+def _redis(
+    _service: Service, host: str, port: int, password: str, timeout: float
+) -> tuple[bool, str]:
+    client = redis.Redis(host=host, port=port, password=password or None, socket_timeout=timeout)
     try:
         client.ping()
         return True, "PONG"
@@ -58,8 +78,10 @@ def _redis(_service: Service, host: str, port: int, password: str) -> tuple[bool
         client.close()
 
 
-def _redis_replica(_service: Service, host: str, port: int, password: str) -> tuple[bool, str]:
-    client = redis.Redis(host=host, port=port, password=password or None, socket_timeout=TIMEOUT)
+def _redis_replica(
+    _service: Service, host: str, port: int, password: str, timeout: float
+) -> tuple[bool, str]:
+    client = redis.Redis(host=host, port=port, password=password or None, socket_timeout=timeout)
     try:
         info = client.info("replication")
     finally:
