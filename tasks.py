@@ -19,7 +19,7 @@ from invoke.parser import Argument
 from rich.console import Console
 from rich.table import Table
 
-from ocean import environments, environments_apply, guardrails
+from ocean import environments, environments_apply, guardrails, noise
 from ocean.config import Settings
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
@@ -332,8 +332,10 @@ def _print_findings(findings: list, took: float) -> None:
         "auto-promote": "switch traffic once the preview passes (default on); "
         "--no-auto-promote stops before the switch: then `promote` or `rollback`",
         "analysis-window": "how long the new color is judged on live traffic after the "
-        "switch, e.g. 60s or 2m (default: the environment's deploy.analysis_window); a "
-        "breach rolls back at once",
+        "switch, e.g. 60s or 2m (default: the environment's deploy.analysis_window; at "
+        "least the 1s scrape interval, at most 1h); significant errors or a p99 breach "
+        "sustained for 3 intervals and confirmed against the old color roll back at once "
+        "(docs/deploy.md, Judging under noise)",
         "scale-down-delay": "how long after the switch the old color keeps running "
         "(default: the environment's deploy.scale_down_delay)",
         "ready-timeout": "how long the new color may take to answer /readyz "
@@ -793,14 +795,36 @@ def _fig(value: float | None) -> str:
     return "-" if value is None else f"{value:,.4g}"
 
 
-@task(help={"env": ENV_HELP, "sessions": "nox sessions to run (default: lint,validate,tests)"})
-def test(c, sessions="lint,validate,tests", env=""):
+MAX_CPU_HOGS = 16
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "sessions": "nox sessions to run (default: lint,validate,tests)",
+        "cpu-hogs": "run the suite beside N busy loops, each up to one core (default 0): "
+        "every verdict must hold on a busy machine; prints the cores they took",
+    }
+)
+def test(c, sessions="lint,validate,tests", env="", cpu_hogs=0):
     """Run the test suite through nox (the command CI runs).
 
-    The tests make their own stacks: --env is only checked to name an environment."""
+    The tests make their own stacks: --env is only checked to name an environment.
+    `--cpu-hogs 1` is the busy-machine run (docs/benchmarks.md)."""
     _settings(env)
+    hogs_wanted = int(cpu_hogs)
+    if not 0 <= hogs_wanted <= MAX_CPU_HOGS:
+        raise Exit(f"error: --cpu-hogs {hogs_wanted}: choose 0..{MAX_CPU_HOGS}", code=1)
     names = [s for s in sessions.split(",") if s]
-    c.run(f"{sys.executable} -m nox -s {' '.join(names)}", pty=False)
+    # Bounded by the CI hard limit: the loops end by themselves if this process dies.
+    hogs = noise.CpuHogs(hogs_wanted, seconds=5400) if hogs_wanted else None
+    try:
+        result = c.run(f"{sys.executable} -m nox -s {' '.join(names)}", pty=False, warn=True)
+    finally:
+        if hogs:
+            print(f"{hogs_wanted} CPU hog(s) took {hogs.stop():.2f} cores on average")
+    if result.exited:
+        raise SystemExit(result.exited)
 
 
 @task(

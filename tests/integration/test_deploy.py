@@ -8,6 +8,7 @@ short analysis window and no scale-down delay to keep CI fast; the benchmark
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import time
@@ -17,11 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ocean import secrets
+from ocean import secrets, slo
 from ocean.errors import OceanError
 from ocean.procedures import deploy as deploys
 from ocean.procedures import stack as stack_procedures
 from ocean.procedures.seed import seed
+from ocean.prom import Prometheus
+from ocean.rollout.analysis import Snapshot
 from ocean.rollout.journal import STEPS, Journal
 from ocean.runtime.local import LocalRuntime
 from ocean.services import get
@@ -231,6 +234,8 @@ def test_build_that_never_gets_ready_is_abandoned(calm: LocalRuntime, tmp_path: 
         (["--color=LIVE"], "is the live color"),
         (["--color=IDLE", "--version=no-such-ref-anywhere"], "unknown version"),
         (["--color=IDLE", "--analysis-window=soon"], "is not a duration"),
+        (["--color=IDLE", "--analysis-window=500ms"], "shorter than the analysis interval"),
+        (["--color=IDLE", "--analysis-window=2h"], "longer than the maximum 3600s"),
     ],
 )
 def test_bad_input_is_refused_and_traffic_untouched(calm: LocalRuntime, args, message):
@@ -404,6 +409,72 @@ def test_killed_deploy_is_recovered_by_the_next_deploy(calm: LocalRuntime):
     assert result.returncode == 0, result.stderr
     assert "recovered" in result.stderr
     assert assert_one_live(runtime) == new
+
+
+# -- phantom numbers: only the new process is judged ------------------------------------------
+
+
+def set_faults(runtime: LocalRuntime, color: str, **faults) -> None:
+    token = secrets.load_or_create(runtime.settings.secrets_file)["SHOP_ADMIN_TOKEN"]
+    response = httpx.put(
+        f"{runtime.url(f'shop-{color}-admin')}/admin/faults",
+        json=faults,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+
+
+def wait_scraped(runtime: LocalRuntime, color: str, since: float, timeout: float = 15) -> None:
+    """Until Prometheus has a scrape of ``color`` that began after ``since`` (Unix)."""
+    api = slo.load().api_selector
+    with Prometheus.of(runtime) as prom:
+        deadline = time.monotonic() + timeout
+        while (Snapshot.last_scraped(prom, color, api) or 0) <= since + 0.5:
+            assert time.monotonic() < deadline, f"Prometheus did not scrape {color}"
+            time.sleep(0.2)
+
+
+def test_preview_judges_only_the_new_process_after_a_5xx_color_is_redeployed(calm: LocalRuntime):
+    """Issue 19's phantom numbers. A color answers 5xx and is scaled down while
+    Prometheus is down (as `down` may stop it first): no staleness marker is written,
+    and after Prometheus' restart its WAL holds the old process's 5xx series, visible
+    for the 5-minute lookback. Redeployed within that time, the new process served only
+    the smoke requests, and the preview must judge only those."""
+    runtime = calm
+    live = runtime.live_color()
+    idle = deploys.other(live)
+    paused = cli(runtime, "deploy", f"--color={idle}", "--no-auto-promote")
+    assert paused.returncode == 0, paused.stderr
+    set_faults(runtime, idle, error_rate=1.0)
+    with httpx.Client(base_url=runtime.url(f"shop-{idle}")) as direct:
+        statuses = {direct.get("/api/products", params={"limit": 5}).status_code for _ in range(40)}
+    assert statuses == {500}
+    wait_scraped(runtime, idle, time.time())
+    runtime.supervisor.stop("prometheus")
+    try:
+        abandoned = cli(runtime, "rollback")  # scales the 5xx color down, Prometheus away
+        assert abandoned.returncode == 0, abandoned.stderr
+    finally:
+        runtime.supervisor.start("prometheus")
+    with Prometheus.of(runtime) as prom:
+        deadline = time.monotonic() + 30
+        while not prom.ready():
+            assert time.monotonic() < deadline, "Prometheus did not come back"
+            time.sleep(0.2)
+        # The old process's errors are still there, as a naive sum sees them.
+        phantom = prom.query(f'sum(shop_http_requests_total{{color="{idle}",status="5xx"}})')
+    assert phantom and float(phantom[0]["value"][1]) >= 40, phantom
+
+    result = cli(runtime, "deploy", f"--color={idle}", "--analysis-window=3s",
+                 "--scale-down-delay=0s", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    preview = next(
+        step for step in json.loads(result.stdout)["steps"]
+        if step["name"] == "pre-promotion analysis"
+    )  # fmt: skip
+    assert preview["data"]["errors"] == 0, preview
+    assert preview["data"]["requests"] <= 10, preview  # the smoke requests, no more
+    assert assert_one_live(runtime) == idle
 
 
 # -- promote, rollback ----------------------------------------------------------------------

@@ -24,9 +24,13 @@ from ocean.rollout.analysis import (
     Measurement,
     Snapshot,
     Thresholds,
+    binomial_tail,
+    errors_significant,
     judge,
 )
 from ocean.rollout.journal import DeployLocked, Journal
+from ocean.rollout.probe import Sample
+from ocean.rollout.verdicts import FAILURE_LIMIT, INTERVAL_S, Analyst, compare
 from ocean.runtime import builds
 
 THRESHOLDS = Thresholds(max_error_ratio=0.001, max_p99_seconds=0.2, min_requests=20)
@@ -87,11 +91,178 @@ def test_judge_fails_a_p99_breach_only_with_enough_requests():
     assert m.verdict == INCONCLUSIVE and "only 5 requests" in m.reasons[0]
 
 
-def test_judge_passes_a_healthy_color_and_fails_even_one_error_of_few():
+def test_judge_weighs_errors_by_the_number_of_requests():
     ok = judge(Measurement.of("g", 30, snapshot(5000, 1, {0.05: 5000, math.inf: 5000})), THRESHOLDS)
     assert ok.verdict == PASS  # 0.02% errors is within 0.1%
-    one_of_three = judge(Measurement.of("g", 3, snapshot(3, 1, {0.05: 3, math.inf: 3})), THRESHOLDS)
-    assert one_of_three.verdict == FAIL
+    # One error in 62 requests happens to a 99.9% color 6% of the time: no evidence.
+    one = judge(Measurement.of("g", 3, snapshot(62, 1, {0.05: 62, math.inf: 62})), THRESHOLDS)
+    assert one.verdict == PASS
+    # Three in 62: a 99.9% color shows that once in ~28,000 windows.
+    three = judge(Measurement.of("g", 3, snapshot(62, 3, {0.05: 62, math.inf: 62})), THRESHOLDS)
+    assert three.verdict == FAIL and "3 of 62 requests" in three.reasons[0]
+    # A fifth failing is significant within its first couple of dozen requests.
+    fifth = judge(Measurement.of("g", 1, snapshot(25, 5, {0.05: 25, math.inf: 25})), THRESHOLDS)
+    assert fifth.verdict == FAIL
+
+
+def test_binomial_tail_matches_the_closed_form():
+    # P(X >= 1) = 1 - (1 - p)^n; P(X >= n) = p^n
+    assert binomial_tail(1, 62, 0.001) == pytest.approx(1 - 0.999**62)
+    assert binomial_tail(4, 4, 0.1) == pytest.approx(1e-4)
+    assert binomial_tail(0, 10, 0.1) == 1.0 and binomial_tail(11, 10, 0.1) == 0.0
+    assert errors_significant(1, 10, 0.0)  # a 100% objective: any error
+    assert not errors_significant(0, 10**6, 0.001)
+
+
+# -- the post-switch verdict: sustained, relative ------------------------------------------
+
+
+def probes(color: str, seconds: float, n: int = 40, status: int = 200) -> list[Sample]:
+    return [Sample(at=float(i), color=color, seconds=seconds, status=status) for i in range(n)]
+
+
+def traffic(per_second: int, seconds: int, p99_bucket: float, errors_per_second: int = 0):
+    """Cumulative snapshots, one per second: ``per_second`` requests all in the
+    ``p99_bucket`` bucket (0.05: fast, 0.5: slow)."""
+    total = errors = 0
+    for _ in range(seconds):
+        total += per_second
+        errors += errors_per_second
+        buckets = {0.05: total if p99_bucket <= 0.05 else 0, 0.5: total, math.inf: total}
+        yield snapshot(total, errors, buckets)
+
+
+def run(analyst: Analyst, snapshots, comparison, final_at: int | None = None):
+    verdicts = []
+    for second, current in enumerate(snapshots, start=1):
+        verdict = analyst.observe(float(second), current, comparison, final=second == final_at)
+        verdicts.append(verdict)
+        if verdict.verdict == FAIL:
+            break
+    return verdicts
+
+
+SAME = compare(probes("new", 0.02), probes("old", 0.02), margin_s=0.1)
+SLOWER = compare(probes("new", 0.33), probes("old", 0.03), margin_s=0.1)
+NO_OLD = compare(probes("new", 0.33), [], margin_s=0.1)
+
+
+# The old color's live traffic in the 30 s before the switch: p99 in the 0.5 s bucket
+# (a loaded machine), or in the 50 ms bucket (a quiet one).
+OLD_LIVE_SLOW = Measurement.of("blue", 30, snapshot(3000, 0, {0.05: 0, 0.5: 3000, math.inf: 3000}))
+OLD_LIVE_FAST = Measurement.of(
+    "blue", 30, snapshot(3000, 0, {0.05: 3000, 0.5: 3000, math.inf: 3000})
+)
+
+
+def test_compare_names_a_regression_only_beyond_the_margin():
+    assert SAME.verdict == PASS
+    assert SLOWER.verdict == FAIL and "330 ms new vs 30 ms old" in SLOWER.summary()
+    assert NO_OLD.verdict == INCONCLUSIVE
+    # Some routes slow only: the median holds, the 90th percentile shows it.
+    mixed = probes("new", 0.02, 30) + probes("new", 0.5, 10)
+    assert compare(mixed, probes("old", 0.02), margin_s=0.1).verdict == FAIL
+    # Failed probes (no answer) are not latencies.
+    silent = probes("old", 5.0, status=0)
+    assert compare(probes("new", 0.02), silent, margin_s=0.1).verdict == INCONCLUSIVE
+
+
+def test_one_slow_second_is_no_rollback():
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}))
+    fast = list(traffic(100, 10, 0.05))
+    # Second 4 is slow: its 100 requests land above 200 ms.
+    slow_second = [
+        s if i < 3 else snapshot(s.requests, 0, {0.05: s.requests - 100, 0.5: s.requests,
+                                                 math.inf: s.requests})
+        for i, s in enumerate(fast)
+    ]  # fmt: skip
+    verdicts = run(analyst, slow_second[:8], SLOWER, final_at=8)
+    assert all(v.verdict != FAIL for v in verdicts), [v.reasons for v in verdicts]
+
+
+def test_sustained_slowness_of_the_new_color_alone_rolls_back():
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}))
+    verdicts = run(analyst, traffic(100, 10, 0.5), SLOWER)
+    assert verdicts[-1].verdict == FAIL
+    # Decided once FAILURE_LIMIT intervals of INTERVAL_S seconds breached in a row.
+    assert len(verdicts) == FAILURE_LIMIT * INTERVAL_S
+    assert "3 intervals in a row" in verdicts[-1].reasons[0]
+    assert "330 ms new vs 30 ms old" in verdicts[-1].reasons[0]
+    assert verdicts[-1].relative["verdict"] == FAIL
+
+
+def test_slowness_the_old_color_shares_is_the_machine_not_the_release():
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}))
+    verdicts = run(analyst, traffic(100, 10, 0.5), SAME, final_at=10)
+    assert [v.verdict for v in verdicts][-1] == PASS
+    assert "machine-wide" in verdicts[-1].reasons[0]
+
+
+def test_without_a_relative_baseline_the_absolute_breach_decides():
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}))
+    verdicts = run(analyst, traffic(100, 10, 0.5), NO_OLD)
+    assert verdicts[-1].verdict == FAIL and "no relative baseline" in verdicts[-1].reasons[0]
+
+
+def test_a_short_slow_window_without_a_baseline_is_inconclusive_not_a_rollback():
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}))
+    verdicts = run(analyst, traffic(100, 3, 0.5), NO_OLD, final_at=3)
+    assert (
+        verdicts[-1].verdict == INCONCLUSIVE and "no relative baseline" in verdicts[-1].reasons[0]
+    )
+
+
+def test_a_loaded_machine_is_not_the_release_even_when_the_probes_are_biased():
+    """After the switch only the new color carries the live load, so its probes queue
+    and look slower than the idle old color's; the old color's own live p99 before
+    the switch, on the same machine, was as high: no rollback."""
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}), old_live=OLD_LIVE_SLOW)
+    verdicts = run(analyst, traffic(100, 10, 0.5), SLOWER, final_at=10)
+    assert verdicts[-1].verdict == PASS
+    assert (
+        "machine-wide" in verdicts[-1].reasons[0] and "before the switch" in verdicts[-1].reasons[0]
+    )
+    assert verdicts[-1].relative["old_live_p99_ms"] == pytest.approx(495.5)
+
+
+def test_a_slow_release_is_confirmed_by_both_baselines():
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}), old_live=OLD_LIVE_FAST)
+    verdicts = run(analyst, traffic(100, 10, 0.5), SLOWER)
+    assert verdicts[-1].verdict == FAIL
+    assert "330 ms new vs 30 ms old" in verdicts[-1].reasons[0]
+    assert "before the switch" in verdicts[-1].reasons[0]
+
+
+def test_an_old_color_without_live_traffic_is_no_baseline():
+    idle = Measurement.of("blue", 30, snapshot(3, 0, {0.05: 3, 0.5: 3, math.inf: 3}))
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}), old_live=idle)
+    assert analyst.old_live is None
+
+
+def test_a_window_ending_inside_a_breach_is_inconclusive_not_a_rollback():
+    """3 s cannot hold 3 intervals of 2 s: the breach is not sustained yet, so the
+    deploy procedure judges on (extends the window) instead of rolling back."""
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}))
+    verdicts = run(analyst, traffic(100, 3, 0.5), SLOWER, final_at=3)
+    assert verdicts[-1].verdict == INCONCLUSIVE
+    assert "in 1 of 3 intervals needed" in verdicts[-1].reasons[0]
+    # ... and once the old color shows the same slowness, it is the machine: a pass.
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}), old_live=OLD_LIVE_SLOW)
+    verdicts = run(analyst, traffic(100, 3, 0.5), NO_OLD, final_at=3)
+    assert verdicts[-1].verdict == PASS and "machine-wide" in verdicts[-1].reasons[0]
+
+
+def test_errors_fail_at_once_whatever_the_old_color_does():
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}))
+    verdicts = run(analyst, traffic(100, 10, 0.05, errors_per_second=20), SAME)
+    assert len(verdicts) == 1 and verdicts[0].verdict == FAIL
+    assert "error ratio 20.00%" in verdicts[0].reasons[0]
+
+
+def test_too_few_requests_is_inconclusive_at_the_end():
+    analyst = Analyst("green", THRESHOLDS, snapshot(0, 0, {}))
+    verdicts = run(analyst, traffic(2, 5, 0.05), SAME, final_at=5)
+    assert verdicts[-1].verdict == INCONCLUSIVE and "only 10 requests" in verdicts[-1].reasons[0]
 
 
 # -- journal and lock -----------------------------------------------------------------------

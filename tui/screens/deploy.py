@@ -206,9 +206,17 @@ class DeployScreen(OceanScreen):
         data = message.step.data
         if message.step.name in ("analysing", "analysis", "pre-promotion analysis") and data:
             requests = data.get("requests", 0)
+            relative = data.get("relative") or {}
+            probes = (
+                f"; probes {relative.get('new_median_ms')} ms new vs "
+                f"{relative.get('old_median_ms')} ms old ({relative.get('verdict')})"
+                if relative.get("new_probes")
+                else ""
+            )
             self.query_one("#analysis", Static).update(
                 f"Deploy log: analysis {data.get('color')}: {requests:.0f} requests, "
                 f"errors {_pct(data.get('error_ratio'))}, p99 {_ms(data.get('p99_seconds'))}"
+                f"{probes}"
             )
 
     def on_procedure_done(self, message: ProcedureDone) -> None:

@@ -31,7 +31,9 @@ from ocean.model import Build, Step, StepStatus
 from ocean.prom import PromError, Prometheus
 from ocean.rollout.analysis import FAIL, INCONCLUSIVE, Measurement, Snapshot, Thresholds, judge
 from ocean.rollout.journal import TRAFFIC_MOVED, DeployLocked, Journal
+from ocean.rollout.probe import Prober
 from ocean.rollout.smoke import smoke
+from ocean.rollout.verdicts import COMPARE_S, LIVE_BASELINE_S, Analyst, compare
 from ocean.rollout.warmup import warm_up
 from ocean.runtime.base import Runtime
 from ocean.services import COLORS
@@ -49,6 +51,15 @@ WARMUP_SCRAPE_TIMEOUT_S = 15.0
 # The shop counts a request once its response is sent: a client has its answer up to
 # this long before the counter moves.
 COUNTED_WITHIN_S = 0.25
+# An analysis window is at most an hour: a deploy holds the lock (no restore, no
+# rollback) while it runs.
+MAX_ANALYSIS_WINDOW_S = 3600.0
+# An inconclusive window (too few requests even with the probes) is extended by up to
+# its own length, at most this much, before ON_INCONCLUSIVE applies.
+MAX_EXTENSION_S = 120.0
+# What an analysis still inconclusive after its extension does: no evidence is no
+# promotion, unless the environment says otherwise (deploy.on_inconclusive).
+ON_INCONCLUSIVE = ("rollback", "promote")
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class DeployOptions:
     # many at a time: the shop's default DB pool size (see ocean.rollout.warmup).
     warmup_requests: int = 200
     warmup_concurrency: int = 10
+    on_inconclusive: str = "rollback"  # or "promote": see ON_INCONCLUSIVE
 
 
 def other(color: str) -> str:
@@ -79,6 +91,23 @@ def check_color(color: str) -> str:
     return color
 
 
+def check_analysis_window(runtime: Runtime, seconds: float) -> float:
+    """The window must hold at least one poll (the runtime's scrape interval) and at
+    most MAX_ANALYSIS_WINDOW_S; OceanError in one line otherwise."""
+    interval = runtime.analysis_interval
+    if seconds < interval:
+        raise OceanError(
+            f"--analysis-window {seconds:g}s is shorter than the analysis interval "
+            f"({interval:g}s, the scrape interval): nothing could be judged"
+        )
+    if seconds > MAX_ANALYSIS_WINDOW_S:
+        raise OceanError(
+            f"--analysis-window {seconds:g}s is longer than the maximum "
+            f"{MAX_ANALYSIS_WINDOW_S:.0f}s: the deploy would hold its lock that long"
+        )
+    return seconds
+
+
 # -- deploy ---------------------------------------------------------------------------
 
 
@@ -86,8 +115,11 @@ def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
     """Deploy ``opts.version`` to ``opts.color`` (the idle color) and promote it if the
     analysis passes; roll back at once if it fails."""
     check_color(opts.color)
-    if opts.analysis_window <= 0:
-        raise OceanError("--analysis-window must be more than 0s")
+    check_analysis_window(runtime, opts.analysis_window)
+    if opts.on_inconclusive not in ON_INCONCLUSIVE:
+        raise OceanError(
+            f"on_inconclusive {opts.on_inconclusive!r}: choose {' or '.join(ON_INCONCLUSIVE)}"
+        )
     if opts.warmup_requests < 0 or opts.warmup_concurrency < 1:
         raise OceanError("--warmup must be 0 or more reads, sent at least 1 at a time")
     journal = Journal(runtime.settings.state_dir)
@@ -114,6 +146,7 @@ def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
                 "scale_down_delay_s": opts.scale_down_delay,
                 "warmup_requests": opts.warmup_requests,
                 "warmup_concurrency": opts.warmup_concurrency,
+                "on_inconclusive": opts.on_inconclusive,
             }
         )
         started_color = False
@@ -154,6 +187,8 @@ def promote(
     runtime: Runtime, analysis_window: float | None = None, scale_down_delay: float | None = None
 ) -> Iterator[Step]:
     """Promote the deploy paused by ``--no-auto-promote``: switch, analyse, scale down."""
+    if analysis_window is not None:
+        check_analysis_window(runtime, analysis_window)
     journal = Journal(runtime.settings.state_dir)
     with journal.lock("promote", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=False)
@@ -177,7 +212,6 @@ def promote(
 
 def _promote(runtime: Runtime, journal: Journal, record: dict[str, Any]) -> Iterator[Step]:
     color, old = record["color"], record["from"]
-    window = float(record["analysis_window_s"])
     thresholds = Thresholds(**record["thresholds"])
     api_selector = slo.load().api_selector
     with Prometheus.of(runtime) as prom:
@@ -200,18 +234,22 @@ def _promote(runtime: Runtime, journal: Journal, record: dict[str, Any]) -> Iter
             journal.step(record, "analysis")
             failpoint("analysis")
             verdict = yield from _analyse(
-                runtime, prom, color, api_selector, thresholds, window, baseline, switched
+                runtime, prom, record, api_selector, thresholds, baseline, switched
             )
             journal.update(record, analysis=verdict.as_dict())
+            why = "; ".join(verdict.reasons)
             if verdict.verdict == FAIL:
-                why = "; ".join(verdict.reasons)
                 yield Step("analysis", StepStatus.FAILED, why, data=verdict.as_dict())
-                yield from _roll_back(runtime, journal, record, "; ".join(verdict.reasons))
+                yield from _roll_back(runtime, journal, record, why)
                 raise OceanError(
-                    f"rolled back to {old}: {color} breached its SLOs: "
-                    f"{'; '.join(verdict.reasons)} ({verdict.summary()})"
+                    f"rolled back to {old}: {color} breached its SLOs: {why} ({verdict.summary()})"
                 )
-            note = f" ({verdict.reasons[0]})" if verdict.verdict == INCONCLUSIVE else ""
+            if verdict.verdict == INCONCLUSIVE and record.get("on_inconclusive") != "promote":
+                why = f"analysis inconclusive: {why}; no evidence, no promotion"
+                yield Step("analysis", StepStatus.FAILED, why, data=verdict.as_dict())
+                yield from _roll_back(runtime, journal, record, why)
+                raise OceanError(f"rolled back to {old}: {why} ({verdict.summary()})")
+            note = f" ({why})" if why else ""
             yield Step(
                 "analysis",
                 StepStatus.OK,
@@ -450,51 +488,71 @@ def _scraped_after(
 def _analyse(
     runtime: Runtime,
     prom: Prometheus,
-    color: str,
+    record: dict[str, Any],
     api_selector: str,
     thresholds: Thresholds,
-    window: float,
     baseline: Snapshot | None,
     switched: float,
 ) -> Iterator[Step]:
-    """Poll the new color's traffic since the switch until the window ends or it breaches.
+    """Judge the new color poll by poll (ocean.rollout.verdicts) while a prober reads
+    from both colors, until the window ends or the verdict fails.
 
-    Returns the final Measurement. Prometheus failing PROM_RETRIES polls in a row (or
-    at the end) is a failed analysis, never a pass.
+    An inconclusive window is extended by up to its own length (MAX_EXTENSION_S at
+    most). Returns the final Measurement. Prometheus failing PROM_RETRIES polls in a
+    row (or at the end) is a failed analysis, never a pass.
     """
-    failures, last_progress = 0, switched
-    last_error = ""
-    while True:
-        time.sleep(runtime.analysis_interval)
-        now = time.monotonic()
-        elapsed = now - switched
-        final = elapsed >= window
-        try:
-            if baseline is None:
-                baseline = Snapshot.take(prom, color, api_selector)
+    color, old = record["color"], record["from"]
+    window = float(record["analysis_window_s"])
+    deadline = window
+    urls = {c: runtime.url(f"shop-{c}") for c in (color, old)}
+    failures, last_progress, last_error = 0, switched, ""
+    try:  # the old color on the same live traffic, just before the switch
+        served = Snapshot.recent(prom, old, api_selector, LIVE_BASELINE_S)
+        old_live = Measurement.of(old, LIVE_BASELINE_S, served)
+    except PromError:
+        old_live = None  # the probes are the only relative baseline
+    analyst = Analyst(color, thresholds, baseline, old_live) if baseline is not None else None
+    with Prober(urls) as prober:
+        while True:
+            time.sleep(runtime.analysis_interval)
+            now = time.monotonic()
+            elapsed = now - switched
+            final = elapsed >= deadline
+            try:
+                current = Snapshot.take(prom, color, api_selector)
+                failures = 0
+            except PromError as exc:
+                failures += 1
+                last_error = str(exc)
+                if failures >= PROM_RETRIES or final:
+                    why = f"Prometheus unreachable: {last_error}"
+                    return Measurement(color, elapsed, 0, 0, None, FAIL, [why])
                 continue
-            current = Snapshot.take(prom, color, api_selector)
-            failures = 0
-        except PromError as exc:
-            failures += 1
-            last_error = str(exc)
-            if failures >= PROM_RETRIES or final:
-                return Measurement(
-                    color, elapsed, 0, 0, None, FAIL, [f"Prometheus unreachable: {last_error}"]
+            if analyst is None:  # no baseline before the switch: this poll is it
+                analyst = Analyst(color, thresholds, current, old_live)
+                continue
+            if current.reset_since(analyst.baseline):
+                why = f"{color}'s counters reset: it restarted"
+                return Measurement(color, elapsed, 0, 0, None, FAIL, [why])
+            probes = prober.samples(since=max(switched, now - COMPARE_S))
+            comparison = compare(probes[color], probes[old], analyst.margin_s)
+            verdict = analyst.observe(elapsed, current, comparison, final)
+            if verdict.verdict == FAIL:
+                return verdict
+            if final and verdict.verdict == INCONCLUSIVE and deadline == window:
+                deadline = window + min(window, MAX_EXTENSION_S)
+                yield Step(
+                    "analysis extended",
+                    StepStatus.INFO,
+                    f"{verdict.reasons[0]}: judging {deadline - window:.0f}s more",
+                    data=verdict.as_dict(),
                 )
-            continue
-        if current.reset_since(baseline):
-            return Measurement(
-                color, elapsed, 0, 0, None, FAIL, [f"{color}'s counters reset: it restarted"]
-            )
-        verdict = judge(Measurement.of(color, elapsed, current.minus(baseline)), thresholds)
-        if verdict.verdict == FAIL and (final or verdict.requests >= thresholds.min_requests):
-            return verdict
-        if final:
-            return verdict
-        if now - last_progress >= PROGRESS_EVERY:
-            last_progress = now
-            yield Step("analysing", StepStatus.INFO, verdict.summary(), data=verdict.as_dict())
+                continue
+            if final:
+                return verdict
+            if now - last_progress >= PROGRESS_EVERY:
+                last_progress = now
+                yield Step("analysing", StepStatus.INFO, verdict.summary(), data=verdict.as_dict())
 
 
 def _snapshot_or_none(prom: Prometheus, color: str, api_selector: str) -> Snapshot | None:

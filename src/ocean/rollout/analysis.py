@@ -12,20 +12,33 @@ errors would be invisible. Summed raw counters do not have that blind spot: a
 the difference of two (or a snapshot alone for a fresh instance, whose totals are all
 its traffic). The p99 is interpolated inside the buckets as histogram_quantile does.
 
+Only the current process counts. Prometheus keeps a series an earlier process of the
+same color exported until its staleness marker or the 5-minute lookback: a route the
+new process has not served yet (its first checkout 5xx) would otherwise be summed in
+with the old process's totals. Every query here keeps only the series of each
+target's latest scrape (:func:`fresh`), which are exactly the current process's.
+
 A verdict is ``pass``, ``fail`` (with the numbers that breached), or ``inconclusive``
-when the color served too few requests to judge. Prometheus that cannot be reached is
-never a pass: callers treat PromError as a failed analysis.
+when the color served too few requests to judge. Errors fail only when they are
+significantly above the objective for the number of requests (a one-sided binomial
+test, :func:`errors_significant`): one error in 60 requests is no evidence against a
+99.9% objective, 3 are. Prometheus that cannot be reached is never a pass: callers
+treat PromError as a failed analysis.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from ocean import slo
 from ocean.prom import Prometheus
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+# An error count fails when a color meeting its objective would show this many or more
+# with at most this probability: 1 in 1,000 analyses of a healthy color could fail on
+# errors by chance, and 20% errors fail on their first few dozen requests.
+ERROR_SIGNIFICANCE = 0.001
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,19 @@ def _selector(color: str, api_selector: str) -> str:
     return f'color="{color}",{api_selector}'
 
 
+def fresh(series: str) -> str:
+    """PromQL: only those of ``series`` that each target's latest scrape returned.
+
+    Prometheus stamps every sample of one scrape with the same time. A series of an
+    earlier process on the same target (a route only it had served) keeps its last,
+    older timestamp until it goes stale, so it drops out here and is never summed in
+    with the current process's counters.
+    """
+    stamps = f"timestamp({series})"
+    latest = f"max by (job, instance) ({stamps})"
+    return f"({series} and ({stamps} == on (job, instance) group_left {latest}))"
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A color's API request totals at one instant, as Prometheus last scraped them."""
@@ -63,8 +89,29 @@ class Snapshot:
     def take(cls, prom: Prometheus, color: str, api_selector: str) -> Snapshot:
         """Raises PromError when Prometheus cannot answer."""
         sel = _selector(color, api_selector)
-        by_status = prom.query(f"sum by (status) (shop_http_requests_total{{{sel}}})")
-        by_le = prom.query(f"sum by (le) (shop_http_request_duration_seconds_bucket{{{sel}}})")
+        requests = fresh(f"shop_http_requests_total{{{sel}}}")
+        durations = fresh(f"shop_http_request_duration_seconds_bucket{{{sel}}}")
+        return cls._of(
+            prom.query(f"sum by (status) {requests}"), prom.query(f"sum by (le) {durations}")
+        )
+
+    @classmethod
+    def recent(cls, prom: Prometheus, color: str, api_selector: str, seconds: float) -> Snapshot:
+        """What the color served over the last ``seconds``, from increase(): for a
+        color that has been running all along (the old one, before the switch), whose
+        series all span the range. Raises PromError when Prometheus cannot answer."""
+        sel = _selector(color, api_selector)
+        span = f"[{max(1, round(seconds))}s]"
+        by_status = prom.query(
+            f"sum by (status) (increase(shop_http_requests_total{{{sel}}}{span}))"
+        )
+        by_le = prom.query(
+            f"sum by (le) (increase(shop_http_request_duration_seconds_bucket{{{sel}}}{span}))"
+        )
+        return cls._of(by_status, by_le)
+
+    @classmethod
+    def _of(cls, by_status: list[dict], by_le: list[dict]) -> Snapshot:
         counts = {r["metric"].get("status", ""): float(r["value"][1]) for r in by_status}
         buckets = {float(r["metric"]["le"]): float(r["value"][1]) for r in by_le}
         return cls(sum(counts.values()), counts.get("5xx", 0.0), buckets)
@@ -111,6 +158,11 @@ class Measurement:
     p99_seconds: float | None  # None: no request in the window
     verdict: str = INCONCLUSIVE
     reasons: list[str] = field(default_factory=list)
+    # The post-switch analysis' extra figures (ocean.rollout.verdicts): the p99 of the
+    # last interval judged, how many intervals in a row breached, the probe comparison.
+    interval_p99_seconds: float | None = None
+    breaches: int = 0
+    relative: dict | None = None
 
     @classmethod
     def of(cls, color: str, window_s: float, traffic: Snapshot) -> Measurement:
@@ -132,16 +184,59 @@ class Measurement:
         return {**asdict(self), "error_ratio": round(self.error_ratio, 6)}
 
 
+def errors_significant(errors: float, requests: float, max_ratio: float) -> bool:
+    """Whether ``errors`` of ``requests`` are evidence that the error ratio exceeds
+    ``max_ratio``: P(X >= errors) for X ~ Binomial(requests, max_ratio) is below
+    ERROR_SIGNIFICANCE. An objective of 100% (max_ratio 0) fails on any error."""
+    k, n = round(errors), round(requests)
+    if k <= 0 or n <= 0:
+        return False
+    if max_ratio <= 0:
+        return True
+    return binomial_tail(k, n, max_ratio) < ERROR_SIGNIFICANCE
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed in log space from k upwards; for k at
+    or below the mean, 1.0 (an upper bound: such a count is never significant)."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if k <= n * p:
+        return 1.0
+
+    def log_pmf(i: int) -> float:
+        return (
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * math.log(p)
+            + (n - i) * math.log1p(-p)
+        )
+
+    total, i = 0.0, k
+    while i <= n:
+        term = math.exp(log_pmf(i))
+        total += term
+        # Past the mean the terms fall at least geometrically: stop once negligible.
+        if term < total * 1e-12:
+            break
+        i += 1
+    return min(1.0, total)
+
+
 def judge(m: Measurement, thresholds: Thresholds) -> Measurement:
     """The measurement with its verdict and, on a breach, why.
 
-    An error-ratio breach fails however few the requests (an error is an error); a
-    p99 breach only once ``min_requests`` back it, since the p99 of a handful of
-    requests is their slowest one, often a cold first call. Callers that poll
-    mid-window act on a failure only once ``min_requests`` back it.
+    Errors fail once they are significant for the number of requests
+    (:func:`errors_significant`); a p99 breach only once ``min_requests`` back it,
+    since the p99 of a handful of requests is their slowest one, often a cold first
+    call. Whether one breaching measurement is enough is the caller's decision
+    (the post-switch analysis wants it sustained: ocean.rollout.verdicts).
     """
     reasons = []
-    if m.error_ratio > thresholds.max_error_ratio:
+    if errors_significant(m.errors, m.requests, thresholds.max_error_ratio):
         reasons.append(
             f"error ratio {m.error_ratio:.2%} > {thresholds.max_error_ratio:.2%} "
             f"({m.errors:.0f} of {m.requests:.0f} requests)"
@@ -158,4 +253,4 @@ def judge(m: Measurement, thresholds: Thresholds) -> Measurement:
         reasons = [f"only {m.requests:.0f} requests (< {thresholds.min_requests}) to judge"]
     else:
         verdict = PASS
-    return Measurement(m.color, m.window_s, m.requests, m.errors, m.p99_seconds, verdict, reasons)
+    return replace(m, verdict=verdict, reasons=reasons)
