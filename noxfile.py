@@ -52,6 +52,8 @@ BENCHES = {
     "backup": "tests.bench.backup",  # 1M orders: backup vs pg_dump, verify vs pg_restore
     "loadtest": "tests.bench.loadtest",  # browsing VU search, stress breaking point, 10k VUs
     "storefront": "tests.bench.storefront",  # page load in Chromium under 100 API VUs
+    # 10 healthy, 10 failing, 10 slow deploys under 50 VUs, with CPU hogs and without
+    "verdicts": "tests.bench.verdicts",
 }
 
 
