@@ -43,6 +43,10 @@ PAGE_SEVERITY = "critical"
 # Tests kill the deploy at a journaled step with this (see failpoint()).
 FAILPOINT_ENV = "OCEAN_DEPLOY_FAILPOINT"
 PROM_RETRIES = 3  # consecutive failed polls before the analysis counts as failed
+# Polls in a row that find none of the new color's series before it counts as down. One
+# scrape slower than the scrape timeout (a busy machine) marks them all stale until the
+# next one: that is a missing poll, not a restart.
+MISSING_POLLS = 5
 PROGRESS_EVERY = 5.0  # seconds between analysis progress steps
 # A status read holds the lock for a moment: a deploy waits that long, not longer.
 LOCK_WAIT_S = 3.0
@@ -54,8 +58,10 @@ COUNTED_WITHIN_S = 0.25
 # An analysis window is at most an hour: a deploy holds the lock (no restore, no
 # rollback) while it runs.
 MAX_ANALYSIS_WINDOW_S = 3600.0
-# An inconclusive window (too few requests even with the probes) is extended by up to
-# its own length, at most this much, before ON_INCONCLUSIVE applies.
+# An inconclusive window (too few requests even with the probes, a breach not yet
+# sustained) is extended by its own length, at least MIN and at most MAX seconds (the
+# probes alone bring 20 requests in 4 s), before ON_INCONCLUSIVE applies.
+MIN_EXTENSION_S = 10.0
 MAX_EXTENSION_S = 120.0
 # What an analysis still inconclusive after its extension does: no evidence is no
 # promotion, unless the environment says otherwise (deploy.on_inconclusive).
@@ -497,15 +503,16 @@ def _analyse(
     """Judge the new color poll by poll (ocean.rollout.verdicts) while a prober reads
     from both colors, until the window ends or the verdict fails.
 
-    An inconclusive window is extended by up to its own length (MAX_EXTENSION_S at
-    most). Returns the final Measurement. Prometheus failing PROM_RETRIES polls in a
-    row (or at the end) is a failed analysis, never a pass.
+    An inconclusive window is extended once by its own length (between
+    MIN_EXTENSION_S and MAX_EXTENSION_S). Returns the final Measurement. Prometheus
+    failing PROM_RETRIES polls in a row (or at the end) is a failed analysis, never a
+    pass; so are MISSING_POLLS polls in a row without the new color's series.
     """
     color, old = record["color"], record["from"]
     window = float(record["analysis_window_s"])
     deadline = window
     urls = {c: runtime.url(f"shop-{c}") for c in (color, old)}
-    failures, last_progress, last_error = 0, switched, ""
+    failures, missing, last_progress, last_error = 0, 0, switched, ""
     try:  # the old color on the same live traffic, just before the switch
         served = Snapshot.recent(prom, old, api_selector, LIVE_BASELINE_S)
         old_live = Measurement.of(old, LIVE_BASELINE_S, served)
@@ -528,6 +535,13 @@ def _analyse(
                     why = f"Prometheus unreachable: {last_error}"
                     return Measurement(color, elapsed, 0, 0, None, FAIL, [why])
                 continue
+            if not current.buckets:  # no series: its last scrape failed
+                missing += 1
+                if missing >= MISSING_POLLS:
+                    why = f"Prometheus has not scraped {color} for {missing} polls: is it down?"
+                    return Measurement(color, elapsed, 0, 0, None, FAIL, [why])
+                continue
+            missing = 0
             if analyst is None:  # no baseline before the switch: this poll is it
                 analyst = Analyst(color, thresholds, current, old_live)
                 continue
@@ -540,7 +554,7 @@ def _analyse(
             if verdict.verdict == FAIL:
                 return verdict
             if final and verdict.verdict == INCONCLUSIVE and deadline == window:
-                deadline = window + min(window, MAX_EXTENSION_S)
+                deadline = window + min(max(window, MIN_EXTENSION_S), MAX_EXTENSION_S)
                 yield Step(
                     "analysis extended",
                     StepStatus.INFO,
