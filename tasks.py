@@ -343,8 +343,9 @@ def _print_findings(findings: list, took: float) -> None:
         "warmup": "catalogue reads sent straight to the new color, 10 at a time, right "
         "before the switch so that live traffic finds its connections open (default 200; "
         "0: none); any failed read ends the deploy before traffic moves",
-        "force": "deploy despite firing page-severity alerts (recorded in the history; "
-        "prod: needs --confirm-env prod)",
+        "force": "deploy despite a deploy freeze: customer-facing alerts firing, as the "
+        "environment's deploy.freeze says (recorded in the history; prod: needs "
+        "--confirm-env prod)",
         "require-staging-pass": "refuse unless this build passed a load test on staging "
         "(always on where the environment sets deploy.require_staging_pass: prod)",
         "confirm-env": CONFIRM_HELP,

@@ -34,8 +34,9 @@ def own_stack(
     """A whole stack for one test module (tests that change it: deploys, restores…).
 
     A receiver on the stack's alert-webhook port keeps Alertmanager's notifications
-    succeeding: the alerts those tests provoke must not page (AlertmanagerNotifications-
-    Failing is critical, and a page freezes deploys).
+    succeeding: the alerts those tests provoke must not fail to notify
+    (AlertmanagerNotificationsFailing pages; deploys only warn about it, but the tests
+    of alerting expect a stack whose notifications work).
     """
     runtime = make_runtime(tmp_path_factory, name)
     sink = FakeReceiver(runtime.settings.ports["alert-webhook"])

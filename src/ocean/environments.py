@@ -26,6 +26,7 @@ import yaml
 from ocean.durations import parse_duration
 from ocean.environments_schema import SCHEMA, check_shape, consistency
 from ocean.errors import OceanError
+from ocean.rollout import freeze
 
 DEFINITIONS = Path("stack/environments")  # below the checkout root
 BASE = "base"
@@ -177,6 +178,16 @@ def inspect(
     if problems:
         return None, problems
     overlaid = set(leaves(overlay))
+    problems = [
+        Problem(name, path, key, msg, _line_of(text, key))
+        if key in overlaid
+        else Problem(name, base_path, key, msg, _line_of(base_path.read_text(), key))
+        for key, msg in freeze.problems(
+            data.get("deploy", {}).get("freeze", {}), freeze.rule_labels(root)
+        )
+    ]
+    if problems:
+        return None, problems
     sources = {key: (path.name if key in overlaid else base_path.name) for key in leaves(data)}
     return Environment(name, data, (base_path, path), sources), []
 

@@ -71,6 +71,20 @@ def _ip(value: Any) -> str:
     return ""
 
 
+def _list_of(pattern: str, what: str) -> Checker:
+    def check(value: Any) -> str:
+        ok = isinstance(value, list) and all(
+            isinstance(item, str) and re.fullmatch(pattern, item) for item in value
+        )
+        return "" if ok else f"a list of {what}, like [a, b] or []"
+
+    return check
+
+
+_ALERT_NAMES = _list_of(r"[A-Za-z_][A-Za-z0-9_]*", "alert names")
+_LABEL_VALUES = _list_of(r"\S+", "label values")
+
+
 def _url_or_empty(value: Any) -> str:
     ok = isinstance(value, str) and (value == "" or re.match(r"^https?://[^\s]+$", value))
     return "" if ok else 'an http(s) URL or ""'
@@ -126,6 +140,14 @@ SCHEMA: dict[str, Any] = {
         "scale_down_delay": _duration,
         "ready_timeout": _duration,
         "require_staging_pass": _flag,
+        # The deploy freeze (ocean.rollout.freeze); names and labels are checked
+        # against monitoring/rules by ocean.environments.inspect.
+        "freeze": {
+            "teams": _LABEL_VALUES,
+            "severities": _LABEL_VALUES,
+            "alerts": _ALERT_NAMES,
+            "ignore": _ALERT_NAMES,
+        },
     },
     "slo": {"availability_objective": _percent_or_null, "latency_threshold_ms": _ms_or_null},
     "guard_rails": {"confirm_destructive": _flag},

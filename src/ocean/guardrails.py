@@ -153,7 +153,7 @@ def deploy(
         },
         lambda: deploys.deploy(runtime, opts),
         confirm_env,
-        destructive="--force deploys over firing page-severity alerts" if opts.force else "",
+        destructive="--force deploys over a deploy freeze" if opts.force else "",
         checks=checks,
         via=via,
     )

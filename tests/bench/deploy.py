@@ -97,7 +97,8 @@ def main() -> None:
     # compose's `up` starts the engine when it is not running: stop it again after.
     own_engine = args.runtime == "compose" and not runtime.engine.pid()
     # Alertmanager's default receivers post here: a sink keeps them succeeding, so the
-    # alerts the rollback runs provoke never page (a page would freeze the deploys).
+    # alerts the rollback runs provoke do not add AlertmanagerNotificationsFailing to
+    # every preflight's warnings (plumbing: it no longer freezes deploys).
     sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
     try:
         list(stack.up(runtime))

@@ -8,9 +8,11 @@ short analysis window and no scale-down delay to keep CI fast; the benchmark
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -586,32 +588,102 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def test_paging_alert_freezes_deploys_unless_forced_and_the_override_is_kept(calm: LocalRuntime):
-    """A critical alert (RestoreTestFailed: a failed restore test, `for: 0s`) freezes
-    deploys; --force proceeds and the history keeps which alerts it overrode."""
-    from ocean import textfile
+def wait_for_alerts(runtime: LocalRuntime, wanted, timeout: float, what: str) -> dict:
+    """Poll Prometheus until ``wanted(decision)`` holds for the freeze decision over the
+    firing alerts (the environment's deploy.freeze); the decision."""
     from ocean.prom import Prometheus
+    from ocean.rollout.freeze import FreezePolicy
+
+    policy = FreezePolicy.from_env(runtime.settings.env)
+    deadline = time.monotonic() + timeout
+    with Prometheus.of(runtime) as prom:
+        while True:
+            decision = policy.decide(prom.alerts()).as_dict()
+            if wanted(decision):
+                return decision
+            assert time.monotonic() < deadline, f"{what}: still {decision} after {timeout:.0f}s"
+            time.sleep(1)
+
+
+def test_plumbing_alerts_warn_but_a_shop_slo_alert_freezes_unless_forced(calm: LocalRuntime):
+    """The environment's deploy.freeze: RestoreTestFailed (critical, but the backups'
+    plumbing; `for: 0s`) is a warning and the deploy goes on, naming it. Then the live
+    color fails every request (fault injection) under traffic until the shop's SLO alert
+    ShopAvailabilityBudgetBurnFast fires (`for: 2m`): that freezes the deploy, --force
+    proceeds, and the history keeps which alerts froze, warned and were overridden.
+
+    Last in the module on purpose: the burn alerts outlive the test by minutes."""
+    from ocean import textfile
 
     runtime = calm
-    new = deploys.other(runtime.live_color())
+    # Earlier tests' deliberately failing builds can leave a shop alert firing for a few
+    # minutes (ShopHighErrorRate looks back 5 minutes): that is a freeze, so wait it out.
+    wait_for_alerts(runtime, lambda d: not d["frozen"], 420, "earlier tests' shop alerts")
     textfile.record_restore_test(runtime.settings, success=False, seconds=1.0)
+    token = secrets.load_or_create(runtime.settings.secrets_file)["SHOP_ADMIN_TOKEN"]
+    faulty = None
+    stop = threading.Event()
     try:
-        with Prometheus.of(runtime) as prom:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                firing = {a["labels"]["alertname"] for a in prom.alerts() if a["state"] == "firing"}
-                if "RestoreTestFailed" in firing:
-                    break
-                time.sleep(0.5)
-            assert "RestoreTestFailed" in firing
-        refused = cli(runtime, "deploy", f"--color={new}", "--analysis-window=2s")
-        assert refused.returncode == 1
-        assert "deploy freeze" in refused.stderr and "RestoreTestFailed" in refused.stderr
-        assert served_color(runtime) != new
-        forced = cli(
+        wait_for_alerts(runtime, lambda d: "RestoreTestFailed" in d["warned"], 60, "restore")
+        new = deploys.other(runtime.live_color())
+        passed = cli(
             runtime,
             "deploy",
             f"--color={new}",
+            "--analysis-window=2s",
+            "--scale-down-delay=0s",
+            "--json",
+        )
+        assert passed.returncode == 0, passed.stdout + passed.stderr
+        steps = json.loads(passed.stdout)["steps"]
+        warning = next(s for s in steps if s["name"] == "alerts firing (no freeze)")
+        assert warning["status"] == "info" and "RestoreTestFailed" in warning["detail"]
+        assert "RestoreTestFailed" in warning["data"]["warned"] and not warning["data"]["frozen"]
+        assert steps[-1]["name"] == "deploy done"
+        assert "RestoreTestFailed" in steps[-1]["data"]["freeze"]["warned"]
+        entry = last_history(runtime)
+        assert entry["outcome"] == "success" and "forced" not in entry
+        assert served_color(runtime) == new
+
+        # The live color fails every request; direct API reads until the SLO alert fires.
+        admin = f"{runtime.url(f'shop-{new}-admin')}/admin/faults"
+        auth = {"Authorization": f"Bearer {token}"}
+        faulty = new
+        httpx.put(admin, json={"error_rate": 1.0}, headers=auth, timeout=5).raise_for_status()
+
+        def reads() -> None:
+            with httpx.Client(base_url=runtime.url(f"shop-{faulty}"), timeout=5) as client:
+                while not stop.wait(0.05):  # ≤ 20 requests a second, each answered at once
+                    with contextlib.suppress(httpx.HTTPError):
+                        client.get("/api/products")
+
+        traffic = threading.Thread(target=reads, daemon=True)
+        traffic.start()
+        wait_for_alerts(
+            runtime, lambda d: "ShopAvailabilityBudgetBurnFast" in d["frozen"], 300, "SLO burn"
+        )
+        stop.set()
+        traffic.join(10)
+        target = deploys.other(faulty)
+        refused = cli(runtime, "deploy", f"--color={target}", "--analysis-window=2s", "--json")
+        assert refused.returncode == 1
+        assert "deploy freeze" in refused.stderr
+        assert "ShopAvailabilityBudgetBurnFast" in refused.stderr
+        report = json.loads(refused.stdout)
+        assert report["ok"] is False
+        frozen = next(s for s in report["steps"] if s["name"] == "deploy freeze")
+        assert "ShopAvailabilityBudgetBurnFast" in frozen["data"]["frozen"]
+        assert "RestoreTestFailed" in frozen["data"]["warned"]
+        entry = last_history(runtime)
+        assert entry["outcome"] == "failed" and "deploy freeze" in entry["reason"]
+        assert "ShopAvailabilityBudgetBurnFast" in entry["freeze"]["frozen"]
+        assert runtime.live_color() == faulty  # untouched (its /version fails now)
+
+        # --force: the healthy build replaces the failing color; the override is kept.
+        forced = cli(
+            runtime,
+            "deploy",
+            f"--color={target}",
             "--force",
             "--analysis-window=2s",
             "--scale-down-delay=0s",
@@ -620,8 +692,10 @@ def test_paging_alert_freezes_deploys_unless_forced_and_the_override_is_kept(cal
         assert "deploy freeze overridden" in forced.stderr
         entry = last_history(runtime)
         assert entry["outcome"] == "success" and entry["forced"] is True
-        # The earlier tests' deliberately failing builds can still page too
-        # (ShopHighErrorRate looks back 5 minutes): the override names those as well.
-        assert "RestoreTestFailed" in entry["forced_over"]
+        assert "ShopAvailabilityBudgetBurnFast" in entry["forced_over"]
+        assert "RestoreTestFailed" not in entry["forced_over"]
     finally:
+        stop.set()
+        if faulty and f"shop-{faulty}" in runtime.running():
+            httpx.put(admin, json={"error_rate": 0.0}, headers=auth, timeout=5)
         textfile.record_restore_test(runtime.settings, success=True, seconds=1.0)

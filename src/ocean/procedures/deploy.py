@@ -30,6 +30,7 @@ from ocean.errors import OceanError
 from ocean.model import Build, Step, StepStatus
 from ocean.prom import PromError, Prometheus
 from ocean.rollout.analysis import FAIL, INCONCLUSIVE, Measurement, Snapshot, Thresholds, judge
+from ocean.rollout.freeze import FreezePolicy
 from ocean.rollout.journal import TRAFFIC_MOVED, DeployLocked, Journal
 from ocean.rollout.probe import Prober
 from ocean.rollout.smoke import smoke
@@ -38,8 +39,6 @@ from ocean.rollout.warmup import warm_up
 from ocean.runtime.base import Runtime
 from ocean.services import COLORS
 
-# Page-severity alerts freeze deploys (an error-budget freeze); --force overrides.
-PAGE_SEVERITY = "critical"
 # Tests kill the deploy at a journaled step with this (see failpoint()).
 FAILPOINT_ENV = "OCEAN_DEPLOY_FAILPOINT"
 PROM_RETRIES = 3  # consecutive failed polls before the analysis counts as failed
@@ -326,27 +325,48 @@ def _preflight(
     yield Step("stack healthy", detail="postgres, redis, nginx, prometheus, live color")
     try:
         with Prometheus.of(runtime) as prom:
-            firing = [
-                a
-                for a in prom.alerts()
-                if a.get("state") == "firing" and a["labels"].get("severity") == PAGE_SEVERITY
-            ]
+            alerts = prom.alerts()
     except PromError as exc:
         raise OceanError(
             f"Prometheus is unreachable ({exc}): a deploy needs it for the alert check "
             "and the analysis"
         ) from None
-    names = sorted({a["labels"].get("alertname", "?") for a in firing})
+    # The deploy freeze: the environment's deploy.freeze sorts what fires into alerts
+    # that hurt customers (freeze; --force overrides) and plumbing (a warning).
+    decision = FreezePolicy.from_env(runtime.settings.env).decide(alerts)
+    journal.update(record, freeze=decision.as_dict())
+    if decision.warned:
+        yield Step(
+            "alerts firing (no freeze)",
+            StepStatus.INFO,
+            f"{', '.join(decision.warned)}: not customer-facing under deploy.freeze; "
+            "look at them after the deploy",
+            data=decision.as_dict(),
+        )
+    names = decision.frozen
     if names and not opts.force:
+        yield Step(
+            "deploy freeze",
+            StepStatus.FAILED,
+            f"customer-facing alerts firing: {', '.join(names)}",
+            data=decision.as_dict(),
+        )
         raise OceanError(
-            f"deploy freeze: page-severity alerts firing: {', '.join(names)}. "
+            f"deploy freeze: customer-facing alerts firing: {', '.join(names)}. "
             "Fix them first, or override with --force (recorded)"
         )
     if names:
         journal.update(record, forced=True, forced_over=names)
-        yield Step("deploy freeze overridden", StepStatus.INFO, f"--force over {', '.join(names)}")
+        yield Step(
+            "deploy freeze overridden",
+            StepStatus.INFO,
+            f"--force over {', '.join(names)}",
+            data=decision.as_dict(),
+        )
     else:
-        yield Step("no page-severity alert firing")
+        yield Step(
+            "no deploy freeze", detail="no customer-facing alert firing", data=decision.as_dict()
+        )
     # slo.yaml with the environment's overrides (stack/environments: slo.*)
     slos = environments_apply.slos(slo.load(), runtime.settings.env)
     thresholds = Thresholds.from_slo(slos, opts.min_requests)
