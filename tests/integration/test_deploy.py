@@ -164,6 +164,9 @@ def test_warm_up_covers_every_route_class_and_leaves_no_business_data(calm: Loca
     assert rounds >= 1 and len(detail[10].split(", ")) == rounds
     if detail[1].startswith("settled"):
         assert rounds >= 2
+    kept = last_history(runtime)["warmup"]  # the history keeps the figures
+    assert kept["classes"]["checkout"] == per_class[3]
+    assert len(kept["rounds_p50_p90_ms"]) == rounds
 
     metrics = httpx.get(f"{runtime.url(f'shop-{new}')}/metrics").text
     checkouts = samples(metrics, "shop_http_requests_total", route="/api/checkout")

@@ -294,5 +294,13 @@ def test_warm_up_summary_names_classes_rounds_and_the_settled_latency() -> None:
         "search 12, cart 18, checkout 4, pages 28), 10 at a time, in 1.4s; "
         "p50/p90 ms per round: 40/210, 6/14"
     )
+    assert done.as_dict() == {
+        "settled": True,
+        "stopped": "settled",
+        "requests": 102,
+        "seconds": 1.4,
+        "classes": done.classes,
+        "rounds_p50_p90_ms": [[40.0, 210.0], [6.0, 14.0]],
+    }
     cold = warmup.WarmUp(102, 80, 10, 30.5, rounds, False, "time limit", {})
     assert cold.summary().startswith("NOT settled (time limit), last p90 14 ms after 2 rounds")

@@ -389,6 +389,7 @@ def _warm_up(
         int(record.get("warmup_concurrency", DeployOptions.warmup_concurrency)),
         admin=WarmUpAdmin.of(runtime, color),
     )
+    record["warmup"] = done.as_dict()  # in the history with the journal's next write
     yield Step("warm-up", detail=f"{color}: {done.summary()}", seconds=done.seconds)
     sent = (time.time(), done.api_requests, "warm-up API requests")
     return _counted(runtime, prom, color, api_selector, sent, WARMUP_SCRAPE_TIMEOUT_S, "warm-up")

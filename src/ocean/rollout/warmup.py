@@ -75,6 +75,10 @@ MIN_ROUNDS = 2  # the first round pays the connects: never settled on it alone
 TOLERANCE = 0.25  # a round's p90 within 25% of the previous round's: settled
 FLOOR_S = 0.025  # or a p90 under 25 ms: warm whatever the previous round was
 TIME_LIMIT_S = 30.0  # no round starts after this
+# A request unanswered this long fails the warm-up. Generous: a cold color on a busy
+# machine (load 20 on 2 cores) took seconds for a few of its first requests, and the
+# latency is what the rounds measure; a color that does not answer at all still fails.
+REQUEST_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,19 @@ class WarmUp:
     settled: bool
     stopped: str  # why it stopped: "settled", "request budget" or "time limit"
     classes: dict[str, int] = field(default_factory=dict)  # route class → requests
+
+    def as_dict(self) -> dict:
+        """The figures the deploy history keeps (milliseconds, rounded)."""
+        return {
+            "settled": self.settled,
+            "stopped": self.stopped,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "classes": self.classes,
+            "rounds_p50_p90_ms": [
+                [round(r.p50_s * 1000, 1), round(r.p90_s * 1000, 1)] for r in self.rounds
+            ],
+        }
 
     @property
     def p90_s(self) -> float:
@@ -241,7 +258,7 @@ def warm_up(
     base_url: str,
     requests: int,
     concurrency: int,
-    timeout: float = 5.0,
+    timeout: float = REQUEST_TIMEOUT_S,
     *,
     admin: Admin | None = None,
     seconds: float = TIME_LIMIT_S,
@@ -253,8 +270,8 @@ def warm_up(
     the budget is spent or ``seconds`` have passed.
 
     The checkout needs ``admin`` (without it that class is left out: the summary shows
-    0 checkouts). OceanError when any request did not answer 2xx, with how many and
-    the first.
+    0 checkouts). OceanError when any request did not answer 2xx within ``timeout``,
+    with how many and the first.
     """
     started = time.monotonic()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -286,8 +303,11 @@ def warm_up(
             for call in task:
                 took, failure, _ = send(call)
                 done.append((call, took, failure))
-                if failure:
-                    break  # the rest of a round trip depends on this one
+                if failure:  # the rest of a round trip depends on this one, but a
+                    for cleanup in task[len(done) :]:  # line that may have been set goes
+                        if cleanup.method == "DELETE":
+                            send(cleanup)
+                    break
             return done
 
         # What the plan needs: product ids and category names, two catalogue reads.
