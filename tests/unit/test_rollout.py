@@ -222,6 +222,8 @@ def test_every_warm_up_round_covers_every_route_class() -> None:
         assert expected in paths, expected
     # Only the checkout goes to the admin listener (the shop's dry run needs its token).
     assert [call.path for call in calls if call.admin] == ["/api/checkout"] * 2
+    odd = [c.path for t in warmup.plan([1], ["Fins & Masks/2?"], 25) for c in t]
+    assert "/categories/Fins%20%26%20Masks%2F2%3F" in odd  # a name is one path segment
     # Even a small round (the budget split in two) has every class.
     small = [c for task in warmup.plan([5], ["Fins"], 25) for c in task]
     assert {call.route_class for call in small} == set(warmup.ROUTE_CLASSES)

@@ -22,8 +22,8 @@ the previous round's, or under :data:`FLOOR_S`, after at least :data:`MIN_ROUNDS
 rounds: the color answers at its warm latency. Else at the request budget or
 ``seconds``; not settling is reported, not fatal: the analysis judges the live traffic.
 
-Every answer must be a 2xx; anything else is the color failing before it took
-traffic, named in one line.
+Every request must be answered with a 2xx within :data:`REQUEST_TIMEOUT_S`; anything
+else is the color failing before it took traffic, named in one line.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import httpx
 
@@ -247,7 +248,7 @@ def _task(kind: str, products, names, terms, offsets) -> Task:
     path = {
         "home": "/",
         "product": f"/products/{next(products)}" if page == "product" else "",
-        "category": f"/categories/{next(names)}" if page == "category" else "",
+        "category": f"/categories/{quote(next(names), safe='')}" if page == "category" else "",
         "search": f"/search?q={next(terms)}" if page == "search" else "",
         "cart": "/cart",
     }[page]
