@@ -340,9 +340,10 @@ def _print_findings(findings: list, took: float) -> None:
         "(default: the environment's deploy.scale_down_delay)",
         "ready-timeout": "how long the new color may take to answer /readyz "
         "(default: the environment's deploy.ready_timeout)",
-        "warmup": "catalogue reads sent straight to the new color, 10 at a time, right "
-        "before the switch so that live traffic finds its connections open (default 200; "
-        "0: none); any failed read ends the deploy before traffic moves",
+        "warmup": "at most this many requests sent straight to the new color, 10 at a "
+        "time, right before the switch, in rounds over every route class (a dry-run "
+        "checkout included) until its latency settles, so that live traffic finds it warm "
+        "(default 600; 0: none); any failed request ends the deploy before traffic moves",
         "force": "deploy despite a deploy freeze: customer-facing alerts firing, as the "
         "environment's deploy.freeze says (recorded in the history; prod: needs "
         "--confirm-env prod)",
@@ -360,7 +361,7 @@ def deploy(
     analysis_window="",
     scale_down_delay="",
     ready_timeout="",
-    warmup=200,
+    warmup=600,
     force=False,
     json=False,
     env="",

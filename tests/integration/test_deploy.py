@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import signal
 import threading
@@ -18,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+import redis
 
 from ocean import secrets, slo
 from ocean.errors import OceanError
@@ -32,6 +35,7 @@ from ocean.runtime.local import LocalRuntime
 from ocean.services import get
 from tests.conftest import own_stack
 from tests.helpers import cli
+from tests.integration.shop_support import samples, value
 from tests.k6_traffic import Traffic
 
 SHOP = Path(__file__).resolve().parents[2] / "stack" / "shop"
@@ -116,6 +120,71 @@ def test_deploys_under_load_fail_no_request(calm: LocalRuntime, tmp_path: Path):
     entries = Journal(runtime.settings.state_dir).history(2)
     assert [e["outcome"] for e in entries] == ["success", "success"]
     assert all(e["analysis"]["verdict"] == "pass" for e in entries)
+
+
+# -- warm-up ------------------------------------------------------------------------------
+
+# What a warm-up's checkout could leave behind (stock may move: the maintenance loop
+# fails abandoned seeded orders; the dry run itself is checked in test_warmup.py).
+FOOTPRINT = """
+SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_items),
+       (SELECT count(*) FROM payments), (SELECT count(*) FROM customers),
+       (SELECT count(*) FROM categories), (SELECT count(*) FROM products)
+"""
+
+
+def shop_footprint(runtime: LocalRuntime) -> tuple:
+    password = secrets.load_or_create(runtime.settings.secrets_file)["POSTGRES_PASSWORD"]
+    with psycopg.connect(
+        host=runtime.settings.host,
+        port=runtime.settings.ports["postgres"],
+        user="postgres",
+        password=password,
+        dbname="shop",
+    ) as conn:
+        return conn.execute(FOOTPRINT).fetchone()
+
+
+def test_warm_up_covers_every_route_class_and_leaves_no_business_data(calm: LocalRuntime):
+    """The step names the route classes, the rounds and the settled latency (or says it
+    did not settle: a busy machine is allowed that); the new color served every class,
+    a checkout included, yet counted no order; no order, product, customer or cart
+    remains."""
+    runtime = calm
+    new = deploys.other(runtime.live_color())
+    before = shop_footprint(runtime)
+    steps = list(deploys.deploy(runtime, deploys.DeployOptions(color=new, **FAST)))
+    assert steps[-1].name == "deploy done"
+    (step,) = [s for s in steps if s.name == "warm-up"]
+    detail = re.fullmatch(
+        rf"{new}: (settled at p90 \d+ ms \(p50 \d+ ms\)|NOT settled \((time limit|request "
+        r"budget)\), last p90 \d+ ms) after (\d+) rounds: (\d+) requests \(catalogue (\d+), "
+        r"search (\d+), cart (\d+), checkout (\d+), pages (\d+)\), 10 at a time, in "
+        r"[\d.]+s; p50/p90 ms per round: (.*)",
+        step.detail,
+    )
+    assert detail, step.detail
+    rounds, per_class = int(detail[3]), [int(n) for n in detail.groups()[4:9]]
+    assert all(n > 0 for n in per_class), step.detail
+    assert rounds >= 1 and len(detail[10].split(", ")) == rounds
+    if detail[1].startswith("settled"):
+        assert rounds >= 2
+    kept = last_history(runtime)["warmup"]  # the history keeps the figures
+    assert kept["classes"]["checkout"] == per_class[3]
+    assert len(kept["rounds_p50_p90_ms"]) == rounds
+
+    metrics = httpx.get(f"{runtime.url(f'shop-{new}')}/metrics").text
+    checkouts = samples(metrics, "shop_http_requests_total", route="/api/checkout")
+    assert [(c["method"], c["status"]) for c, _ in checkouts] == [("POST", "2xx")], checkouts
+    assert checkouts[0][1] == value(metrics, "shop_checkout_dry_runs_total") == per_class[3]
+    assert value(metrics, "shop_orders_created_total") == 0  # no order counted
+    assert shop_footprint(runtime) == before
+    store = redis.Redis.from_url(runtime.redis_url())
+    try:
+        assert list(store.scan_iter("shop:cart:warm-up-*")) == []
+        assert list(store.scan_iter("shop:lock:*")) == []
+    finally:
+        store.close()
 
 
 # -- automatic rollback -------------------------------------------------------------------

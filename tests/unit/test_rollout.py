@@ -372,16 +372,108 @@ def test_unknown_versions_are_refused(tmp_path: Path):
         builds.resolve(REPO_ROOT, str(tmp_path))
 
 
-def test_warm_up_reads_cycle_through_what_a_shopper_reads() -> None:
-    chosen = warmup.paths([5, 6], 8)
-    assert chosen == [
-        "/api/products/5",
-        "/api/products/6",
-        "/api/products?limit=20&offset=0",
-        "/api/search?q=ocean&limit=10",
-        "/api/products/5",
-        "/api/categories",
-        "/api/products/6",
-        "/api/products/5",
-    ]
-    assert all(path.startswith("/api/") for path in warmup.paths([], 50))  # judged routes
+def test_every_warm_up_round_covers_every_route_class() -> None:
+    tasks = warmup.plan([5, 6], ["Fins", "Masks"], warmup.ROUND_REQUESTS)
+    calls = [call for task in tasks for call in task]
+    assert len(calls) == warmup.ROUND_REQUESTS
+    assert {call.route_class for call in calls} == set(warmup.ROUTE_CLASSES)
+    paths = {(call.method, call.path.split("?")[0]) for call in calls}
+    for expected in [
+        ("GET", "/api/products/5"),
+        ("GET", "/api/products"),
+        ("GET", "/api/categories"),
+        ("GET", "/api/search"),
+        ("POST", "/api/checkout"),
+        ("GET", "/"),
+        ("GET", "/products/6"),
+        ("GET", "/categories/Fins"),
+        ("GET", "/search"),
+        ("GET", "/cart"),
+    ]:
+        assert expected in paths, expected
+    # Only the checkout goes to the admin listener (the shop's dry run needs its token).
+    assert [call.path for call in calls if call.admin] == ["/api/checkout"] * 2
+    odd = [c.path for t in warmup.plan([1], ["Fins & Masks/2?"], 25) for c in t]
+    assert "/categories/Fins%20%26%20Masks%2F2%3F" in odd  # a name is one path segment
+    # Even a small round (the budget split in two) has every class.
+    small = [c for task in warmup.plan([5], ["Fins"], 25) for c in task]
+    assert {call.route_class for call in small} == set(warmup.ROUTE_CLASSES)
+
+
+def test_a_warm_up_cart_is_a_throwaway_round_trip() -> None:
+    carts = [task for task in warmup.plan([7], [], 100) if task[0].route_class == "cart"]
+    assert carts
+    for put, get, delete in carts:
+        cart = put.path.split("/")[3]
+        assert cart.startswith("warm-up-")
+        assert (put.method, put.path, put.body) == (
+            "PUT",
+            f"/api/carts/{cart}/items/7",
+            {"quantity": 1},
+        )
+        assert (get.method, get.path) == ("GET", f"/api/carts/{cart}")
+        assert (delete.method, delete.path) == ("DELETE", put.path)  # the line goes: empty
+    assert len({task[0].path for task in carts}) == len(carts)  # a fresh cart each time
+
+
+def test_warm_up_plan_leaves_out_what_it_cannot_send() -> None:
+    calls = [c for task in warmup.plan([], [], 40, checkout=False) for c in task]
+    assert len(calls) == 40
+    assert {c.route_class for c in calls} == {"catalogue", "search", "pages"}
+    assert not any("/products/" in c.path or "/categories/" in c.path for c in calls)
+    assert not any(c.admin for c in calls)
+
+
+@pytest.mark.parametrize(
+    ("p90s_ms", "settled"),
+    [
+        ([], False),
+        ([5], False),  # one round never settles: it paid the connects
+        ([300, 60], False),  # still falling fast: warming
+        ([300, 60, 55], True),  # within 25% of the previous round
+        ([300, 60, 74], True),  # a little slower is still within 25%
+        ([300, 60, 90], False),  # a busy machine's jump: one more round
+        ([300, 20], True),  # under the 25 ms floor: warm
+        ([40, 24], True),
+        ([300, 60, 90, 85], True),
+    ],
+)
+def test_warm_up_settles_when_a_rounds_p90_stops_moving(p90s_ms, settled) -> None:
+    assert warmup.settled([ms / 1000 for ms in p90s_ms]) is settled
+
+
+def test_warm_up_quantiles_are_nearest_rank() -> None:
+    latencies = [i / 1000 for i in range(1, 51)]  # 1..50 ms, shuffled order is irrelevant
+    assert warmup.quantile(list(reversed(latencies)), 0.9) == 0.045
+    assert warmup.quantile(latencies, 0.5) == 0.025
+    assert warmup.quantile([0.3], 0.9) == 0.3
+    assert warmup.quantile([], 0.9) == 0.0
+
+
+def test_warm_up_summary_names_classes_rounds_and_the_settled_latency() -> None:
+    rounds = (warmup.Round(50, 0.040, 0.210, 1.0), warmup.Round(50, 0.006, 0.014, 0.2))
+    done = warmup.WarmUp(
+        requests=102,
+        api_requests=80,
+        concurrency=10,
+        seconds=1.4,
+        rounds=rounds,
+        settled=True,
+        stopped="settled",
+        classes={"catalogue": 40, "search": 12, "cart": 18, "checkout": 4, "pages": 28},
+    )
+    assert done.summary() == (
+        "settled at p90 14 ms (p50 6 ms) after 2 rounds: 102 requests (catalogue 40, "
+        "search 12, cart 18, checkout 4, pages 28), 10 at a time, in 1.4s; "
+        "p50/p90 ms per round: 40/210, 6/14"
+    )
+    assert done.as_dict() == {
+        "settled": True,
+        "stopped": "settled",
+        "requests": 102,
+        "seconds": 1.4,
+        "classes": done.classes,
+        "rounds_p50_p90_ms": [[40.0, 210.0], [6.0, 14.0]],
+    }
+    cold = warmup.WarmUp(102, 80, 10, 30.5, rounds, False, "time limit", {})
+    assert cold.summary().startswith("NOT settled (time limit), last p90 14 ms after 2 rounds")

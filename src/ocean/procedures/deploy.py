@@ -35,6 +35,7 @@ from ocean.rollout.journal import TRAFFIC_MOVED, DeployLocked, Journal
 from ocean.rollout.probe import Prober
 from ocean.rollout.smoke import smoke
 from ocean.rollout.verdicts import COMPARE_S, LIVE_BASELINE_S, Analyst, compare
+from ocean.rollout.warmup import Admin as WarmUpAdmin
 from ocean.rollout.warmup import warm_up
 from ocean.runtime.base import Runtime
 from ocean.services import COLORS
@@ -79,9 +80,10 @@ class DeployOptions:
     force: bool = False
     min_requests: int = 20
     validate: bool = True
-    # Reads sent straight to the new color right before the switch (0: none), this
-    # many at a time: the shop's default DB pool size (see ocean.rollout.warmup).
-    warmup_requests: int = 200
+    # At most this many requests sent straight to the new color right before the
+    # switch, in rounds until its latency settles (0: none), this many at a time: the
+    # shop's default DB pool size (see ocean.rollout.warmup).
+    warmup_requests: int = 600
     warmup_concurrency: int = 10
     on_inconclusive: str = "rollback"  # or "promote": see ON_INCONCLUSIVE
 
@@ -436,9 +438,11 @@ def _preview(
 def _warm_up(
     runtime: Runtime, prom: Prometheus, record: dict[str, Any], api_selector: str
 ) -> Iterator[Step]:
-    """Concurrent reads straight to the new color, then wait until Prometheus has
-    scraped them all: returns the baseline the analysis subtracts, so that the cold
-    first requests of the warm-up are never judged as live traffic."""
+    """Rounds of requests on every route class straight to the new color until its
+    latency settles (ocean.rollout.warmup), then wait until Prometheus has scraped them
+    all: returns the baseline the analysis subtracts, so that the cold first requests
+    of the warm-up are never judged as live traffic. Not settling is reported in the
+    step, not fatal: the analysis judges the live traffic."""
     color = record["color"]
     requests = int(record.get("warmup_requests", DeployOptions.warmup_requests))
     if requests <= 0:
@@ -447,9 +451,11 @@ def _warm_up(
         runtime.url(f"shop-{color}"),
         requests,
         int(record.get("warmup_concurrency", DeployOptions.warmup_concurrency)),
+        admin=WarmUpAdmin.of(runtime, color),
     )
+    record["warmup"] = done.as_dict()  # in the history with the journal's next write
     yield Step("warm-up", detail=f"{color}: {done.summary()}", seconds=done.seconds)
-    sent = (time.time(), done.requests, "warm-up reads")
+    sent = (time.time(), done.api_requests, "warm-up API requests")
     return _counted(runtime, prom, color, api_selector, sent, WARMUP_SCRAPE_TIMEOUT_S, "warm-up")
 
 

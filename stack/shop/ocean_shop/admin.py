@@ -53,15 +53,27 @@ def on_admin_listener(request: Request) -> bool:
     )
 
 
+def has_admin_token(request: Request) -> bool:
+    """Whether the request carries ``Authorization: Bearer <SHOP_ADMIN_TOKEN>``."""
+    settings: Settings = request.app.state.settings
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (
+        settings.admin_token is not None
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), settings.admin_token.encode())
+    )
+
+
+def is_admin(request: Request) -> bool:
+    """On the admin listener and with its token: what admin routes require."""
+    return on_admin_listener(request) and has_admin_token(request)
+
+
 async def require_admin(request: Request) -> None:
     """FastAPI dependency: 404 off the admin listener, 401 without the admin token."""
-    settings: Settings = request.app.state.settings
     if not on_admin_listener(request):
         raise HTTPException(status_code=404, detail="Not Found")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), settings.admin_token.encode()
-    ):
+    if not has_admin_token(request):
         raise HTTPException(
             status_code=401,
             detail="admin token required",

@@ -71,6 +71,11 @@ class ShopMetrics:
             "Orders created by checkout (stock reserved, before payment).",
             registry=self.registry,
         )
+        self.checkout_dry_runs = Counter(
+            "shop_checkout_dry_runs_total",
+            "Checkouts rehearsed and rolled back (the deploy's warm-up): no order, no stock.",
+            registry=self.registry,
+        )
         payment_failures = Counter(
             "shop_payment_failures_total",
             "Payments the provider refused or could not complete, by reason.",

@@ -12,6 +12,9 @@ A checkout is, in order:
 6. the charge (simulated provider, same idempotency key);
 7. ``mark_paid`` or ``fail_order`` (which gives the stock back), and the
    change published for the order's WebSocket feeds.
+
+``dry_run`` rehearses steps 1, 4, 5 and 7 on a scratch product and undoes them all,
+for the deploy's warm-up (see its docstring).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +58,23 @@ SELECT (SELECT count(*) FROM orders WHERE customer_id = %(c)s),
        coalesce(string_agg(order_document(id), ',' ORDER BY id DESC), '')
 FROM (SELECT id FROM orders WHERE customer_id = %(c)s ORDER BY id DESC
       LIMIT %(limit)s OFFSET %(offset)s) page
+"""
+# A dry run's scratch category, product (1 in stock) and customer; never committed.
+DRY_RUN_SCRATCH = """
+WITH category AS (
+    INSERT INTO categories (name) VALUES ('ocean-dry-run-' || %(token)s) RETURNING id
+), product AS (
+    INSERT INTO products (sku, name, description, category_id, price_cents, stock)
+    SELECT 'ocean-dry-run-' || %(token)s, 'Dry-run scratch product',
+           'never committed: a checkout rehearsal', id, 100, 1
+      FROM category
+    RETURNING id
+), customer AS (
+    INSERT INTO customers (email, name)
+    VALUES ('ocean-dry-run-' || %(token)s || '@example.invalid', 'Dry run')
+    RETURNING id
+)
+SELECT product.id, customer.id FROM product, customer
 """
 CUSTOMER_EXISTS = "SELECT EXISTS (SELECT 1 FROM customers WHERE id = %s)"
 ABANDONED = """
@@ -180,6 +201,65 @@ class Orders:
         # Shielded: once stock is reserved, the request being cancelled (the
         # client hung up) must not leave the order pending with stock held.
         return await asyncio.shield(self._settle(order_id, total, method, key, cart_id))
+
+    async def dry_run(self, cart_id: str) -> Outcome:
+        """Rehearse a checkout and undo it: 200 with the order as it would have been.
+
+        For the deploy's warm-up, so that a fresh instance has run the checkout's code,
+        SQL functions and Redis scripts before live traffic does, without any business
+        data: inside ONE PostgreSQL transaction that is always rolled back, a scratch
+        category, product and customer are created; the product goes into ``cart_id``
+        (a throwaway cart, which must hold nothing else: 409) through the cart script;
+        the cart is read and its locks taken as a checkout does; ``place_order`` and
+        ``mark_paid`` run. Then the rollback, the locks released and the cart line
+        removed. No charge is attempted, no cache entry written, no event published,
+        no order counted (only ``shop_checkout_dry_runs_total``). Real products are
+        never locked. What remains: the ids the sequences handed out.
+        """
+        token = secrets.token_hex(8)
+        product_id = None
+        held = None
+        try:
+            async with (
+                self.queries.pool.connection() as conn,
+                conn.transaction(force_rollback=True),
+            ):
+                cur = await conn.execute(DRY_RUN_SCRATCH, {"token": token})
+                product_id, customer_id = await cur.fetchone()
+                cart = await self.carts.set_quantity(cart_id, product_id, 1)
+                if list(cart.lines) != [product_id]:
+                    return problem(409, f"a dry run needs an empty cart; {cart_id} is not")
+                lines, held = await self.locks.acquire_cart(cart_key(cart_id))
+                key = f"ocean-dry-run-{token}"
+                fingerprint = request_hash(cart_id, customer_id, "card")
+                with self.queries.timer("order_place"):
+                    cur = await conn.execute(
+                        PLACE, (customer_id, key, fingerprint, list(lines), list(lines.values()))
+                    )
+                    order_id = (await cur.fetchone())[0]
+                await asyncio.shield(self._release(held))
+                held = None
+                if order_id is None:  # cannot happen: the product is ours alone
+                    return problem(409, "dry run: the scratch product was short")
+                with self.queries.timer("order_mark_paid"):
+                    cur = await conn.execute(MARK_PAID, (order_id, f"dry-run-{token}"))
+                    (document,) = await cur.fetchone()
+        finally:
+            await asyncio.shield(self._undo_dry_run(cart_id, product_id, held))
+        self.metrics.checkout_dry_runs.inc()
+        return Outcome(200, b'{"order":' + document.encode() + b',"dry_run":true}')
+
+    async def _release(self, held: HeldLocks) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self.locks.release(held, pipe)
+            await pipe.execute()
+
+    async def _undo_dry_run(self, cart_id: str, product_id: int | None, held: HeldLocks | None):
+        """Release the dry run's locks (if still held) and remove its cart line."""
+        if held is not None:
+            await self._release(held)
+        if product_id is not None:
+            await self.carts.set_quantity(cart_id, product_id, 0)
 
     async def _after_place(self, held: HeldLocks, row: tuple | None) -> None:
         """Release the locks and tombstone the changed products: one round trip."""
