@@ -381,7 +381,7 @@ def deploy(
             auto_promote=auto_promote,
             force=force,
             warmup_requests=int(warmup),
-            **environments_apply.deploy_timings(
+            **environments_apply.deploy_settings(
                 runtime.settings.env, analysis_window, scale_down_delay, ready_timeout
             ),
         )

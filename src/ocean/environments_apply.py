@@ -20,11 +20,13 @@ def duration(flag: str, env: Environment, key: str, option: str) -> float:
     return parse_duration(flag, option) if flag not in ("", None) else env.seconds(key)
 
 
-def deploy_timings(
+def deploy_settings(
     env: Environment, analysis_window: str = "", scale_down_delay: str = "", ready_timeout: str = ""
-) -> dict[str, float]:
-    """The DeployOptions timings: flags over the environment's ``deploy.*``."""
+) -> dict[str, float | str]:
+    """The DeployOptions the environment sets: its ``deploy.*`` timings (a flag wins)
+    and what an analysis still inconclusive after its extension does."""
     return {
+        "on_inconclusive": env["deploy.on_inconclusive"],
         "analysis_window": duration(
             analysis_window, env, "deploy.analysis_window", "analysis-window"
         ),

@@ -140,6 +140,7 @@ SCHEMA: dict[str, Any] = {
         "scale_down_delay": _duration,
         "ready_timeout": _duration,
         "require_staging_pass": _flag,
+        "on_inconclusive": _choice("rollback", "promote"),
         # The deploy freeze (ocean.rollout.freeze); names and labels are checked
         # against monitoring/rules by ocean.environments.inspect.
         "freeze": {

@@ -8,12 +8,11 @@ short analysis window and no scale-down delay to keep CI fast; the benchmark
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import shutil
 import signal
-import threading
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -674,14 +673,12 @@ def wait_for_alerts(runtime: LocalRuntime, wanted, timeout: float, what: str) ->
             time.sleep(1)
 
 
-def test_plumbing_alerts_warn_but_a_shop_slo_alert_freezes_unless_forced(calm: LocalRuntime):
+def test_plumbing_alerts_warn_but_a_shop_alert_freezes_unless_forced(calm: LocalRuntime):
     """The environment's deploy.freeze: RestoreTestFailed (critical, but the backups'
-    plumbing; `for: 0s`) is a warning and the deploy goes on, naming it. Then the live
-    color fails every request (fault injection) under traffic until the shop's SLO alert
-    ShopAvailabilityBudgetBurnFast fires (`for: 2m`): that freezes the deploy, --force
-    proceeds, and the history keeps which alerts froze, warned and were overridden.
-
-    Last in the module on purpose: the burn alerts outlive the test by minutes."""
+    plumbing; `for: 0s`) is a warning and the deploy goes on, naming it. Then a shop
+    instance is down (a scrape target of the shop job that nobody answers:
+    ShopInstanceDown, team shop, critical, `for: 15s`): that freezes the deploy, --force
+    proceeds, and the history keeps which alerts froze, warned and were overridden."""
     from ocean import textfile
 
     runtime = calm
@@ -689,9 +686,7 @@ def test_plumbing_alerts_warn_but_a_shop_slo_alert_freezes_unless_forced(calm: L
     # minutes (ShopHighErrorRate looks back 5 minutes): that is a freeze, so wait it out.
     wait_for_alerts(runtime, lambda d: not d["frozen"], 420, "earlier tests' shop alerts")
     textfile.record_restore_test(runtime.settings, success=False, seconds=1.0)
-    token = secrets.load_or_create(runtime.settings.secrets_file)["SHOP_ADMIN_TOKEN"]
-    faulty = None
-    stop = threading.Event()
+    targets = runtime.settings.etc / "targets" / "shop.json"
     try:
         wait_for_alerts(runtime, lambda d: "RestoreTestFailed" in d["warned"], 60, "restore")
         new = deploys.other(runtime.live_color())
@@ -714,41 +709,30 @@ def test_plumbing_alerts_warn_but_a_shop_slo_alert_freezes_unless_forced(calm: L
         assert entry["outcome"] == "success" and "forced" not in entry
         assert served_color(runtime) == new
 
-        # The live color fails every request; direct API reads until the SLO alert fires.
-        admin = f"{runtime.url(f'shop-{new}-admin')}/admin/faults"
-        auth = {"Authorization": f"Bearer {token}"}
-        faulty = new
-        httpx.put(admin, json={"error_rate": 1.0}, headers=auth, timeout=5).raise_for_status()
-
-        def reads() -> None:
-            with httpx.Client(base_url=runtime.url(f"shop-{faulty}"), timeout=5) as client:
-                while not stop.wait(0.05):  # ≤ 20 requests a second, each answered at once
-                    with contextlib.suppress(httpx.HTTPError):
-                        client.get("/api/products")
-
-        traffic = threading.Thread(target=reads, daemon=True)
-        traffic.start()
-        wait_for_alerts(
-            runtime, lambda d: "ShopAvailabilityBudgetBurnFast" in d["frozen"], 300, "SLO burn"
-        )
-        stop.set()
-        traffic.join(10)
-        target = deploys.other(faulty)
+        # A shop instance nobody answers: Prometheus scrapes it as job shop, up == 0.
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            dead = f"127.0.0.1:{unused.getsockname()[1]}"
+        groups = json.loads(targets.read_text())
+        groups.append({"targets": [dead], "labels": {"color": "canary"}})
+        targets.write_text(json.dumps(groups))
+        wait_for_alerts(runtime, lambda d: "ShopInstanceDown" in d["frozen"], 120, "instance")
+        target = deploys.other(new)
         refused = cli(runtime, "deploy", f"--color={target}", "--analysis-window=2s", "--json")
         assert refused.returncode == 1
         assert "deploy freeze" in refused.stderr
-        assert "ShopAvailabilityBudgetBurnFast" in refused.stderr
+        assert "ShopInstanceDown" in refused.stderr
         report = json.loads(refused.stdout)
         assert report["ok"] is False
         frozen = next(s for s in report["steps"] if s["name"] == "deploy freeze")
-        assert "ShopAvailabilityBudgetBurnFast" in frozen["data"]["frozen"]
+        assert "ShopInstanceDown" in frozen["data"]["frozen"]
         assert "RestoreTestFailed" in frozen["data"]["warned"]
         entry = last_history(runtime)
         assert entry["outcome"] == "failed" and "deploy freeze" in entry["reason"]
-        assert "ShopAvailabilityBudgetBurnFast" in entry["freeze"]["frozen"]
-        assert runtime.live_color() == faulty  # untouched (its /version fails now)
+        assert "ShopInstanceDown" in entry["freeze"]["frozen"]
+        assert runtime.live_color() == new  # untouched
 
-        # --force: the healthy build replaces the failing color; the override is kept.
+        # --force proceeds (starting the color rewrites the targets: the canary goes).
         forced = cli(
             runtime,
             "deploy",
@@ -761,10 +745,10 @@ def test_plumbing_alerts_warn_but_a_shop_slo_alert_freezes_unless_forced(calm: L
         assert "deploy freeze overridden" in forced.stderr
         entry = last_history(runtime)
         assert entry["outcome"] == "success" and entry["forced"] is True
-        assert "ShopAvailabilityBudgetBurnFast" in entry["forced_over"]
+        assert "ShopInstanceDown" in entry["forced_over"]
         assert "RestoreTestFailed" not in entry["forced_over"]
+        assert dead not in targets.read_text()
     finally:
-        stop.set()
-        if faulty and f"shop-{faulty}" in runtime.running():
-            httpx.put(admin, json={"error_rate": 0.0}, headers=auth, timeout=5)
+        groups = [g for g in json.loads(targets.read_text()) if g["labels"]["color"] != "canary"]
+        targets.write_text(json.dumps(groups))
         textfile.record_restore_test(runtime.settings, success=True, seconds=1.0)

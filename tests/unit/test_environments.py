@@ -191,16 +191,17 @@ def test_prometheus_retention_and_postgres_buffers_reach_the_commands(tmp_path: 
     assert "shared_buffers=512MB" in programs["postgres"]
 
 
-def test_deploy_timings_flags_win_over_the_environment():
+def test_deploy_settings_flags_win_over_the_environment():
     prod = environments.load("prod", REPO_ROOT)
-    assert environments_apply.deploy_timings(prod) == {
+    assert environments_apply.deploy_settings(prod) == {
+        "on_inconclusive": "rollback",
         "analysis_window": 300.0,
         "scale_down_delay": 300.0,
         "ready_timeout": 120.0,
     }
-    assert environments_apply.deploy_timings(prod, analysis_window="45s")["analysis_window"] == 45
+    assert environments_apply.deploy_settings(prod, analysis_window="45s")["analysis_window"] == 45
     with pytest.raises(OceanError, match="--analysis-window"):
-        environments_apply.deploy_timings(prod, analysis_window="later")
+        environments_apply.deploy_settings(prod, analysis_window="later")
 
 
 def test_prune_policy_is_the_flags_as_a_whole_else_the_environment():

@@ -167,9 +167,9 @@ class DeployScreen(OceanScreen):
         )
 
     def _options(self, color: str, version: str) -> deploys.DeployOptions:
-        """The environment's deploy timings, then the console's own (--analysis-window)."""
+        """The environment's deploy settings, then the console's own (--analysis-window)."""
         env = self.console.runtime.settings.env
-        timings = {**environments_apply.deploy_timings(env), **self.console.deploy_defaults}
+        timings = {**environments_apply.deploy_settings(env), **self.console.deploy_defaults}
         return deploys.DeployOptions(color=color, version=version, **timings)
 
     def action_rollback(self) -> None:
