@@ -320,6 +320,7 @@ def test_a_starved_k6_makes_its_own_latency_breach_inconclusive():
     assert by_key(verdicts)[("latency", "server")] == "pass"
     run = run_of(verdicts, figures, judgement)
     assert run.outcome == "inconclusive" and not run.passed
+    assert run.headline() == "inconclusive: load generator saturated"
     assert "waited for a CPU 99% of the time" in judgement.detail
     assert "k6 p99 1562 ms vs the shop's 86 ms" in judgement.detail
     assert figures["outside_shop_share"] == pytest.approx(1 - 86 / 1562, abs=1e-3)
@@ -394,7 +395,9 @@ def test_dropped_iterations_mean_the_load_was_not_delivered():
     assert figures["dropped_share"] == 0.12
     assert judgement.limited_by == "load generator" and judgement.undelivered
     assert "120 iterations dropped (12.0%)" in judgement.detail
-    assert run_of(verdicts, figures, judgement).outcome == "inconclusive"
+    run = run_of(verdicts, figures, judgement)
+    assert run.outcome == "inconclusive"
+    assert run.headline() == "inconclusive: load generator fell short of the asked load"
     # A handful dropped at a ramp's edge is not a verdict.
     _, figures, judgement = judged(60.0, 50.0, IDLE_K6, iterations=995, dropped_iterations=5)
     assert judgement.limited_by is None
@@ -453,3 +456,39 @@ def test_cpu_watch_reads_a_real_process():
     assert 0 < figures["k6_busy"] <= 1.0 and figures["k6_sampled_s"] > 0
     assert generator.read_cpu(2**22 + 1) is None  # no such process
     assert generator.CpuWatch(2**22 + 1, 0.0).figures() == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "ok"),
+    [("ok", None, True), ("failed", 1, False), ("inconclusive", 3, False)],
+)
+def test_invoke_loadtest_exit_codes(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    status: str,
+    code: int | None,
+    ok: bool,
+):
+    """passed → 0, failed → 1, inconclusive (the load generator limited the run) → 3;
+    --json says ok and limited_by either way."""
+    from invoke import Exit
+
+    import tasks
+    from ocean.model import Step, StepStatus
+    from ocean.procedures import loadtest as procedure
+
+    data = {"id": "x", "outcome": status, "limited_by": "load generator"}
+    done = Step("loadtest done", StepStatus(status), "…", data=data)
+    monkeypatch.setattr(procedure, "loadtest", lambda runtime, opts: iter([done]))
+    monkeypatch.setenv("OCEAN_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("OCEAN_PORT_BASE", "30000")
+    if code is None:
+        tasks.loadtest.body(None, "smoke", json=True)
+    else:
+        with pytest.raises(Exit) as stopped:
+            tasks.loadtest.body(None, "smoke", json=True)
+        assert stopped.value.code == code
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["ok"] is ok and printed["limited_by"] == "load generator"
+    assert tasks.INCONCLUSIVE_EXIT == 3

@@ -163,6 +163,7 @@ class Judgement:
     limited_by: str | None  # SERVER | LOAD_GENERATOR | None: nothing limited the run
     detail: str  # one line with the figures
     undelivered: bool  # the load generator did not deliver the asked load
+    why: str = ""  # LOAD_GENERATOR: "load generator saturated", "… dropped iterations" …
 
 
 def figures(cpu: dict[str, Any], client: dict[str, Any], server: dict[str, Any]) -> dict:
@@ -248,21 +249,21 @@ def judge(
     if saturated(gen) or dropped or late:
         reasons = []
         if saturated(gen):
-            reasons.append("k6 was saturated")
+            reasons.append("saturated")
         if dropped:
-            reasons.append("k6 dropped iterations")
+            reasons.append("dropped iterations")
         if late:
-            reasons.append("k6 did not stop in time")
-        why = " and ".join(reasons)
+            reasons.append("did not stop in time")
+        why = f"{LOAD_GENERATOR} {' and '.join(reasons)}"
         for v in verdicts:
             if v.passed is False and (v.slo, v.source) in TIMED and _measured(v):
-                v.excused = f"{LOAD_GENERATOR} saturated"
+                v.excused = why
         standing = [v for v in verdicts if v.outcome == FAIL]
         if standing:  # errors: a slow client does not make the server answer them
             what = f"{standing[0].slo} ({standing[0].source}) failed"
             detail = f"{what}, not explained by the load generator ({why}); {figures_line}"
             return Judgement(SERVER, detail, False)
-        return Judgement(LOAD_GENERATOR, f"{why}: {figures_line}", dropped or late)
+        return Judgement(LOAD_GENERATOR, f"{why}: {figures_line}", dropped or late, why)
     if any(v.passed is False for v in verdicts):
         return Judgement(SERVER, f"k6 had the CPU it needed: {figures_line}", False)
     return Judgement(None, figures_line, False)

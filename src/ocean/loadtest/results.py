@@ -204,16 +204,25 @@ class LoadResult:
     def passed(self) -> bool:
         return self.outcome == PASS
 
+    def headline(self) -> str:
+        """passed, FAILED, or inconclusive with the load generator's part in it."""
+        outcome = self.outcome
+        if outcome != INCONCLUSIVE:
+            return {PASS: "passed", FAIL: "FAILED"}[outcome]
+        why = next((v.excused for v in self.verdicts if v.excused), "")
+        return f"inconclusive: {why or LOAD_GENERATOR + ' fell short of the asked load'}"
+
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["verdicts"] = [v.as_dict() for v in self.verdicts]
         out["passed"] = self.passed
         out["outcome"] = self.outcome
+        out["headline"] = self.headline()
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadResult:
-        data = {k: v for k, v in data.items() if k not in ("passed", "outcome")}
+        data = {k: v for k, v in data.items() if k not in ("passed", "outcome", "headline")}
         data["verdicts"] = [
             Verdict(**{k: v for k, v in verdict.items() if k != "outcome"})
             for verdict in data.get("verdicts", [])

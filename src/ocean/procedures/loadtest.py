@@ -426,11 +426,7 @@ def _run(
         f"{result.limited_by or 'nothing'}: {result.limit_detail}",
         data={"limited_by": result.limited_by, **gen},
     )
-    outcome = {
-        results.PASS: "passed",
-        results.FAIL: "FAILED",
-        results.INCONCLUSIVE: "inconclusive: load generator saturated",
-    }[result.outcome]
+    outcome = result.headline()
     why = f" (stopped by {breach.detail})" if breach else ""
     yield Step(
         "loadtest done",
