@@ -61,28 +61,30 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 @dataclass(frozen=True)
 class CpuReading:
-    cpu_s: float  # user + system time of all threads
-    wait_s: float | None  # run-queue delay summed over the live threads; None: no schedstat
+    cpu_s: float  # user + system time of all its threads, ended ones included
+    # Run-queue delay per live thread (tid → seconds); None: the kernel keeps no schedstat.
+    waits: dict[int, float] | None
 
 
 def read_cpu(pid: int) -> CpuReading | None:
-    """The process' CPU time and run-queue delay so far; None when it is gone."""
+    """The process' CPU time and its threads' run-queue delay so far; None when gone."""
     proc = Path(f"/proc/{pid}")
     try:
         raw = (proc / "stat").read_text()
+        tasks = list((proc / "task").iterdir())
     except OSError:
         return None
     rest = raw[raw.rindex(")") + 2 :].split()  # field 3 (state) onward
     cpu_s = (int(rest[11]) + int(rest[12])) / CLK_TCK  # fields 14, 15: utime, stime
-    wait_ns = 0
-    try:
-        for task in (proc / "task").iterdir():
-            wait_ns += int((task / "schedstat").read_text().split()[1])
-    except FileNotFoundError:  # a thread ended meanwhile: the rest still counts
-        pass
-    except (OSError, IndexError, ValueError):  # a kernel without schedstats
-        return CpuReading(cpu_s, None)
-    return CpuReading(cpu_s, wait_ns / 1e9)
+    waits: dict[int, float] = {}
+    for task in tasks:
+        try:
+            waits[int(task.name)] = int((task / "schedstat").read_text().split()[1]) / 1e9
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        except (OSError, IndexError, ValueError):  # a kernel without schedstats
+            return CpuReading(cpu_s, None)
+    return CpuReading(cpu_s, waits)
 
 
 def usable_cores(pid: int) -> int:
@@ -110,15 +112,29 @@ class CpuWatch:
     def __init__(self, pid: int, at_s: float) -> None:
         self.pid = pid
         self.cores = usable_cores(pid)
-        self.first = read_cpu(pid)
+        # Each thread's run-queue delay as last seen: a thread's figure goes with it when
+        # it ends, so the total is the sum of what each thread had at its last reading.
+        self.waits: dict[int, float] | None = {}
+        self.first = self._read()
         self.start = self.last_at = at_s
         self.last = self.first
         self.saturated_s = 0.0
         self.sampled_s = 0.0
 
+    def _read(self) -> tuple[float, float | None] | None:
+        """(CPU seconds, run-queue seconds) since k6 started; None when it is gone."""
+        now = read_cpu(self.pid)
+        if now is None:
+            return None
+        if now.waits is None or self.waits is None:
+            self.waits = None
+            return now.cpu_s, None
+        self.waits.update(now.waits)
+        return now.cpu_s, sum(self.waits.values())
+
     def sample(self, at_s: float) -> dict[str, Any]:
         """This interval's k6 CPU (% of one core) and CPU wait share; {} when unknown."""
-        now = read_cpu(self.pid)
+        now = self._read()
         if now is None or self.last is None or at_s <= self.last_at:
             return {}
         # Again each time: a wrapper (taskset, nice) execs k6 after it was started.
@@ -142,13 +158,15 @@ class CpuWatch:
         return out
 
 
-def _shares(a: CpuReading, b: CpuReading, span_s: float, cores: int) -> dict[str, Any]:
-    cpu = max(0.0, b.cpu_s - a.cpu_s)
+def _shares(
+    a: tuple[float, float | None], b: tuple[float, float | None], span_s: float, cores: int
+) -> dict[str, Any]:
+    cpu = max(0.0, b[0] - a[0])
     busy = cpu / (span_s * cores)
     out: dict[str, Any] = {"k6_cpu_pct": round(100 * cpu / span_s, 1), "k6_busy": round(busy, 3)}
     wait_share = None
-    if a.wait_s is not None and b.wait_s is not None:
-        wait = max(0.0, b.wait_s - a.wait_s)
+    if a[1] is not None and b[1] is not None:
+        wait = max(0.0, b[1] - a[1])
         wait_share = wait / (cpu + wait) if cpu + wait > 0 else 0.0
         out["k6_wait_share"] = round(wait_share, 3)
     out["k6_saturated"] = busy >= BUSY_MAX or (wait_share is not None and wait_share >= WAIT_MAX)
