@@ -181,7 +181,6 @@ class Judgement:
     limited_by: str | None  # SERVER | LOAD_GENERATOR | None: nothing limited the run
     detail: str  # one line with the figures
     undelivered: bool  # the load generator did not deliver the asked load
-    why: str = ""  # LOAD_GENERATOR: "load generator saturated", "… dropped iterations" …
 
 
 def figures(cpu: dict[str, Any], client: dict[str, Any], server: dict[str, Any]) -> dict:
@@ -281,7 +280,7 @@ def judge(
             what = f"{standing[0].slo} ({standing[0].source}) failed"
             detail = f"{what}, not explained by the load generator ({why}); {figures_line}"
             return Judgement(SERVER, detail, False)
-        return Judgement(LOAD_GENERATOR, f"{why}: {figures_line}", dropped or late, why)
+        return Judgement(LOAD_GENERATOR, f"{why}: {figures_line}", dropped or late)
     if any(v.passed is False for v in verdicts):
         return Judgement(SERVER, f"k6 had the CPU it needed: {figures_line}", False)
     return Judgement(None, figures_line, False)
