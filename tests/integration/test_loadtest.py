@@ -219,7 +219,7 @@ def test_a_starved_load_generator_makes_the_run_inconclusive(
     assert latency["outcome"] in ("pass", "inconclusive"), latency  # never "fail"
     assert verdicts[("availability", "client")]["outcome"] == "pass"
     limited = next(s for s in steps if s.name == "limited by")
-    assert limited.detail.startswith("load generator: load generator saturated and dropped")
+    assert limited.detail.startswith("load generator: k6 saturated and dropped")
     # Saved, and told by loadtest-report like the run said it.
     saved = results.load(stack.settings, result["id"])
     assert saved.outcome == "inconclusive" and saved.limited_by == "load generator"

@@ -280,7 +280,8 @@ def judge(
             what = f"{standing[0].slo} ({standing[0].source}) failed"
             detail = f"{what}, not explained by the load generator ({why}); {figures_line}"
             return Judgement(SERVER, detail, False)
-        return Judgement(LOAD_GENERATOR, f"{why}: {figures_line}", dropped or late)
+        detail = f"k6 {' and '.join(reasons)}: {figures_line}"
+        return Judgement(LOAD_GENERATOR, detail, dropped or late)
     if any(v.passed is False for v in verdicts):
         return Judgement(SERVER, f"k6 had the CPU it needed: {figures_line}", False)
     return Judgement(None, figures_line, False)
