@@ -791,6 +791,11 @@ def _print_loadtest(report: dict) -> None:
         base = report["base"]
         if report["differs"]:
             console.print(f"[yellow]runs differ in: {', '.join(report['differs'])}[/]")
+        for limited in report.get("load_generator_limited", []):
+            console.print(
+                f"[yellow]{limited} was limited by the load generator: its figures measure "
+                "k6 as much as the shop[/]"
+            )
         table = Table("metric", base["id"], run["id"], "change", "", box=None)
         for row in report["rows"]:
             change = "-" if row["change"] is None else f"{row['change']:+.0%}"

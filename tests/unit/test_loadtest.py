@@ -492,3 +492,21 @@ def test_invoke_loadtest_exit_codes(
     printed = json.loads(capsys.readouterr().out)
     assert printed["ok"] is ok and printed["limited_by"] == "load generator"
     assert tasks.INCONCLUSIVE_EXIT == 3
+
+
+def test_report_names_the_runs_the_load_generator_limited(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from ocean.procedures import loadtest as procedure
+
+    settings = Settings(state_dir=tmp_path, ports=PortPlan(30000))
+    starved = result("20260102-000000-smoke-ffff", 900.0)
+    starved.limited_by = "load generator"
+    for run in (result("20260101-000000-smoke-eeee", 20.0), starved):
+        run_dir = results.runs_dir(settings) / run.id
+        run_dir.mkdir(parents=True)
+        results.save(run_dir, run, [])
+    runtime = SimpleNamespace(settings=settings)
+    report = procedure.report(runtime, starved.id, "20260101-000000-smoke-eeee")  # type: ignore[arg-type]
+    assert report["load_generator_limited"] == [starved.id]
+    assert "p99 ms" in report["regressions"]  # still shown: the figures are what they are

@@ -516,4 +516,9 @@ def report(
             if base.params.get(key) != run.params.get(key)
         ]
         out["differs"] = differs
+        # A run the load generator limited measured k6 as much as the shop: its side of
+        # the comparison says little about the shop (loadtest/generator.py).
+        out["load_generator_limited"] = [
+            r.id for r in (base, run) if r.limited_by == results.LOAD_GENERATOR
+        ]
     return out
