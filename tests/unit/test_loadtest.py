@@ -380,8 +380,16 @@ def test_a_quiet_run_is_limited_by_nothing_and_passes():
     assert run_of(verdicts, figures, judgement).outcome == "pass"
     assert not generator.saturated(IDLE_K6) and not generator.saturated({})  # unmeasured
     # Saturated, but every verdict passed: the figures are upper bounds; the pass stands.
+    # k6's p99 three times the shop's: its clock ran late, the load generator is named.
     verdicts, figures, judgement = judged(150.0, 50.0, STARVED_K6)
     assert judgement.limited_by == "load generator"
+    assert run_of(verdicts, figures, judgement).outcome == "pass"
+    # A busy machine (recorded: k6 waited 72% of its runnable time at 9% of a core), k6's
+    # p99 no later than the shop's: nothing limited the run, and the line says why.
+    busy = {"k6_cpu_pct": 9.0, "k6_busy": 0.045, "k6_wait_share": 0.72, "k6_cores": 2}
+    verdicts, figures, judgement = judged(41.0, 48.0, busy)
+    assert generator.saturated(busy) and judgement.limited_by is None
+    assert "its p99 stayed near the shop's" in judgement.detail
     assert run_of(verdicts, figures, judgement).outcome == "pass"
 
 
