@@ -41,6 +41,12 @@ BUSY_MAX = 0.90
 # (run-queue delay / (CPU time + run-queue delay)): other processes starved it. On an
 # idle machine this is a few percent; at 25% every fourth moment k6 wanted to read a
 # response it could not, which is enough to move a p99 by whole scheduler slices.
+# Measured on the 2-core CI box: idle 2%; busy (load 2-9) 50-85%, yet k6's p99 within a
+# few ms of the shop's; load 16-25 88-96%; k6 pinned beside a busy loop 97-99%, its p99
+# 5-20x the shop's. It sums over k6's threads (Go wakes several at once), so it reads
+# high on a busy machine: which is why saturation alone only excuses a timing verdict
+# that failed while the shop's own p99 held, and names k6 on a run where nothing failed
+# only with LATE_CLOCK_SHARE.
 WAIT_MAX = 0.25
 # More than this share of the iterations an arrival-rate scenario planned were dropped
 # (dropped / (run + dropped)): the asked load was not delivered. 1%: k6 drops a few
