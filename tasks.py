@@ -36,7 +36,11 @@ STYLE = {
     StepStatus.SKIPPED: "[dim]·[/]",
     StepStatus.INFO: "[cyan]…[/]",
     StepStatus.FAILED: "[red]✗[/]",
+    StepStatus.INCONCLUSIVE: "[yellow]?[/]",
 }
+# `invoke loadtest`: the run is inconclusive (the load generator was the bottleneck),
+# neither passed (0) nor failed (1): CI can tell "rerun on a quieter runner" apart.
+INCONCLUSIVE_EXIT = 3
 
 
 def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:
@@ -656,7 +660,10 @@ def loadtest(
 
     Run a k6 scenario against the stack with live progress; stop it when a
     server-side guard (from slo.yaml) breaches; judge every SLO. Results go to
-    <state>/loadtests/<id>/. Exit 1 when a verdict fails or a guard stopped the run."""
+    <state>/loadtests/<id>/. Exit 1 when a verdict fails or a guard stopped the run;
+    exit 3 when the run is inconclusive: the load generator (k6) was saturated, starved of
+    CPU or dropped iterations, and only client-side timings failed (a server-side breach
+    still exits 1); the output names the side that limited the run, with the figures."""
     from ocean.loadtest.scenarios import options
     from ocean.procedures import loadtest as loadtests
 
@@ -675,6 +682,8 @@ def loadtest(
     done = _run_live(loadtests.loadtest(runtime, opts), json)
     if done and done[-1].status is StepStatus.FAILED:
         raise Exit(code=1)
+    if done and done[-1].status is StepStatus.INCONCLUSIVE:
+        raise Exit(code=INCONCLUSIVE_EXIT)
 
 
 def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
@@ -708,7 +717,8 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
         if live:
             live.stop()
     if as_json and done:
-        print(_json_dumps({"ok": done[-1].status is not StepStatus.FAILED, **done[-1].data}))
+        ok = done[-1].status not in (StepStatus.FAILED, StepStatus.INCONCLUSIVE)
+        print(_json_dumps({"ok": ok, **done[-1].data}))
     return done
 
 
@@ -747,16 +757,24 @@ def loadtest_report(c, id="", compare="", tolerance=0.2, json=False, env=""):
 
 def _print_loadtest(report: dict) -> None:
     run = report["run"]
-    verdict = "[green]passed[/]" if run["passed"] else "[red]FAILED[/]"
+    colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[run["outcome"]]
+    verdict = f"[{colour}]{run['headline']}[/]"
     console.print(
         f"{run['id']} ({run['scenario']}, {run['params'].get('vus')} VUs, "
         f"{run['duration_s']:.0f}s, {run['stopped_by']}): {verdict}"
     )
     if run.get("breach"):
         console.print(f"[red]{run['breach']['detail']}[/]")
+    if run.get("limit_detail"):  # runs saved before issue 19 have none
+        console.print(f"limited by {run['limited_by'] or 'nothing'}: {run['limit_detail']}")
     table = Table("slo", "source", "measured", "limit", "verdict", box=None)
     for v in run["verdicts"]:
-        word = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]n/a[/]"}[v["passed"]]
+        word = {
+            "pass": "[green]pass[/]",
+            "fail": "[red]FAIL[/]",
+            "inconclusive": f"[yellow]inconclusive[/] [dim]({v['excused']})[/]",
+            "n/a": "[dim]n/a[/]",
+        }[v["outcome"]]
         table.add_row(v["slo"], v["source"], v["measured"], v["limit"], word)
     console.print(table)
     if run.get("levels"):
@@ -777,6 +795,11 @@ def _print_loadtest(report: dict) -> None:
         base = report["base"]
         if report["differs"]:
             console.print(f"[yellow]runs differ in: {', '.join(report['differs'])}[/]")
+        for limited in report.get("load_generator_limited", []):
+            console.print(
+                f"[yellow]{limited} was limited by the load generator: its figures measure "
+                "k6 as much as the shop[/]"
+            )
         table = Table("metric", base["id"], run["id"], "change", "", box=None)
         for row in report["rows"]:
             change = "-" if row["change"] is None else f"{row['change']:+.0%}"

@@ -12,6 +12,9 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     INFO = "info"
+    # Neither passed nor failed: what was measured cannot be judged (a load test whose
+    # load generator was the bottleneck: ocean/loadtest/generator.py).
+    INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)

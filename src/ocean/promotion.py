@@ -4,7 +4,8 @@
 environment's definition) looks in staging's state dir, as staging's own definition
 names it (not this process's OCEAN_STATE_DIR, which belongs to the stack being
 deployed), for load tests whose ``params.shop_build`` is the build being deployed: the
-newest of them must have passed. Builds are content-addressed (``git-<tree>`` of the
+newest of them must have passed (an inconclusive run, whose load generator was the
+bottleneck, is no pass). Builds are content-addressed (``git-<tree>`` of the
 shop), so a tag and the commit it names are the same build.
 """
 
@@ -66,6 +67,11 @@ def gate(settings: Settings, version: str) -> Iterator[Step]:
             f"`invoke loadtest --env staging --scenario shopping` first"
         )
     newest = runs[-1]
+    if newest.outcome == results.INCONCLUSIVE:  # no evidence either way: not a pass
+        raise Refused(
+            f"promotion gate: the newest staging load test of {version} ({wanted}), "
+            f"{newest.id}, was {newest.headline()}; rerun it where k6 has room"
+        )
     if not newest.passed:
         raise Refused(
             f"promotion gate: the newest staging load test of {version} ({wanted}), "

@@ -41,7 +41,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "ocean_restore_test_success": ("gauge", "Whether the last restore test passed (1) or not (0)."),
     "ocean_restore_test_timestamp_seconds": ("gauge", "Unix time of the last restore test."),
     "ocean_restore_test_duration_seconds": ("gauge", "How long the last restore test took."),
-    "ocean_loadtest_passed": ("gauge", "Whether the last load test of a scenario passed."),
+    "ocean_loadtest_passed": (
+        "gauge",
+        "Whether the last load test of a scenario passed (0: failed or inconclusive).",
+    ),
     "ocean_loadtest_p99_seconds": ("gauge", "p99 latency of the last load test of a scenario."),
     "ocean_loadtest_rps": ("gauge", "Requests per second of the last load test of a scenario."),
     "ocean_loadtest_timestamp_seconds": ("gauge", "Unix time of the last load test of a scenario."),

@@ -161,13 +161,23 @@ async def test_console_shows_the_compose_stack(calm: ComposeRuntime) -> None:
 
 def test_loadtest_judges_the_compose_stack(calm: ComposeRuntime) -> None:
     """`invoke loadtest` on compose: k6 on the host against nginx's container, the
-    server side measured by the containers' Prometheus, every SLO verdict made."""
+    server side measured by the containers' Prometheus, every SLO verdict made.
+
+    On a busy host k6 may get too little CPU for its own latency figures: then the run
+    is inconclusive (exit 3) and names the load generator, never an SLO failure."""
     result = cli(calm, "loadtest", "--scenario", "smoke", "--vus", "5", "--duration", "10s",
                  "--json", OCEAN_RUNTIME="compose")  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert result.returncode in (0, 3), result.stderr
     run = json.loads(result.stdout)
-    assert run["ok"] and run["stopped_by"] == "completed" and run["breach"] is None
-    assert run["client"]["requests"] >= 100 and run["client"]["failed_rate"] == 0
-    assert run["server"]["requests"] >= 50 and run["server"]["error_ratio"] == 0
+    if result.returncode == 3:
+        assert run["outcome"] == "inconclusive", run
+        assert run["limited_by"] == "load generator", run["limit_detail"]
+        assert run["generator"]["k6_cpu_pct"] is not None, run["generator"]
+    else:
+        assert run["ok"] and run["outcome"] == "pass"
+        assert run["client"]["requests"] >= 100 and run["server"]["requests"] >= 50
+    assert run["stopped_by"] == "completed" and run["breach"] is None
+    assert run["client"]["requests"] > 0 and run["client"]["failed_rate"] == 0
+    assert run["server"]["requests"] > 0 and run["server"]["error_ratio"] == 0
     verdicts = {(v["slo"], v["source"]): v["passed"] for v in run["verdicts"]}
     assert verdicts[("availability", "server")] is True

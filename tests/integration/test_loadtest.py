@@ -8,21 +8,28 @@ Every run here is small (≤ 20 s, ≤ 10 VUs, loopback only); the benchmark
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from ocean import secrets
 from ocean.errors import OceanError
-from ocean.loadtest import results
+from ocean.loadtest import generator, results
 from ocean.loadtest.scenarios import options
+from ocean.model import StepStatus
 from ocean.procedures import loadtest as loadtests
 from ocean.procedures.seed import seed
 from ocean.prom import Prometheus
+from ocean.runtime import k6
 from ocean.runtime.local import LocalRuntime
 from tests.conftest import own_stack
 from tests.helpers import cli
@@ -145,6 +152,82 @@ def test_compare_flags_injected_latency(stack: LocalRuntime, smoke: dict):
     # The baseline against itself: nothing to flag.
     same = loadtests.report(stack, base, base, 0.2)
     assert same["regressions"] == []
+
+
+def test_a_starved_load_generator_makes_the_run_inconclusive(
+    stack: LocalRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """k6 pinned to one core at nice 19, a busy loop (nice 0) on that core from its
+    first poll until its 10 s are over, asked for 30 iterations/s with 3 VUs: it gets a
+    sliver of a CPU (a few requests a second), drops most iterations, and its own clock
+    runs late. The run is inconclusive, limited by the load generator, with k6's
+    figures; not an SLO failure. A busier machine only starves k6 more; the one outcome
+    it can change is the shop's own latency, and a shop that breaches must fail the run
+    whatever k6 did (asserted then instead)."""
+    core = max(os.sched_getaffinity(0))
+    real = k6.k6_binary()
+    starved = tmp_path / "k6-starved"  # execs k6: the procedure still sees k6's pid
+    starved.write_text(
+        f"#!{sys.executable}\nimport os, sys\nos.sched_setaffinity(0, {{{core}}})\n"
+        f"os.nice(19)\nos.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
+    )
+    starved.chmod(0o755)
+    monkeypatch.setattr(k6, "k6_binary", lambda: str(starved))
+    hog = (
+        f"import os, time\nos.sched_setaffinity(0, {{{core}}})\n"
+        "end = time.monotonic() + 40\nwhile time.monotonic() < end: pass\n"
+    )
+    hogs: list[subprocess.Popen] = []
+    steps = []
+    opts = options("performance", stack.url("nginx"), vus=3, rate=30, duration="10s")
+    opts = dataclasses.replace(opts, browser=False)  # k6 alone
+    try:
+        for step in loadtests.loadtest(stack, opts):
+            steps.append(step)
+            if step.name != "progress":
+                continue
+            if not hogs and step.data["t"] < 8:
+                hogs = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(1)]
+            elif step.data["t"] >= 11:  # k6's duration is over: let it write its summary
+                for proc in hogs:
+                    proc.kill()
+    finally:
+        for proc in hogs:
+            proc.kill()
+            proc.wait()
+    assert hogs, [s.detail for s in steps]
+    result, done = steps[-1].data, steps[-1]
+    gen = result["generator"]
+    verdicts = {(v["slo"], v["source"]): v for v in result["verdicts"]}
+    assert gen["k6_cores"] == 1, gen
+    assert gen["k6_saturated"] and generator.saturated(gen), gen
+    assert gen["k6_wait_share"] >= generator.WAIT_MAX, gen
+    assert any(s.data.get("k6_cpu_pct") is not None for s in steps if s.name == "progress")
+    if any(v["outcome"] == "fail" for v in result["verdicts"] if v["source"] == "server"):
+        # This machine was too busy for the shop itself: its breach stands.
+        assert result["outcome"] == "fail" and result["limited_by"] == "server", result
+        assert "the load generator was saturated too" in result["limit_detail"]
+        return
+    assert result["limited_by"] == "load generator", result["limit_detail"]
+    assert result["outcome"] == "inconclusive" and result["passed"] is False
+    assert done.status == StepStatus.INCONCLUSIVE
+    assert "inconclusive: load generator" in done.detail
+    # 30/s asked; a k6 on a sliver of one core cannot start them: dropped, and said so.
+    assert gen["dropped_share"] > generator.DROPPED_MAX and result["undelivered"], gen
+    assert f"{gen['dropped_iterations']:,} iterations dropped" in result["limit_detail"]
+    latency = verdicts[("latency", "client")]
+    assert latency["outcome"] in ("pass", "inconclusive"), latency  # never "fail"
+    assert verdicts[("availability", "client")]["outcome"] == "pass"
+    limited = next(s for s in steps if s.name == "limited by")
+    assert limited.detail.startswith("load generator: k6 saturated and dropped")
+    # Saved, and told by loadtest-report like the run said it.
+    saved = results.load(stack.settings, result["id"])
+    assert saved.outcome == "inconclusive" and saved.limited_by == "load generator"
+    shown = cli(stack, "loadtest-report", "--id", result["id"])
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stderr.split())
+    assert "inconclusive: load generator" in text
+    assert "limited by load generator" in text and "waited for a CPU" in text
 
 
 def test_non_loopback_target_is_refused(stack: LocalRuntime):

@@ -148,6 +148,14 @@ def test_gate_passes_only_when_the_newest_staging_run_of_this_build_passed(
     save_run(staging, "20261103T000000Z-shopping", build, passed=False)
     with pytest.raises(Refused, match=r"20261103.*failed"):
         list(promotion.gate(prod, "HEAD"))
+    # Inconclusive (k6 was the bottleneck): no pass either, and the gate says why.
+    save_run(staging, "20261104T000000Z-shopping", build, passed=True)
+    result_file = results.runs_dir(staging) / "20261104T000000Z-shopping" / "result.json"
+    data = json.loads(result_file.read_text())
+    data.update(limited_by="load generator", undelivered=True)
+    result_file.write_text(json.dumps(data))
+    with pytest.raises(Refused, match=r"20261104.*inconclusive: load generator fell short"):
+        list(promotion.gate(prod, "HEAD"))
 
 
 def test_load_tests_record_the_live_colors_build(tmp_path: Path):

@@ -11,7 +11,7 @@ import pytest
 from ocean import slo
 from ocean.config import REPO_ROOT, PortPlan, Settings
 from ocean.errors import OceanError
-from ocean.loadtest import chart, guards, results
+from ocean.loadtest import chart, generator, guards, results
 from ocean.loadtest.scenarios import SCENARIOS, check_target, options, parse_duration
 from ocean.runtime import k6
 
@@ -277,3 +277,244 @@ def test_page_load_verdict_judges_every_page_against_slo_yaml(slos: slo.SLOs):
     assert "not measured: order" in page_load_verdict(partial, objective, PAGES).measured
     failed = page_load_verdict({}, objective, PAGES, failure="chromium crashed")
     assert failed.passed is False and "chromium crashed" in failed.measured
+
+
+# -- the load generator's side: which side limited the run ------------------------------
+
+LIMITS = results.ClientLimits(99, 200, 0.001)
+SLO_LIMITS = {"error_ratio": 0.001, "p99_ms": 200, "db_p95_ms": 100, "cache_hit_ratio": 0.95}
+IDLE_K6 = {"k6_cpu_pct": 9.0, "k6_busy": 0.045, "k6_wait_share": 0.02, "k6_cores": 2}
+# Recorded on this project's 2-core CI box: k6 pinned to one core beside two busy loops.
+STARVED_K6 = {"k6_cpu_pct": 0.4, "k6_busy": 0.004, "k6_wait_share": 0.993, "k6_cores": 1}
+PEGGED_K6 = {"k6_cpu_pct": 196.0, "k6_busy": 0.98, "k6_wait_share": 0.05, "k6_cores": 2}
+
+
+def judged(client_p99: float, server_p99: float, cpu: dict, **client_extra):
+    """Verdicts and the judgement for one run's figures (k6's p99, the shop's p99)."""
+    client = {**results.client_figures(SUMMARY), "failed_rate": 0.0, "p99_ms": client_p99}
+    client.update(client_extra)
+    server = {"requests": 900, "error_ratio": 0.0, "p99_ms": server_p99, "db_p95_ms": 10.0}
+    verdicts = results.verdicts(client, server, LIMITS, SLO_LIMITS)
+    figures = generator.figures(cpu, client, server)
+    return verdicts, figures, generator.judge(verdicts, figures)
+
+
+def run_of(verdicts, figures, judgement, **kwargs) -> results.LoadResult:
+    return results.LoadResult(
+        "20260101-000000-smoke-cccc", "smoke", {"vus": 5}, 0.0, 10.0, 0, "completed",
+        {}, {}, verdicts, limited_by=judgement.limited_by, generator=figures,
+        limit_detail=judgement.detail, undelivered=judgement.undelivered, **kwargs,
+    )  # fmt: skip
+
+
+def by_key(verdicts) -> dict:
+    return {(v.slo, v.source): v.outcome for v in verdicts}
+
+
+def test_a_starved_k6_makes_its_own_latency_breach_inconclusive():
+    """The CI incident: k6 got no CPU, its p99 blew past 200 ms while the shop's own p99
+    was 86 ms. Not an SLO failure: inconclusive, and the load generator is named."""
+    verdicts, figures, judgement = judged(1562.0, 86.0, STARVED_K6)
+    assert judgement.limited_by == "load generator"
+    assert by_key(verdicts)[("latency", "client")] == "inconclusive"
+    assert by_key(verdicts)[("latency", "server")] == "pass"
+    run = run_of(verdicts, figures, judgement)
+    assert run.outcome == "inconclusive" and not run.passed
+    assert run.headline() == "inconclusive: load generator saturated"
+    assert "waited for a CPU 99% of the time" in judgement.detail
+    assert "k6 p99 1562 ms vs the shop's 86 ms" in judgement.detail
+    assert figures["outside_shop_share"] == pytest.approx(1 - 86 / 1562, abs=1e-3)
+    # Saved and read back: the outcome, the excuse and the figures survive.
+    again = results.LoadResult.from_dict(json.loads(json.dumps(run.as_dict())))
+    assert again.outcome == "inconclusive" and again.limited_by == "load generator"
+    assert again.verdicts[1].excused == "load generator saturated"
+    assert again.as_dict()["verdicts"][1]["outcome"] == "inconclusive"
+
+
+def test_a_pegged_k6_is_saturated_too():
+    verdicts, _, judgement = judged(450.0, 40.0, PEGGED_K6)
+    assert generator.saturated(PEGGED_K6) and judgement.limited_by == "load generator"
+    assert by_key(verdicts)[("latency", "client")] == "inconclusive"
+    assert "k6 CPU 196% (98% of 2 cores)" in judgement.detail
+
+
+def test_a_server_breach_fails_even_when_k6_was_starved():
+    """The shop's own histogram says p99 250 ms: that is the shop, whatever k6 did."""
+    verdicts, figures, judgement = judged(1562.0, 250.0, STARVED_K6)
+    assert judgement.limited_by == "server"
+    assert "latency failed (the load generator was saturated too)" in judgement.detail
+    outcomes = by_key(verdicts)
+    assert outcomes[("latency", "server")] == "fail"
+    assert outcomes[("latency", "client")] == "fail"  # nothing excused
+    assert run_of(verdicts, figures, judgement).outcome == "fail"
+    # A guard that stopped the run is the server's too.
+    verdicts, figures, _ = judged(1562.0, 86.0, STARVED_K6)
+    breach = {"guard": "error_ratio", "detail": "guard error_ratio: 20% > 0.1%"}
+    guarded = generator.judge(verdicts, figures, breach)
+    assert guarded.limited_by == "server" and "guard error_ratio tripped" in guarded.detail
+    assert run_of(verdicts, figures, guarded, breach=breach).outcome == "fail"
+
+
+def test_client_errors_are_not_excused_by_a_starved_k6():
+    """A slow client does not make the server answer errors: availability stands."""
+    verdicts, figures, judgement = judged(900.0, 50.0, STARVED_K6, failed_rate=0.05)
+    assert by_key(verdicts)[("availability", "client")] == "fail"
+    assert by_key(verdicts)[("latency", "client")] == "inconclusive"
+    assert judgement.limited_by == "server" and "not explained by the load generator" in (
+        judgement.detail
+    )
+    assert run_of(verdicts, figures, judgement).outcome == "fail"
+
+
+def test_a_slow_answer_with_an_idle_k6_is_the_servers():
+    """k6 had the CPU it needed, yet measured 450 ms: nginx, the shop or the network."""
+    verdicts, figures, judgement = judged(450.0, 120.0, IDLE_K6)
+    assert judgement.limited_by == "server" and "k6 had the CPU it needed" in judgement.detail
+    assert by_key(verdicts)[("latency", "client")] == "fail"
+    assert run_of(verdicts, figures, judgement).outcome == "fail"
+
+
+def test_a_quiet_run_is_limited_by_nothing_and_passes():
+    verdicts, figures, judgement = judged(60.0, 50.0, IDLE_K6)
+    assert judgement.limited_by is None and not judgement.undelivered
+    assert run_of(verdicts, figures, judgement).outcome == "pass"
+    assert not generator.saturated(IDLE_K6) and not generator.saturated({})  # unmeasured
+    # Saturated, but every verdict passed: the figures are upper bounds; the pass stands.
+    # k6's p99 three times the shop's: its clock ran late, the load generator is named.
+    verdicts, figures, judgement = judged(150.0, 50.0, STARVED_K6)
+    assert judgement.limited_by == "load generator"
+    assert run_of(verdicts, figures, judgement).outcome == "pass"
+    # A busy machine (recorded: k6 waited 72% of its runnable time at 9% of a core), k6's
+    # p99 no later than the shop's: nothing limited the run, and the line says why.
+    busy = {"k6_cpu_pct": 9.0, "k6_busy": 0.045, "k6_wait_share": 0.72, "k6_cores": 2}
+    verdicts, figures, judgement = judged(41.0, 48.0, busy)
+    assert generator.saturated(busy) and judgement.limited_by is None
+    assert "its p99 stayed near the shop's" in judgement.detail
+    assert run_of(verdicts, figures, judgement).outcome == "pass"
+
+
+def test_dropped_iterations_mean_the_load_was_not_delivered():
+    """An arrival-rate run that dropped 12% of its iterations tested a lower rate."""
+    verdicts, figures, judgement = judged(60.0, 50.0, IDLE_K6, iterations=880)
+    assert figures["dropped_share"] == 0.0
+    verdicts, figures, judgement = judged(
+        60.0, 50.0, IDLE_K6, iterations=880, dropped_iterations=120
+    )
+    assert figures["dropped_share"] == 0.12
+    assert judgement.limited_by == "load generator" and judgement.undelivered
+    assert "120 iterations dropped (12.0%)" in judgement.detail
+    run = run_of(verdicts, figures, judgement)
+    assert run.outcome == "inconclusive"
+    assert run.headline() == "inconclusive: load generator fell short of the asked load"
+    # A handful dropped at a ramp's edge is not a verdict.
+    _, figures, judgement = judged(60.0, 50.0, IDLE_K6, iterations=995, dropped_iterations=5)
+    assert judgement.limited_by is None
+
+
+def test_a_k6_that_did_not_stop_in_time_is_inconclusive():
+    verdicts, figures, _ = judged(60.0, 50.0, IDLE_K6)
+    late = generator.judge(verdicts, figures, None, "deadline")
+    assert late.limited_by == "load generator" and "did not stop in time" in late.detail
+    run = run_of(verdicts, figures, late)
+    run.stopped_by = "deadline"
+    assert run.outcome == "inconclusive"
+
+
+def test_page_load_is_excused_only_with_figures():
+    verdicts, figures, _ = judged(60.0, 50.0, STARVED_K6)
+    slow = results.Verdict("page_load", "browser", "p95 < 2000 ms", "worst load 4000 ms", False)
+    crashed = results.Verdict("page_load", "browser", "…", "browser run failed: boom", False)
+    generator.judge([*verdicts, slow], figures)
+    assert slow.outcome == "inconclusive"
+    generator.judge([*verdicts, crashed], figures)
+    assert crashed.outcome == "fail"
+
+
+def test_results_saved_before_the_judgement_still_load(tmp_path: Path):
+    """result.json from before issue 19: no limited_by, no excused, no outcome."""
+    old = result("20260101-000000-smoke-dddd", 10.0).as_dict()
+    for key in ("limited_by", "generator", "limit_detail", "undelivered", "outcome"):
+        old.pop(key)
+    old["verdicts"] = [
+        {"slo": "latency", "source": "client", "limit": "<", "measured": "1", "passed": True}
+    ]
+    run = results.LoadResult.from_dict(old)
+    assert run.outcome == "pass" and run.limited_by is None
+    assert run.verdicts[0].outcome == "pass" and run.verdicts[0].excused == ""
+    hung = results.LoadResult.from_dict({**old, "stopped_by": "deadline"})
+    assert hung.outcome == "fail"  # k6 hung, and nothing says the load generator did
+
+
+def test_cpu_watch_reads_a_real_process():
+    """This process burns CPU for 0.3 s: the watch sees it, against its usable cores."""
+    import os
+    import time
+
+    pid = os.getpid()
+    watch = generator.CpuWatch(pid, 0.0)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.3:
+        pass
+    point = watch.sample(time.monotonic() - t0)
+    assert point["k6_cpu_pct"] > 0 and 0 <= point["k6_wait_share"] <= 1
+    figures = watch.figures()
+    assert figures["k6_cores"] == min(
+        len(os.sched_getaffinity(pid)), int(os.environ.get("GOMAXPROCS") or 10**6)
+    )
+    assert 0 < figures["k6_busy"] <= 1.0 and figures["k6_sampled_s"] > 0
+    assert generator.read_cpu(2**22 + 1) is None  # no such process
+    assert generator.CpuWatch(2**22 + 1, 0.0).figures() == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "ok"),
+    [("ok", None, True), ("failed", 1, False), ("inconclusive", 3, False)],
+)
+def test_invoke_loadtest_exit_codes(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    status: str,
+    code: int | None,
+    ok: bool,
+):
+    """passed → 0, failed → 1, inconclusive (the load generator limited the run) → 3;
+    --json says ok and limited_by either way."""
+    from invoke import Exit
+
+    import tasks
+    from ocean.model import Step, StepStatus
+    from ocean.procedures import loadtest as procedure
+
+    data = {"id": "x", "outcome": status, "limited_by": "load generator"}
+    done = Step("loadtest done", StepStatus(status), "…", data=data)
+    monkeypatch.setattr(procedure, "loadtest", lambda runtime, opts: iter([done]))
+    monkeypatch.setenv("OCEAN_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("OCEAN_PORT_BASE", "30000")
+    if code is None:
+        tasks.loadtest.body(None, "smoke", json=True)
+    else:
+        with pytest.raises(Exit) as stopped:
+            tasks.loadtest.body(None, "smoke", json=True)
+        assert stopped.value.code == code
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["ok"] is ok and printed["limited_by"] == "load generator"
+    assert tasks.INCONCLUSIVE_EXIT == 3
+
+
+def test_report_names_the_runs_the_load_generator_limited(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from ocean.procedures import loadtest as procedure
+
+    settings = Settings(state_dir=tmp_path, ports=PortPlan(30000))
+    starved = result("20260102-000000-smoke-ffff", 900.0)
+    starved.limited_by = "load generator"
+    for run in (result("20260101-000000-smoke-eeee", 20.0), starved):
+        run_dir = results.runs_dir(settings) / run.id
+        run_dir.mkdir(parents=True)
+        results.save(run_dir, run, [])
+    runtime = SimpleNamespace(settings=settings)
+    report = procedure.report(runtime, starved.id, "20260101-000000-smoke-eeee")  # type: ignore[arg-type]
+    assert report["load_generator_limited"] == [starved.id]
+    assert "p99 ms" in report["regressions"]  # still shown: the figures are what they are

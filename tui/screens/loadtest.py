@@ -112,14 +112,26 @@ class LoadTestScreen(OceanScreen):
         self.query_one(StepLog).add_step(step)
         if step.name == "loadtest done" and isinstance(data.get("verdicts"), list):
             self.show_verdicts(data["verdicts"])
+            self.show_outcome(data)
 
     def show_verdicts(self, verdicts: list[dict]) -> None:
         table = self.query_one("#verdicts", DataTable)
         table.clear(columns=True)
         table.add_columns("SLO", "from", "measured", "limit", "verdict")
         for v in verdicts:
-            word = {True: "pass", False: "FAIL", None: "n/a"}[v.get("passed")]
+            outcome = v.get("outcome") or results.Verdict(**v).outcome
+            word = results.WORDS[outcome]
+            if v.get("excused"):
+                word = f"{word} ({v['excused']})"
             table.add_row(v["slo"], v["source"], v["measured"], v["limit"], word)
+
+    def show_outcome(self, data: dict) -> None:
+        """The title says how the run ended and which side limited it."""
+        limited = data.get("limited_by") or "nothing"
+        self.query_one("#verdicts-title", Static).update(
+            f"Verdicts: {data.get('headline', '')}; limited by {limited}: "
+            f"{data.get('limit_detail', '')}"
+        )
 
     def show_comparison(self, rows: list[dict]) -> None:
         table = self.query_one("#verdicts", DataTable)

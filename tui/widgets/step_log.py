@@ -12,6 +12,7 @@ MARK = {
     StepStatus.SKIPPED: ("·", "grey50"),
     StepStatus.INFO: ("…", "cyan"),
     StepStatus.FAILED: ("✗", "red"),
+    StepStatus.INCONCLUSIVE: ("?", "yellow"),
 }
 
 

@@ -23,6 +23,7 @@ THRESHOLDS_FILE = "testing/k6/thresholds.json"  # generated from monitoring/slo.
 _THRESHOLD = re.compile(r"^(p\((\d+(?:\.\d+)?)\)|rate|avg|med|max|min|count)\s*<\s*([\d.]+)$")
 # A latency rise smaller than this is noise, whatever the ratio (sub-ms p99s double).
 LATENCY_FLOOR_MS = 5.0
+LOAD_GENERATOR = "load generator"  # a LoadResult.limited_by (loadtest/generator.py)
 
 
 def runs_dir(settings: Settings) -> Path:
@@ -129,17 +130,37 @@ def stress_levels(summary: dict, limits: ClientLimits) -> tuple[list[dict], dict
     return rows, best
 
 
+PASS, FAIL, INCONCLUSIVE, NOT_MEASURED = "pass", "fail", "inconclusive", "n/a"
+# How front ends spell an outcome.
+WORDS = {PASS: "pass", FAIL: "FAIL", INCONCLUSIVE: "inconclusive", NOT_MEASURED: "n/a"}
+
+
 @dataclass
 class Verdict:
     slo: str
-    source: str  # client (k6) | server (Prometheus)
+    source: str  # client (k6) | server (Prometheus) | browser (Chromium)
     limit: str
     measured: str
-    passed: bool | None  # None: not measured (no traffic of that kind)
+    passed: bool | None  # the measurement against the limit; None: not measured
+    # Why a failed client-side measurement is not judged (the load generator limited the
+    # run: loadtest/generator.py); "" when it is.
+    excused: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """pass | fail | inconclusive (failed, but excused) | n/a."""
+        if self.passed is None:
+            return NOT_MEASURED
+        if self.passed:
+            return PASS
+        return INCONCLUSIVE if self.excused else FAIL
 
     def detail(self) -> str:
-        word = {True: "pass", False: "FAIL", None: "n/a"}[self.passed]
-        return f"{self.measured} vs {self.limit}: {word}"
+        why = f" ({self.excused})" if self.excused else ""
+        return f"{self.measured} vs {self.limit}: {WORDS[self.outcome]}{why}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "outcome": self.outcome}
 
 
 @dataclass
@@ -157,22 +178,55 @@ class LoadResult:
     breach: dict[str, Any] | None = None
     levels: list[dict] = field(default_factory=list)
     breaking_point: dict | None = None
+    # Which side limited the run (loadtest/generator.py): "server", "load generator" or
+    # None; the figures behind it (k6's CPU and wait, drops, k6's p99 vs the shop's) and
+    # one line saying so. Runs saved before these existed load with None, {} and "".
+    limited_by: str | None = None
+    generator: dict[str, Any] = field(default_factory=dict)
+    limit_detail: str = ""
+    # The load generator did not deliver the asked load (dropped iterations, k6 late).
+    undelivered: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """fail (a verdict failed or a guard stopped the run), inconclusive (what failed
+        was the load generator's doing, or it did not deliver the load), else pass."""
+        outcomes = {v.outcome for v in self.verdicts}
+        if self.breach is not None or FAIL in outcomes:
+            return FAIL
+        if self.stopped_by == "deadline" and self.limited_by != LOAD_GENERATOR:
+            return FAIL  # k6 hung (runs saved before the load generator was judged)
+        if INCONCLUSIVE in outcomes or self.undelivered:
+            return INCONCLUSIVE
+        return PASS
 
     @property
     def passed(self) -> bool:
-        if self.breach is not None or self.stopped_by == "deadline":  # deadline: k6 hung
-            return False
-        return all(v.passed is not False for v in self.verdicts)
+        return self.outcome == PASS
+
+    def headline(self) -> str:
+        """passed, FAILED, or inconclusive with the load generator's part in it."""
+        outcome = self.outcome
+        if outcome != INCONCLUSIVE:
+            return {PASS: "passed", FAIL: "FAILED"}[outcome]
+        why = next((v.excused for v in self.verdicts if v.excused), "")
+        return f"inconclusive: {why or LOAD_GENERATOR + ' fell short of the asked load'}"
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["verdicts"] = [v.as_dict() for v in self.verdicts]
         out["passed"] = self.passed
+        out["outcome"] = self.outcome
+        out["headline"] = self.headline()
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadResult:
-        data = {k: v for k, v in data.items() if k != "passed"}
-        data["verdicts"] = [Verdict(**v) for v in data.get("verdicts", [])]
+        data = {k: v for k, v in data.items() if k not in ("passed", "outcome", "headline")}
+        data["verdicts"] = [
+            Verdict(**{k: v for k, v in verdict.items() if k != "outcome"})
+            for verdict in data.get("verdicts", [])
+        ]
         return cls(**data)
 
 

@@ -2,9 +2,11 @@
 it runs, stop it when a server-side guard breaches, judge the run per SLO.
 
 ``loadtest()`` yields a ``progress`` INFO step per poll (data: requests, rps, p95/p99,
-errors, guard values) that front ends show live, then one step per verdict and a last
-``loadtest done`` step (FAILED when a verdict failed or a guard stopped the run) whose
-data is the whole :class:`~ocean.loadtest.results.LoadResult`. k6 streams its metrics
+errors, guard values, k6's CPU) that front ends show live, then one step per verdict, a
+``limited by`` step (which side limited the run, with the figures:
+ocean/loadtest/generator.py) and a last ``loadtest done`` step (FAILED when a verdict
+failed or a guard stopped the run, INCONCLUSIVE when only the load generator's doing
+failed) whose data is the whole :class:`~ocean.loadtest.results.LoadResult`. k6 streams its metrics
 to Prometheus (remote write, tagged ``testid=<id>``), which is also where progress
 comes from; the runtime starts k6 (``runtime.run_k6``).
 
@@ -28,7 +30,7 @@ import httpx
 from ocean import environments_apply, slo, storefront, textfile
 from ocean.access import TRAFFIC_HEADER
 from ocean.errors import OceanError
-from ocean.loadtest import chart, guards, results
+from ocean.loadtest import chart, generator, guards, results
 from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
 from ocean.model import Step, StepStatus
 from ocean.prom import PromError, Prometheus
@@ -41,6 +43,13 @@ POLL_S = 1.0
 SYSTEM_TAGS = "status,method,name,group,check,scenario,expected_response,error_code"
 STOP_GRACE_S = 30.0  # past duration + this, k6 is killed (its own stop is 5-10 s)
 PROM_FAILURES = 5  # consecutive failed polls before the run says so
+# A verdict's (and the run's) outcome as a step.
+STATUS = {
+    results.PASS: StepStatus.OK,
+    results.FAIL: StepStatus.FAILED,
+    results.INCONCLUSIVE: StepStatus.INCONCLUSIVE,
+    results.NOT_MEASURED: StepStatus.SKIPPED,
+}
 
 
 def new_id(scenario: str, at: float | None = None) -> str:
@@ -142,6 +151,7 @@ def _progress_line(p: dict[str, Any]) -> str:
         f"{p['t']:.0f}s {int(p.get('vus') or 0)} VUs {p['requests']:,} req {p['rps']:.0f}/s"
         f" errors {p['errors']} server p95/p99 {ms('server_p95_ms')}/{ms('server_p99_ms')} ms"
         f" k6 p99 {ms('client_p99_ms')} ms"
+        + (f" k6 CPU {p['k6_cpu_pct']:.0f}%" if p.get("k6_cpu_pct") is not None else "")
         + (f" websockets {p['ws_sessions']:,}" if p.get("ws_sessions") else "")
     )
 
@@ -291,8 +301,9 @@ def _run(
         "GOGC": "400",
     }
     proc = runtime.run_k6(args, env, run_dir / "k6.log")
-    browser = _BrowserJourneys(runtime, opts) if opts.browser else None
     t0 = time.monotonic()
+    cpu = generator.CpuWatch(proc.pid, 0.0)  # k6's own CPU: was the client the bottleneck?
+    browser = _BrowserJourneys(runtime, opts) if opts.browser else None
     deadline = t0 + opts.duration_s + STOP_GRACE_S
     watch = guards.Watch(run_guards)
     progress = _Progress(prom, run_id, window_s, api)
@@ -304,6 +315,7 @@ def _run(
         while proc.poll() is None:
             time.sleep(max(0.0, POLL_S - (time.monotonic() - t0) % POLL_S))
             at_s = time.monotonic() - t0
+            k6_cpu = cpu.sample(at_s)
             if time.monotonic() > deadline:
                 stopped_by = "deadline"
                 break
@@ -319,6 +331,7 @@ def _run(
                     yield Step("prometheus", StepStatus.INFO, f"unreachable, guards blind: {exc}")
                 continue
             prom_failures = 0
+            point.update(k6_cpu)
             point["guards"] = {
                 g.name: None if values[g.name] is None else round(values[g.name] * g.scale, 6)
                 for g in run_guards
@@ -366,6 +379,11 @@ def _run(
         "cache_hit_ratio": slos.cache_hit_ratio.min_ratio,
     }
     levels, best = results.stress_levels(summary, limits)
+    verdicts = results.verdicts(client, server, limits, slo_limits) + (
+        [page_verdict] if page_verdict else []
+    )
+    gen = generator.figures(cpu.figures(), client, server)
+    judged = generator.judge(verdicts, gen, breach.as_dict() if breach else None, stopped_by)
     result = results.LoadResult(
         id=run_id,
         scenario=opts.scenario,
@@ -376,11 +394,14 @@ def _run(
         stopped_by=stopped_by,
         client=client,
         server=server,
-        verdicts=results.verdicts(client, server, limits, slo_limits)
-        + ([page_verdict] if page_verdict else []),
+        verdicts=verdicts,
         breach=breach.as_dict() if breach else None,
         levels=levels,
         breaking_point=best,
+        limited_by=judged.limited_by,
+        generator=gen,
+        limit_detail=judged.detail,
+        undelivered=judged.undelivered,
     )
     results.save(run_dir, result, series)
     title = f"{run_id}: {opts.scenario}, {opts.vus} VUs{rate}"
@@ -389,19 +410,27 @@ def _run(
         settings, opts.scenario, result.passed, (client["p99_ms"] or 0) / 1000, client["rps"]
     )
     for verdict in result.verdicts:
-        status = {True: StepStatus.OK, False: StepStatus.FAILED, None: StepStatus.SKIPPED}
         yield Step(
-            f"slo {verdict.slo} ({verdict.source})", status[verdict.passed], verdict.detail()
+            f"slo {verdict.slo} ({verdict.source})",
+            STATUS[verdict.outcome],
+            verdict.detail(),
         )
     if levels:
-        yield Step(
-            "capacity", StepStatus.INFO, _capacity_line(levels, best), data={"levels": levels}
-        )
-    outcome = "passed" if result.passed else "FAILED"
+        capacity = _capacity_line(levels, best)
+        if result.limited_by == results.LOAD_GENERATOR:
+            capacity += " (the load generator was the limit: a lower bound)"
+        yield Step("capacity", StepStatus.INFO, capacity, data={"levels": levels})
+    yield Step(
+        "limited by",
+        StepStatus.INFO,
+        f"{result.limited_by or 'nothing'}: {result.limit_detail}",
+        data={"limited_by": result.limited_by, **gen},
+    )
+    outcome = result.headline()
     why = f" (stopped by {breach.detail})" if breach else ""
     yield Step(
         "loadtest done",
-        StepStatus.OK if result.passed else StepStatus.FAILED,
+        STATUS[result.outcome],
         f"{run_id} {outcome}{why}: {client['requests']:,} requests, {client['rps']:.0f}/s, "
         f"p99 {client['p99_ms']} ms, failed {client['failed_rate']:.3%}; {run_dir}",
         seconds=stopped_at,
@@ -487,4 +516,9 @@ def report(
             if base.params.get(key) != run.params.get(key)
         ]
         out["differs"] = differs
+        # A run the load generator limited measured k6 as much as the shop: its side of
+        # the comparison says little about the shop (loadtest/generator.py).
+        out["load_generator_limited"] = [
+            r.id for r in (base, run) if r.limited_by == results.LOAD_GENERATOR
+        ]
     return out
