@@ -242,7 +242,7 @@ def test_passing_rule_tests_are_cached_by_content(repo: Path, tmp_path: Path, mo
 def test_rule_findings_carry_the_rule_line(repo: Path):
     _promql_typo(repo)
     (found,) = run_check(repo, "promtool-check-rules")
-    assert found.line == 7  # the `- alert: ShopHighErrorRate` line
+    assert found.line == 10  # the `- alert: ShopHighErrorRate` line
     assert "parse error" in found.message
 
 

@@ -540,8 +540,7 @@ def _analyse(
     urls = {c: runtime.url(f"shop-{c}") for c in (color, old)}
     failures, missing, last_progress, last_error = 0, 0, switched, ""
     try:  # the old color on the same live traffic, just before the switch
-        served = Snapshot.recent(prom, old, api_selector, LIVE_BASELINE_S)
-        old_live = Measurement.of(old, LIVE_BASELINE_S, served)
+        old_live = Snapshot.recent(prom, old, api_selector, LIVE_BASELINE_S)
     except PromError:
         old_live = None  # the probes are the only relative baseline
     analyst = Analyst(color, thresholds, baseline, old_live) if baseline is not None else None

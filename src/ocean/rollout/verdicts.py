@@ -18,9 +18,11 @@ and the probe samples of both colors (ocean.rollout.probe), and decides:
     the last COMPARE_S seconds: the same reads at the same moments, so machine-wide
     slowness moves both. Slower by more than the margin (half the p99 objective) at
     the median, or twice that at the p90, is a regression.
-  - *live*: the new color's p99 against the old color's p99 over the LIVE_BASELINE_S
-    seconds before the switch, when it served the same live traffic on the same
-    machine; slower by more than the margin or half the old p99, whichever is larger.
+  - *live*: the new color's median against the old color's median over the
+    LIVE_BASELINE_S seconds before the switch, when it served the same live traffic on
+    the same machine; slower by more than the margin or half the old median, whichever
+    is larger. The median, not the p99: on a loaded machine both colors' p99s sit in
+    the same wide histogram bucket, where a 300 ms regression cannot show.
     The probes alone would be biased: after the switch only the new color
     carries the live load, and its probes queue behind it.
 
@@ -62,8 +64,8 @@ COMPARE_S = 10.0
 MIN_PROBES = 10
 # The old color's live p99 over this long before the switch is the live baseline.
 LIVE_BASELINE_S = 30.0
-# On a loaded machine p99s spread: the live comparison allows the new color this much
-# more than the old one's p99 (or the margin, whichever is larger).
+# On a loaded machine latencies spread: the live comparison allows the new color this
+# much more than the old one's median (or the margin, whichever is larger).
 LIVE_TOLERANCE = 0.5
 
 
@@ -134,18 +136,20 @@ class Analyst:
         color: str,
         thresholds: Thresholds,
         baseline: Snapshot,
-        old_live: Measurement | None = None,
+        old_live: Snapshot | None = None,
     ) -> None:
         self.color = color
         self.thresholds = thresholds
         self.baseline = baseline
-        # The old color's live traffic before the switch; unusable with too few requests.
-        usable = old_live and old_live.requests >= thresholds.min_requests
-        self.old_live = old_live if usable and old_live.p99_seconds is not None else None
+        # The old color's median on its live traffic before the switch; none with too
+        # few requests.
+        usable = old_live is not None and old_live.requests >= thresholds.min_requests
+        self.old_live_p50 = old_live.quantile(0.5) if usable else None
         self.margin_s = thresholds.max_p99_seconds / 2
         self.breaches = 0
         self.judged = 0  # intervals judged so far
         self.interval: Measurement | None = None  # the last interval judged
+        self._interval_traffic = Snapshot()
         self._opened: tuple[float, Snapshot] = (0.0, baseline)
 
     def observe(
@@ -162,7 +166,8 @@ class Analyst:
             "breaches": self.breaches,
             "relative": {
                 **comparison.as_dict(),
-                "old_live_p99_ms": _ms_value(self.old_live.p99_seconds if self.old_live else None),
+                "new_live_p50_ms": _ms_value(self._interval_traffic.quantile(0.5)),
+                "old_live_p50_ms": _ms_value(self.old_live_p50),
             },
         }
         if errors_significant(whole.errors, whole.requests, t.max_error_ratio):
@@ -177,7 +182,8 @@ class Analyst:
                 f"p99 {_ms(interval.p99_seconds)} > {limit} in {self.breaches} intervals in a "
                 f"row (the last: {interval.requests:.0f} requests in {interval.window_s:.0f}s)"
             )
-            return self._latency_verdict(whole, interval, why, comparison, extra, sustained=True)
+            traffic = self._interval_traffic
+            return self._latency_verdict(whole, traffic, why, comparison, extra, sustained=True)
         if final:
             if whole.requests < t.min_requests:
                 why = f"only {whole.requests:.0f} requests (< {t.min_requests}) to judge"
@@ -188,11 +194,14 @@ class Analyst:
             slow = whole.p99_seconds is not None and whole.p99_seconds > t.max_p99_seconds
             if self.breaches or (not self.judged and slow):
                 judged = interval if self.breaches and interval else whole
+                traffic = self._interval_traffic if self.breaches else current.minus(self.baseline)
                 why = (
                     f"p99 {_ms(judged.p99_seconds)} > {limit} in {self.breaches} of "
                     f"{FAILURE_LIMIT} intervals needed"
                 )
-                return self._latency_verdict(whole, judged, why, comparison, extra, sustained=False)
+                return self._latency_verdict(
+                    whole, traffic, why, comparison, extra, sustained=False
+                )
         notes = [comparison.summary()] if comparison.verdict == FAIL else []
         if whole.requests < t.min_requests:
             return replace(whole, verdict=INCONCLUSIVE, reasons=notes, **extra)
@@ -201,25 +210,25 @@ class Analyst:
     def _latency_verdict(
         self,
         whole: Measurement,
-        judged: Measurement,
+        judged: Snapshot,
         why: str,
         comparison: Comparison,
         extra: dict,
         sustained: bool,
     ) -> Measurement:
-        """An absolute breach (``judged``: the interval or the window) weighed against
-        every relative baseline there is; see the module docstring."""
+        """An absolute breach (``judged``: the traffic of the interval or the window)
+        weighed against every relative baseline there is; see the module docstring."""
         evidence = []  # (the new color is slower, how we know)
         if comparison.verdict != INCONCLUSIVE:
             evidence.append((comparison.verdict == FAIL, comparison.summary()))
-        if self.old_live is not None and judged.p99_seconds is not None:
-            old_p99 = self.old_live.p99_seconds
-            slower = judged.p99_seconds - old_p99 > max(self.margin_s, LIVE_TOLERANCE * old_p99)
+        new_p50, old_p50 = judged.quantile(0.5), self.old_live_p50
+        if new_p50 is not None and old_p50 is not None:
+            slower = new_p50 - old_p50 > max(self.margin_s, LIVE_TOLERANCE * old_p50)
             evidence.append(
                 (
                     slower,
-                    f"live p99 {_ms(judged.p99_seconds)} now vs {_ms(self.old_live.p99_seconds)} "
-                    f"on the old color before the switch",
+                    f"live median {_ms(new_p50)} now vs {_ms(old_p50)} on the old color "
+                    "before the switch",
                 )
             )
         figures = "; ".join(how for _, how in evidence)
@@ -239,6 +248,7 @@ class Analyst:
         if elapsed - opened_at < INTERVAL_S or traffic.requests < self.thresholds.min_requests:
             return
         self.interval = Measurement.of(self.color, elapsed - opened_at, traffic)
+        self._interval_traffic = traffic
         p99 = self.interval.p99_seconds
         breach = p99 is not None and p99 > self.thresholds.max_p99_seconds
         self.breaches = self.breaches + 1 if breach else 0
