@@ -23,6 +23,8 @@ import argparse
 import datetime
 import json
 import os
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -105,6 +107,8 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
+    # A SIGTERM (timeout, kill) unwinds like Ctrl-C: the hogs stop and the stack comes down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     state = Path(tempfile.mkdtemp(prefix="ocean-bench-verdicts-"))
     os.chmod(state, 0o755)

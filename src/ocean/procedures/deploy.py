@@ -560,7 +560,9 @@ def _analyse(
                     why = f"Prometheus unreachable: {last_error}"
                     return Measurement(color, elapsed, 0, 0, None, FAIL, [why])
                 continue
-            if not current.buckets:  # no series: its last scrape failed
+            # No series (its last scrape failed and marked them stale), or half of them:
+            # the two queries of a snapshot straddled such a scrape.
+            if not current.buckets or not current.requests:
                 missing += 1
                 if missing >= MISSING_POLLS:
                     why = f"Prometheus has not scraped {color} for {missing} polls: is it down?"
