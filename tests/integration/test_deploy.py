@@ -8,6 +8,7 @@ short analysis window and no scale-down delay to keep CI fast; the benchmark
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import shutil
@@ -21,8 +22,10 @@ import httpx
 import psycopg
 import pytest
 import redis
+import yaml
 
-from ocean import secrets, slo
+from ocean import durations, secrets, slo
+from ocean.config import REPO_ROOT
 from ocean.errors import OceanError
 from ocean.procedures import deploy as deploys
 from ocean.procedures import stack as stack_procedures
@@ -595,11 +598,11 @@ def anyio_backend() -> str:
 
 
 def wait_for_alerts(
-    runtime: LocalRuntime, wanted, timeout: float, what: str, pending: bool = False
+    runtime: LocalRuntime, wanted, timeout: float, what: str, soon: float = 0.0
 ) -> dict:
     """Poll Prometheus until ``wanted(decision)`` holds for the freeze decision over the
-    firing alerts (the environment's deploy.freeze), or over the pending ones too with
-    ``pending`` (an alert about to fire); the decision."""
+    firing alerts (the environment's deploy.freeze), counting as firing the pending ones
+    whose rule's `for` ends within ``soon`` seconds; the decision."""
     from ocean.prom import Prometheus
     from ocean.rollout.freeze import FreezePolicy
 
@@ -608,13 +611,33 @@ def wait_for_alerts(
     with Prometheus.of(runtime) as prom:
         while True:
             alerts = prom.alerts()
-            if pending:
-                alerts = [{**a, "state": "firing"} for a in alerts]
+            if soon:
+                alerts = [{**a, "state": "firing"} if fires_within(a, soon) else a for a in alerts]
             decision = policy.decide(alerts).as_dict()
             if wanted(decision):
                 return decision
             assert time.monotonic() < deadline, f"{what}: still {decision} after {timeout:.0f}s"
             time.sleep(1)
+
+
+def fires_within(alert: dict, seconds: float) -> bool:
+    """Whether ``alert`` fires now, or is pending with its rule's `for` ending within
+    ``seconds``."""
+    if alert.get("state") != "pending":
+        return alert.get("state") == "firing"
+    duration = RULE_DURATIONS.get(alert["labels"].get("alertname", ""), 0.0)
+    active = datetime.datetime.fromisoformat(alert["activeAt"].replace("Z", "+00:00"))
+    return active.timestamp() + duration <= time.time() + seconds
+
+
+# Each alerting rule's `for`, in seconds, from the rules the stack loads.
+RULE_DURATIONS = {
+    rule["alert"]: durations.parse_duration(rule.get("for", "0s"))
+    for path in (REPO_ROOT / "monitoring" / "rules").glob("*.rules.yml")
+    for group in yaml.safe_load(path.read_text())["groups"]
+    for rule in group["rules"]
+    if "alert" in rule
+}
 
 
 def test_plumbing_alerts_warn_but_a_shop_alert_freezes_unless_forced(calm: LocalRuntime):
@@ -626,10 +649,10 @@ def test_plumbing_alerts_warn_but_a_shop_alert_freezes_unless_forced(calm: Local
     from ocean import textfile
 
     runtime = calm
-    # Earlier tests' deliberately failing builds can leave a shop alert firing, or
-    # pending, for a few minutes (ShopHighErrorRate's rates look back 5 minutes, even at
-    # a stopped color): that is a freeze, so wait it out.
-    wait_for_alerts(runtime, lambda d: not d["frozen"], 420, "earlier shop alerts", pending=True)
+    # Earlier tests' deliberately failing builds can leave a shop alert firing, or about
+    # to fire (its `for` ending within the next 2 minutes): that is a freeze, so wait it
+    # out. A slow-burn alert pending for the next quarter of an hour is not.
+    wait_for_alerts(runtime, lambda d: not d["frozen"], 240, "earlier shop alerts", soon=120)
     textfile.record_restore_test(runtime.settings, success=False, seconds=1.0)
     targets = runtime.settings.etc / "targets" / "shop.json"
     try:
