@@ -11,8 +11,9 @@ with k6 keeping --vus VUs on nginx throughout, three rows of --runs deploys each
   every deploy rolled back inside the analysis window.
 
 Each row runs under every --conditions: `busy` starts --hogs busy-loop processes
-(pure CPU, nice 0, killed at the end of the row) so that they take at least 1.5 of
-the 2 cores, and measures what they really took; `quiet` runs without them.
+(pure CPU at priority --hog-nice, killed at the end of the row) so that they take at
+least 1.5 of the 2 cores, and measures what they really took; `quiet` runs without
+them.
 
 Prints a Markdown table for docs/benchmarks.md and writes JSON (--json-out).
 """
@@ -102,7 +103,11 @@ def main() -> None:
     parser.add_argument("--vus", type=int, default=50)
     parser.add_argument("--runs", type=int, default=10, help="deploys per row")
     parser.add_argument("--window", type=float, default=20.0, help="analysis window, seconds")
-    parser.add_argument("--hogs", type=int, default=3, help="busy loops in the busy condition")
+    parser.add_argument("--hogs", type=int, default=4, help="busy loops in the busy condition")
+    parser.add_argument(
+        "--hog-nice", type=int, default=-10,
+        help="their priority: at -10 they take about 1.5 of 2 cores beside the stack and k6",
+    )  # fmt: skip
     parser.add_argument("--conditions", default="busy,quiet")
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--json-out", type=Path)
@@ -124,7 +129,7 @@ def main() -> None:
         for condition in args.conditions.split(","):
             for row in args.rows.split(","):
                 print(f"{condition} / {row}", flush=True)
-                hogs = CpuHogs(args.hogs, seconds=1800) if condition == "busy" else None
+                hogs = CpuHogs(args.hogs, 1800, args.hog_nice) if condition == "busy" else None
                 try:
                     outcome = run_row(runtime, state / condition / row, row, args)
                 finally:
@@ -142,7 +147,8 @@ def main() -> None:
 def report(results: dict) -> None:
     print(
         f"\n{results['vus']} VUs of k6 through nginx, {results['runs']} deploys per row, "
-        f"{results['window']:.0f} s analysis window, {results['hogs']} busy loops when busy\n"
+        f"{results['window']:.0f} s analysis window, {results['hogs']} busy loops at nice "
+        f"{results.get('hog_nice', 0)} when busy\n"
     )
     print(
         "| machine | release | promoted | rolled back | slowest decision | k6 requests | "
