@@ -24,7 +24,13 @@ from ocean.runtime import engine
 from ocean.runtime.compose import ComposeRuntime
 from tests.compose_support import own_compose_stack, requires_engine
 from tests.helpers import cli
-from tests.integration.test_deploy import FAST, assert_one_live, last_history, shop_copy
+from tests.integration.test_deploy import (
+    FAST,
+    SWITCH_BOUND_S,
+    assert_one_live,
+    last_history,
+    shop_copy,
+)
 from tests.k6_traffic import Traffic
 
 pytestmark = [pytest.mark.integration, requires_engine, pytest.mark.timeout(900)]
@@ -83,7 +89,9 @@ def test_deploys_under_load_fail_no_request(calm: ComposeRuntime, tmp_path: Path
     assert result.served_blue > 0 and result.served_green > 0, result
     entries = Journal(runtime.settings.state_dir).history(2)
     assert [e["outcome"] for e in entries] == ["success", "success"]
-    assert all(e["switch_s"] <= 1.0 for e in entries), entries
+    # Switches take ≤ 1 s on a quiet machine (the benchmark measures that goal); here
+    # the bound only has to hold on a busy one: 1.5 s was seen beside a CPU hog.
+    assert all(e["switch_s"] <= SWITCH_BOUND_S for e in entries), entries
     assert f"shop-{new}" not in runtime.running()  # scaled down after the promotion
 
 
