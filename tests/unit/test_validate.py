@@ -280,7 +280,8 @@ def test_a_crashing_check_becomes_a_finding(scratch_checks):
     assert "RuntimeError: boom" in found.message
 
 
-def test_a_hung_check_times_out(scratch_checks):
+def test_a_hung_check_times_out(scratch_checks, monkeypatch):
+    monkeypatch.setattr(core.os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle machine
     @core.check(kind="scratch", name="scratch-hang", timeout=0.2)
     def hang(root: Path) -> list[Finding]:
         time.sleep(2)
@@ -290,6 +291,35 @@ def test_a_hung_check_times_out(scratch_checks):
     (found,) = core.run(REPO_ROOT, {"scratch"})
     assert time.monotonic() - started < 1.5
     assert found.check == "scratch-hang" and "timed out" in found.message
+
+
+def test_a_hung_check_gets_more_time_on_a_busy_machine(scratch_checks, monkeypatch):
+    # Load average 8 on 2 cores: budgets stretch four-fold, so a check that needs
+    # 0.5 s against a budget of 0.2 s passes instead of "timing out".
+    monkeypatch.setattr(core.os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+    monkeypatch.setattr(core.os, "cpu_count", lambda: 2)
+    assert core.busy_factor() == 4.0 and core.scaled(10) == 40.0
+
+    @core.check(kind="scratch", name="scratch-slow", timeout=0.2)
+    def slow(root: Path) -> list[Finding]:
+        time.sleep(0.5)
+        return []
+
+    assert core.run(REPO_ROOT, {"scratch"}) == []
+
+
+def test_a_queued_check_has_its_whole_budget(scratch_checks, monkeypatch):
+    # One worker, two checks of 0.4 s with a 0.6 s budget each: the second starts
+    # 0.4 s into the run and must not be charged for the wait.
+    monkeypatch.setattr(core.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    for name in ("scratch-a", "scratch-b"):
+
+        @core.check(kind="scratch", name=name, timeout=0.6)
+        def busy(root: Path) -> list[Finding]:
+            time.sleep(0.4)
+            return []
+
+    assert core.run(REPO_ROOT, {"scratch"}, workers=1) == []
 
 
 def test_findings_serialise():

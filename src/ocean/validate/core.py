@@ -13,8 +13,15 @@ A check is a function ``fn(repo_root: Path) -> list[Finding]`` registered under 
 
 Checks read files below ``root`` only (tests pass a broken copy of the repo), write
 only into temp dirs, and run concurrently in threads: subprocesses (promtool, amtool)
-must carry their own ``timeout=``. A check that raises becomes one error finding that
-names it; one that outlives its ``timeout`` (seconds, default 60) likewise.
+must carry their own ``timeout=`` (``scaled(seconds)``). A check that raises becomes
+one error finding that names it; one that outlives its ``timeout`` (seconds, default 60)
+likewise.
+
+Timeouts are there to catch a hung check, not a busy machine: each check's clock starts
+when it starts (not when the run does: with more checks than workers, the last ones
+wait), and every budget stretches by ``busy_factor()``, the load average per core. A
+deploy's validation gate on a machine whose cores are taken by other work (a CI
+neighbour, a backup) then waits longer instead of refusing a sound config.
 
 A missing checker (a program: promtool, amtool, postgres, nginx, redis-server; or a
 Python library: yamllint, jsonschema) is an *error* of the check that needs it, made by
@@ -45,6 +52,8 @@ from ocean.model import Finding
 
 CheckFn = Callable[[Path], list[Finding]]
 DEFAULT_TIMEOUT = 60.0
+# How often the runner looks at the clocks of running checks.
+POLL_SECONDS = 0.1
 SEVERITIES = ("error", "warning")
 _MODULES = (
     "ocean.validate.monitoring_checks",
@@ -112,6 +121,21 @@ def kinds() -> set[str]:
     return {c.kind for c in registry().values()}
 
 
+def busy_factor() -> float:
+    """How much longer than on an idle machine work may take now: the 1-minute load
+    average per core, at least 1."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return 1.0
+    return max(1.0, load / (os.cpu_count() or 1))
+
+
+def scaled(seconds: float) -> float:
+    """A subprocess timeout inside a check, stretched for a busy machine."""
+    return seconds * busy_factor()
+
+
 def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Finding]:
     """Run the checks of the kinds in ``only`` (all when None) against ``root``.
 
@@ -130,24 +154,32 @@ def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Find
     chosen = [c for c in checks.values() if only is None or c.kind in only]
     findings: list[Finding] = list(_LOAD_ERRORS)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="validate")
+    started: dict[str, float] = {}  # check name → when a worker picked it up
+
+    def timed(c: Check) -> list[Finding]:
+        started[c.name] = time.monotonic()
+        return c.fn(Path(root))
+
     try:
-        started = time.monotonic()
-        futures: dict[Future, Check] = {pool.submit(c.fn, Path(root)): c for c in chosen}
+        futures: dict[Future, Check] = {pool.submit(timed, c): c for c in chosen}
         pending = set(futures)
         while pending:
-            now = time.monotonic() - started
-            deadline = min(futures[f].timeout for f in pending) - now
-            done, pending = wait(pending, timeout=max(deadline, 0), return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 findings.extend(_collect(futures[future], future))
-            elapsed = time.monotonic() - started
-            for future in [f for f in pending if futures[f].timeout <= elapsed]:
-                pending.discard(future)
+            factor = busy_factor()
+            now = time.monotonic()
+            for future in list(pending):
                 c = futures[future]
+                began = started.get(c.name)
+                if began is None or now - began < c.timeout * factor:
+                    continue
+                pending.discard(future)
                 findings.append(
                     _failed(
                         c,
-                        f"timed out after {c.timeout:.0f}s",
+                        f"timed out after {now - began:.0f}s (budget {c.timeout:.0f}s "
+                        f"× {factor:.1f} for the machine's load)",
                         "the check hung: run it alone (--only) to see why",
                     )
                 )

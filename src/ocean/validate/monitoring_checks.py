@@ -26,7 +26,7 @@ import yaml
 from ocean.model import Finding
 from ocean.render import render
 from ocean.services import BY_NAME
-from ocean.validate.core import check, missing_tool, program
+from ocean.validate.core import check, missing_tool, program, scaled
 from ocean.validate.rendering import local_context
 
 TOOL_TIMEOUT = 60
@@ -55,7 +55,7 @@ def _run(
         text=True,
         cwd=cwd,
         env={**os.environ, **env} if env else None,
-        timeout=TOOL_TIMEOUT,
+        timeout=scaled(TOOL_TIMEOUT),
         check=False,
     )
 

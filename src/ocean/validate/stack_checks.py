@@ -41,7 +41,7 @@ from ocean.config import PORT_OFFSETS
 from ocean.model import Finding
 from ocean.render import render
 from ocean.services import BY_NAME
-from ocean.validate.core import check, missing_tool, program
+from ocean.validate.core import check, missing_tool, program, scaled
 from ocean.validate.rendering import Rendered, rendering
 
 # The memory PostgreSQL may plan for, worst case, on the small node the stack targets
@@ -167,7 +167,7 @@ def check_postgres_params(repo_root: Path) -> list[Finding]:
             for key, value in overrides:
                 argv += ["-c", f"{key}={value}"]
             result = subprocess.run(
-                argv, capture_output=True, text=True, timeout=10, **_as_pg_user()
+                argv, capture_output=True, text=True, timeout=scaled(10), **_as_pg_user()
             )
             if result.returncode == 0:
                 break
@@ -397,7 +397,7 @@ def _judge_redis_loads(
     """Wait until each throwaway server is ready or has exited, stop it, and turn a
     refused config into a finding on the template's line."""
     findings = []
-    deadline = time.monotonic() + REDIS_READY_TIMEOUT
+    deadline = time.monotonic() + scaled(REDIS_READY_TIMEOUT)
     for rel, _text, proc, sock in procs:
         while proc.poll() is None and not sock.exists() and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -405,7 +405,7 @@ def _judge_redis_loads(
         if proc.poll() is None:
             proc.terminate()
         try:
-            output, _ = proc.communicate(timeout=5)
+            output, _ = proc.communicate(timeout=scaled(5))
         except subprocess.TimeoutExpired:
             proc.kill()
             output, _ = proc.communicate()
@@ -593,7 +593,7 @@ def check_nginx_syntax(repo_root: Path) -> list[Finding]:
             [nginx, "-t", "-q", "-p", str(r.settings.state_dir / "nginx"), "-c", str(conf)],
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=scaled(10),
         )
         if result.returncode == 0:
             return []
