@@ -282,6 +282,7 @@ def test_a_crashing_check_becomes_a_finding(scratch_checks):
 
 def test_a_hung_check_times_out(scratch_checks, monkeypatch):
     monkeypatch.setattr(core.os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle machine
+
     @core.check(kind="scratch", name="scratch-hang", timeout=0.2)
     def hang(root: Path) -> list[Finding]:
         time.sleep(2)
