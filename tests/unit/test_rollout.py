@@ -16,7 +16,7 @@ from ocean.config import REPO_ROOT
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
 from ocean.procedures.deploy import check_color, other
-from ocean.rollout import warmup
+from ocean.rollout import samples, warmup
 from ocean.rollout.analysis import (
     FAIL,
     INCONCLUSIVE,
@@ -451,12 +451,13 @@ def test_warm_up_settles_when_a_rounds_p90_stops_moving(p90s_ms, settled) -> Non
     assert warmup.settled([ms / 1000 for ms in p90s_ms]) is settled
 
 
-def test_warm_up_quantiles_are_nearest_rank() -> None:
+def test_sample_quantiles_are_nearest_rank() -> None:
+    # One definition for warm-up rounds and paired probes: a figure is a latency seen.
     latencies = [i / 1000 for i in range(1, 51)]  # 1..50 ms, shuffled order is irrelevant
-    assert warmup.quantile(list(reversed(latencies)), 0.9) == 0.045
-    assert warmup.quantile(latencies, 0.5) == 0.025
-    assert warmup.quantile([0.3], 0.9) == 0.3
-    assert warmup.quantile([], 0.9) == 0.0
+    assert samples.quantile(list(reversed(latencies)), 0.9) == 0.045
+    assert samples.quantile(latencies, 0.5) == 0.025
+    assert samples.quantile([0.3], 0.9) == 0.3
+    assert samples.quantile([], 0.9) is None
 
 
 def test_warm_up_summary_names_classes_rounds_and_the_settled_latency() -> None:

@@ -52,6 +52,7 @@ from ocean.rollout.analysis import (
     errors_significant,
 )
 from ocean.rollout.probe import Sample
+from ocean.rollout.samples import quantile
 
 # A latency breach counts once it holds for this many intervals in a row: at least
 # 6 s of slowness, never one slow moment.
@@ -113,10 +114,10 @@ def compare(new: list[Sample], old: list[Sample], margin_s: float) -> Comparison
     new_s = sorted(s.seconds for s in new if s.status)
     old_s = sorted(s.seconds for s in old if s.status)
     figures = (
-        _quantile(new_s, 0.5),
-        _quantile(old_s, 0.5),
-        _quantile(new_s, 0.9),
-        _quantile(old_s, 0.9),
+        quantile(new_s, 0.5),
+        quantile(old_s, 0.5),
+        quantile(new_s, 0.9),
+        quantile(old_s, 0.9),
         len(new_s),
         len(old_s),
         margin_s,
@@ -254,12 +255,6 @@ class Analyst:
         self.breaches = self.breaches + 1 if breach else 0
         self.judged += 1
         self._opened = (elapsed, current)
-
-
-def _quantile(ordered: list[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _ms(seconds: float | None) -> str:

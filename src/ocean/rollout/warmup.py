@@ -29,7 +29,6 @@ else is the color failing before it took traffic, named in one line.
 from __future__ import annotations
 
 import itertools
-import math
 import time
 import uuid
 from collections import Counter
@@ -41,6 +40,7 @@ import httpx
 
 from ocean import secrets
 from ocean.errors import OceanError
+from ocean.rollout.samples import quantile
 from ocean.runtime.base import Runtime
 
 SEARCH_TERMS = ("ocean", "mask", "fin", "reef", "wave")
@@ -182,14 +182,6 @@ def settled(p90s: list[float], tolerance: float = TOLERANCE, floor_s: float = FL
         return False
     last, previous = p90s[-1], p90s[-2]
     return last <= floor_s or abs(last - previous) <= tolerance * previous
-
-
-def quantile(values: list[float], q: float) -> float:
-    """Nearest-rank quantile: the p90 of 50 latencies is the 45th fastest."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
 
 
 def plan(
@@ -341,7 +333,12 @@ def warm_up(
             classes.update(call.route_class for call, _, _ in done)
             took = [took for _, took, _ in done]
             rounds.append(
-                Round(len(done), quantile(took, 0.5), quantile(took, 0.9), time.monotonic() - begun)
+                Round(
+                    len(done),
+                    quantile(took, 0.5) or 0.0,
+                    quantile(took, 0.9) or 0.0,
+                    time.monotonic() - begun,
+                )
             )
             if settled([r.p90_s for r in rounds], tolerance, floor_s):
                 stopped = "settled"
