@@ -45,8 +45,12 @@ def timed_deploy(runtime: Runtime, opts: deploys.DeployOptions, on_switch=None) 
     started = time.monotonic()
     error = ""
     switched_at = breach_at = None
+    # Each step's own duration: where a deploy's minutes go on a busy machine.
+    steps: dict[str, float] = {}
     try:
         for step in deploys.deploy(runtime, opts):
+            if step.seconds:
+                steps[step.name] = round(steps.get(step.name, 0.0) + step.seconds, 2)
             if step.name == f"switch to {opts.color}":
                 switched_at = time.monotonic()
                 if on_switch:
@@ -67,6 +71,7 @@ def timed_deploy(runtime: Runtime, opts: deploys.DeployOptions, on_switch=None) 
         if switched_at and breach_at
         else None,
         "analysis": entry.get("analysis"),
+        "steps": steps,
         "error": error,
     }
 

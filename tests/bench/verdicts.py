@@ -80,6 +80,8 @@ def run_row(runtime: Runtime, workdir: Path, row: str, args: argparse.Namespace)
                 f"{run['decided_after_switch_s']} s after the switch: {run['error'][:160]}",
                 flush=True,
             )
+            slowest = sorted(run["steps"].items(), key=lambda kv: -kv[1])[:4]
+            print("    slowest steps: " + ", ".join(f"{k} {v} s" for k, v in slowest), flush=True)
     finally:
         load = traffic.stop()
     outcomes = [r["outcome"] for r in runs]
