@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ocean import audit, promotion
+from ocean import audit, promotion, statedir
 from ocean.backup.retention import Policy
 from ocean.errors import OceanError, Refused
 from ocean.model import Step, StepStatus
@@ -105,15 +105,24 @@ def restore(runtime: Runtime, backup_id: str, yes: bool, confirm_env: str = "", 
 
 
 def down(runtime: Runtime, purge: bool, yes: bool, confirm_env: str = "", via: str = "cli"):
-    return guarded(
-        runtime,
-        "down --purge" if purge else "down",
-        {"purge": purge, "yes": yes},
-        lambda: stack.down(runtime, purge=purge, yes=yes),
-        confirm_env,
-        destructive="--purge deletes the state dir and all its data" if purge else "",
-        via=via,
-    )
+    def run() -> Iterator[Step]:
+        if purge and yes:
+            # Refused before the audit log is written: a directory that is not a stack's
+            # state dir gets nothing written into it either (ocean/statedir.py).
+            settings = runtime.settings
+            if problem := statedir.purge_problem(settings.state_dir, settings.repo_root):
+                raise Refused(f"refusing to purge: {problem}")
+        yield from guarded(
+            runtime,
+            "down --purge" if purge else "down",
+            {"purge": purge, "yes": yes},
+            lambda: stack.down(runtime, purge=purge, yes=yes),
+            confirm_env,
+            destructive="--purge deletes the state dir and all its data" if purge else "",
+            via=via,
+        )
+
+    return run()
 
 
 def rollback(runtime: Runtime, confirm_env: str = "", via: str = "cli"):

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ocean import statedir
 from ocean.errors import OceanError
 from ocean.model import Step, TargetHealth
 from ocean.prom import PromError, Prometheus
@@ -88,6 +89,8 @@ def down(runtime: Runtime, purge: bool = False, yes: bool = False) -> Iterator[S
         raise OceanError(
             f"--purge deletes {runtime.settings.state_dir} and all its data: add --yes to confirm"
         )
+    if purge:  # before anything stops: a directory that is not a stack's stays as it is
+        statedir.check_purge(runtime.settings.state_dir, runtime.settings.repo_root)
     yield from runtime.stop_all()
     if purge:
         yield from runtime.purge()
