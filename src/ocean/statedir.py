@@ -53,7 +53,12 @@ LAYOUT = frozenset(
 )
 # Entries no other program leaves behind: one of them makes an unmarked directory a
 # stack's (state dirs made before the marker existed).
-FOOTPRINT = ("etc/supervisord.conf", "compose/docker-compose.local.yml", "secrets.env", "audit.jsonl")
+FOOTPRINT = (
+    "etc/supervisord.conf",
+    "compose/docker-compose.local.yml",
+    "secrets.env",
+    "audit.jsonl",
+)
 
 
 def protected(state: Path, repo_root: Path, home: Path | None = None) -> str:
@@ -90,7 +95,8 @@ def purge_problem(state: Path, repo_root: Path, home: Path | None = None) -> str
             return f"{state} is not a state dir to purge: {why}"
         foreign = foreign_entries(state)
         if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if foreign[3:] else "")
+            more = f" and {len(foreign) - 3} more" if foreign[3:] else ""
+            shown = ", ".join(foreign[:3]) + more
             return (
                 f"{state} holds {shown}, which no stack writes: not purged "
                 "(move those away, or delete the directory yourself)"
