@@ -68,6 +68,28 @@ class PortPlan:
         return {name: self[name] for name in PORT_OFFSETS}
 
 
+# Characters a state dir's path may hold besides letters and digits (any script). Its
+# path goes unquoted into redis.conf (`dir`), and into nginx's, PostgreSQL's and
+# supervisord's configs, where a space splits a directive, `#` starts a comment, `;`
+# ends an nginx directive and `%` starts a supervisord expansion: refused up front in
+# one line, rather than quoted in every config and found broken by a service that
+# then never answers (issue 25, Medium 11).
+PATH_PUNCTUATION = frozenset("/._-+@,=:~")
+
+
+def path_problem(path: Path) -> str:
+    """Why ``path`` cannot be a state dir ("" when it can)."""
+    for char in str(path):
+        if not (char.isalnum() or char in PATH_PUNCTUATION):
+            what = "a space" if char == " " else "whitespace" if char.isspace() else repr(char)
+            return (
+                f"{str(path)!r} holds {what}, which the stack's configs (redis, nginx, "
+                "PostgreSQL, supervisord) cannot hold unquoted: use letters, digits and "
+                f"{' '.join(sorted(PATH_PUNCTUATION))} only"
+            )
+    return ""
+
+
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
@@ -77,6 +99,10 @@ class Settings:
     # None: settings made in code (tests, validation renders) run with dev's definition.
     environment: environments.Environment | None = field(default=None, compare=False)
     runtime: str = ""  # "" = the environment's (OCEAN_RUNTIME applied by from_env)
+
+    def __post_init__(self) -> None:
+        if problem := path_problem(self.state_dir):
+            raise OceanError(f"state dir (OCEAN_STATE_DIR) {problem}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, env_name: str = "") -> Settings:
