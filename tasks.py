@@ -23,6 +23,7 @@ from ocean import environments, environments_apply, guardrails, limits, noise
 from ocean.config import Settings
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
+from ocean.fsys import os_error_line
 from ocean.model import Step, StepStatus
 from ocean.procedures import backup as backups
 from ocean.procedures import deploy as deploys
@@ -61,6 +62,8 @@ def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:
                 )
             )
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:  # a file-system surprise no procedure foresaw: still one line
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
     except KeyboardInterrupt:
         # The procedure's own cleanup (a child process terminated, a lock released) ran
         # as the interrupt left it; say so in one line, exit as a shell does on SIGINT.
@@ -93,6 +96,8 @@ def _guard(call):
         return call()
     except OceanError as exc:
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:  # e.g. a state dir that is a file: one line, not a traceback
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
 
 
 ENV_HELP = (
@@ -182,6 +187,8 @@ def logs(c, service, follow=False, lines=50, env=""):
         pass
     except OceanError as exc:
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
 
 
 @task(
@@ -725,6 +732,8 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
         if as_json:
             print(_json_dumps({"ok": False, "error": str(exc)}))
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
     finally:
         if live:
             live.stop()

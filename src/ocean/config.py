@@ -117,8 +117,11 @@ class Settings:
             base = int(raw_base)
         except ValueError:
             raise OceanError(f"OCEAN_PORT_BASE={raw_base!r} is not a number") from None
+        state = state.expanduser().absolute()
+        if state.exists() and not state.is_dir():  # e.g. /dev/null: say so, not ENOTDIR later
+            raise OceanError(f"state dir (OCEAN_STATE_DIR) {state} is not a directory")
         return cls(
-            state_dir=state.expanduser().absolute(),
+            state_dir=state,
             ports=PortPlan(base),
             host=definition["host"],
             environment=definition,

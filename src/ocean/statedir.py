@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from ocean.errors import OceanError
+from ocean.fsys import writable_problem
 
 MARKER = ".ocean-state"
 MARKER_TEXT = (
@@ -93,6 +94,8 @@ def purge_problem(state: Path, repo_root: Path, home: Path | None = None) -> str
             return f"{state} is not a directory"
         if why := protected(state, repo_root, home):
             return f"{state} is not a state dir to purge: {why}"
+        if why := writable_problem(state) or writable_problem(state.parent):
+            return f"{state} cannot be deleted: it {why}"
         foreign = foreign_entries(state)
         if foreign:
             more = f" and {len(foreign) - 3} more" if foreign[3:] else ""
