@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ocean import environments
+from ocean import environments, environments_schema
 from ocean.errors import OceanError
 
 # src/ocean/config.py → the checkout root
@@ -49,6 +49,35 @@ PORT_OFFSETS: dict[str, int] = {
     "blackbox-exporter": 54,
 }
 HIGHEST_OFFSET = max(PORT_OFFSETS.values())
+
+
+LOCAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_ports() -> range:
+    """The ports this machine hands to outgoing connections (Linux's default when the
+    kernel does not say)."""
+    try:
+        low, high = (int(part) for part in LOCAL_PORT_RANGE.read_text().split())
+        return range(low, high + 1)
+    except (OSError, ValueError):
+        return environments_schema.EPHEMERAL_PORTS
+
+
+def check_not_ephemeral(base: int, source: str) -> None:
+    """Every port of the plan must stay out of the ephemeral range: an outgoing
+    connection may hold any of those ports the moment a service (a deploy's idle color)
+    needs it back. OceanError (one line) otherwise."""
+    plan, ephemeral = range(base, base + HIGHEST_OFFSET + 1), ephemeral_ports()
+    if plan.start < ephemeral.stop and ephemeral.start < plan.stop:
+        below = f"1024..{ephemeral.start - HIGHEST_OFFSET - 1}"
+        above = f"{ephemeral.stop}..{65535 - HIGHEST_OFFSET}"
+        choices = [r for r in (below, above) if int(r.split("..")[0]) <= int(r.split("..")[1])]
+        raise OceanError(
+            f"{source}={base}: its ports {plan.start}..{plan.stop - 1} overlap the "
+            f"ephemeral ports {ephemeral.start}..{ephemeral.stop - 1} "
+            f"(net.ipv4.ip_local_port_range): choose a base in {' or '.join(choices) or 'none'}"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,6 +146,8 @@ class Settings:
             base = int(raw_base)
         except ValueError:
             raise OceanError(f"OCEAN_PORT_BASE={raw_base!r} is not a number") from None
+        source = "OCEAN_PORT_BASE" if env.get("OCEAN_PORT_BASE") else f"{name}'s port_base"
+        check_not_ephemeral(base, source)
         state = state.expanduser().absolute()
         if state.exists() and not state.is_dir():  # e.g. /dev/null: say so, not ENOTDIR later
             raise OceanError(f"state dir (OCEAN_STATE_DIR) {state} is not a directory")
