@@ -5,8 +5,9 @@ everything below. A typo (``OCEAN_STATE_DIR=~``) must not cost a home directory,
 directory is purged only when it is provably a stack's:
 
 - it carries :data:`MARKER`, written by :func:`claim` when the toolkit created the
-  directory or found it empty (``up``, the first audit record), and holds nothing at its
-  top level that a stack does not write (:data:`LAYOUT`);
+  directory or found it empty (``up``, the first audit record): whatever was put in it
+  since is part of that stack's state (the benchmarks keep their run outputs there), and
+  a purge that refused it would leave a stack running at the end of each of them;
 - or, made before the marker existed, it holds only :data:`LAYOUT` entries and at least
   one that only a stack writes (:data:`FOOTPRINT`: supervisord's or Compose's config,
   the secrets file, the audit log). :func:`claim` marks such a directory on the next
@@ -28,8 +29,8 @@ MARKER_TEXT = (
     "This directory is an Ocean Ops stack's state dir: `./ocean down --purge --yes` "
     "deletes it with everything in it.\n"
 )
-# Every top-level entry a stack writes into its state dir (a new one must be added here,
-# or a purge refuses the directory, naming it).
+# Every top-level entry a stack writes into its state dir: an unmarked directory (made
+# before the marker) holding anything else is not purged (a new entry belongs here).
 LAYOUT = frozenset(
     {
         MARKER,
@@ -96,15 +97,18 @@ def purge_problem(state: Path, repo_root: Path, home: Path | None = None) -> str
             return f"{state} is not a state dir to purge: {why}"
         if why := writable_problem(state) or writable_problem(state.parent):
             return f"{state} cannot be deleted: it {why}"
+        marker = state / MARKER
+        if marker.is_file() and not marker.is_symlink():
+            return ""
         foreign = foreign_entries(state)
         if foreign:
             more = f" and {len(foreign) - 3} more" if foreign[3:] else ""
             shown = ", ".join(foreign[:3]) + more
             return (
-                f"{state} holds {shown}, which no stack writes: not purged "
-                "(move those away, or delete the directory yourself)"
+                f"{state} has no {MARKER} marker and holds {shown}, which no stack writes: "
+                "not purged (move those away, or delete the directory yourself)"
             )
-        if (state / MARKER).is_file() or any((state / name).exists() for name in FOOTPRINT):
+        if any((state / name).exists() for name in FOOTPRINT):
             return ""
         return f"{state} has no {MARKER} marker and nothing only a stack writes: not purged"
     except OSError as exc:
@@ -115,6 +119,13 @@ def check_purge(state: Path, repo_root: Path) -> None:
     """OceanError (one line) unless ``state`` may be purged."""
     if problem := purge_problem(state, repo_root):
         raise OceanError(f"refusing to purge: {problem}")
+
+
+def require(state: Path) -> None:
+    """OceanError unless ``state`` exists: a task that acts on a stack must not create
+    its state dir (a lock, an audit log, a secrets file) only to find no stack there."""
+    if not state.is_dir():
+        raise OceanError(f"no stack at {state}: the state dir does not exist (./ocean up)")
 
 
 def mark(state: Path) -> None:

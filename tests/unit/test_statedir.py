@@ -64,10 +64,25 @@ def test_a_foreign_dir_is_refused_naming_what_it_holds(tmp_path: Path) -> None:
     assert "important, notes.txt" in problem and "no stack writes" in problem
 
 
-def test_a_marker_does_not_excuse_foreign_files(tmp_path: Path) -> None:
+def test_an_unmarked_stack_layout_with_foreign_files_is_refused(tmp_path: Path) -> None:
+    folder = _legacy(tmp_path)
+    (folder / "thesis.tex").write_text("years of work\n")
+    assert "thesis.tex" in statedir.purge_problem(folder, REPO_ROOT)
+
+
+def test_a_marked_dir_is_a_stacks_with_whatever_was_put_in_it(tmp_path: Path) -> None:
+    state = tmp_path / "bench"
+    statedir.claim(state, REPO_ROOT)  # made empty by the toolkit, then used by a stack
+    (state / "busy" / "healthy").mkdir(parents=True)  # a benchmark's run outputs
+    assert statedir.purge_problem(state, REPO_ROOT) == ""
+
+
+def test_a_symlinked_marker_is_no_marker(tmp_path: Path) -> None:
     folder = _foreign(tmp_path)
-    statedir.mark(folder)
-    assert "important" in statedir.purge_problem(folder, REPO_ROOT)
+    real = tmp_path / "real-marker"
+    real.write_text(statedir.MARKER_TEXT)
+    (folder / statedir.MARKER).symlink_to(real)
+    assert "no .ocean-state marker" in statedir.purge_problem(folder, REPO_ROOT)
 
 
 def test_known_names_alone_are_no_proof(tmp_path: Path) -> None:
