@@ -35,22 +35,23 @@ class _TimedOut(BaseException):  # BaseException: no `except Exception` swallows
     pass
 
 
+def _put(values: dict[str, str | None]) -> None:
+    """Set each variable, or unset it where the value is None."""
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @contextlib.contextmanager
 def _environ(env: dict[str, str | None]) -> Iterator[None]:
     saved = {key: os.environ.get(key) for key in env}
     try:
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _put(env)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _put(saved)
 
 
 def run_task(*args: str, env: dict[str, str | None] | None = None, timeout: int = 20) -> Outcome:

@@ -93,15 +93,21 @@ def guarded(
 
 
 def restore(runtime: Runtime, backup_id: str, yes: bool, confirm_env: str = "", via: str = "cli"):
-    return guarded(
-        runtime,
-        "restore",
-        {"id": backup_id, "yes": yes},
-        lambda: backups.restore(runtime, backup_id, yes),
-        confirm_env,
-        destructive="restore replaces the shop's data",
-        via=via,
-    )
+    def run() -> Iterator[Step]:
+        # No state dir, no stack: refused before the audit log would make one. (An
+        # unknown set is audited as a failed restore: every attempt is recorded.)
+        statedir.require(runtime.settings.state_dir)
+        yield from guarded(
+            runtime,
+            "restore",
+            {"id": backup_id, "yes": yes},
+            lambda: backups.restore(runtime, backup_id, yes),
+            confirm_env,
+            destructive="restore replaces the shop's data",
+            via=via,
+        )
+
+    return run()
 
 
 def down(runtime: Runtime, purge: bool, yes: bool, confirm_env: str = "", via: str = "cli"):
@@ -127,6 +133,7 @@ def down(runtime: Runtime, purge: bool, yes: bool, confirm_env: str = "", via: s
 
 def rollback(runtime: Runtime, confirm_env: str = "", via: str = "cli"):
     def run() -> Iterator[Step]:  # the history is read when the rollback runs
+        statedir.require(runtime.settings.state_dir)  # no stack: nothing to audit either
         try:
             why = past_previous_release(runtime)
         except OceanError as exc:  # cannot tell what the rollback would do: do nothing
@@ -149,23 +156,28 @@ def deploy(
 ):
     required = require_staging_pass or bool(runtime.settings.env["deploy.require_staging_pass"])
     checks = (lambda: promotion.gate(runtime.settings, opts.version),) if required else ()
-    return guarded(
-        runtime,
-        "deploy --force" if opts.force else "deploy",
-        {
-            "color": opts.color,
-            "version": opts.version,
-            "force": opts.force,
-            "auto_promote": opts.auto_promote,
-            "analysis_window_s": opts.analysis_window,
-            "require_staging_pass": required,
-        },
-        lambda: deploys.deploy(runtime, opts),
-        confirm_env,
-        destructive="--force deploys over a deploy freeze" if opts.force else "",
-        checks=checks,
-        via=via,
-    )
+
+    def run() -> Iterator[Step]:
+        statedir.require(runtime.settings.state_dir)  # no stack: nothing to audit either
+        yield from guarded(
+            runtime,
+            "deploy --force" if opts.force else "deploy",
+            {
+                "color": opts.color,
+                "version": opts.version,
+                "force": opts.force,
+                "auto_promote": opts.auto_promote,
+                "analysis_window_s": opts.analysis_window,
+                "require_staging_pass": required,
+            },
+            lambda: deploys.deploy(runtime, opts),
+            confirm_env,
+            destructive="--force deploys over a deploy freeze" if opts.force else "",
+            checks=checks,
+            via=via,
+        )
+
+    return run()
 
 
 def prune(runtime: Runtime, policy: Policy, dry_run: bool, confirm_env: str = "", via: str = "cli"):

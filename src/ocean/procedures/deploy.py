@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ocean import environments_apply, limits, slo, textfile
+from ocean import environments_apply, limits, slo, statedir, textfile
 from ocean.errors import OceanError
 from ocean.model import Build, Step, StepStatus
 from ocean.prom import PromError, Prometheus
@@ -143,6 +143,7 @@ def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
     """Deploy ``opts.version`` to ``opts.color`` (the idle color) and promote it if the
     analysis passes; roll back at once if it fails."""
     check_options(runtime, opts)
+    statedir.require(runtime.settings.state_dir)  # before the lock makes deploy/ in it
     journal = Journal(runtime.settings.state_dir)
     with journal.lock(f"deploy {opts.color} {opts.version}", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=True)
@@ -212,6 +213,7 @@ def promote(
         check_analysis_window(runtime, analysis_window)
     if scale_down_delay is not None:
         limits.seconds(scale_down_delay, "scale-down-delay", limits.MAX_SCALE_DOWN_DELAY_S)
+    statedir.require(runtime.settings.state_dir)
     journal = Journal(runtime.settings.state_dir)
     with journal.lock("promote", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=False)
@@ -646,6 +648,7 @@ def rollback(runtime: Runtime) -> Iterator[Step]:
     Abandons a deploy paused before promotion. Otherwise the other color takes the
     traffic (started on its last build if it was scaled down) and the current one stops.
     """
+    statedir.require(runtime.settings.state_dir)
     journal = Journal(runtime.settings.state_dir)
     with journal.lock("rollback", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=False)
