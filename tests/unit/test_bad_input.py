@@ -284,6 +284,15 @@ def test_bad_input(row: Row, tmp_path: Path, readonly: Path | None) -> None:
     assert (_fingerprint(readonly) if readonly else None) == ro_before
 
 
+def test_the_sweep_covers_every_task() -> None:
+    """A task added to tasks.py must join the matrix (TASKS and the lists above)."""
+    from invoke import Collection
+
+    import tasks
+
+    assert sorted(Collection.from_module(tasks).task_names) == sorted(TASKS)
+
+
 # -- the same through the real entry point, for a sample ----------------------------------
 
 SAMPLE = [
