@@ -19,10 +19,11 @@ from invoke.parser import Argument
 from rich.console import Console
 from rich.table import Table
 
-from ocean import environments, environments_apply, guardrails, noise
+from ocean import environments, environments_apply, guardrails, limits, noise
 from ocean.config import Settings
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
+from ocean.fsys import os_error_line
 from ocean.model import Step, StepStatus
 from ocean.procedures import backup as backups
 from ocean.procedures import deploy as deploys
@@ -41,6 +42,7 @@ STYLE = {
 # `invoke loadtest`: the run is inconclusive (the load generator was the bottleneck),
 # neither passed (0) nor failed (1): CI can tell "rerun on a quieter runner" apart.
 INCONCLUSIVE_EXIT = 3
+INTERRUPTED_EXIT = 130  # 128 + SIGINT
 
 
 def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:
@@ -60,6 +62,12 @@ def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:
                 )
             )
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:  # a file-system surprise no procedure foresaw: still one line
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
+    except KeyboardInterrupt:
+        # The procedure's own cleanup (a child process terminated, a lock released) ran
+        # as the interrupt left it; say so in one line, exit as a shell does on SIGINT.
+        raise Exit("error: interrupted", code=INTERRUPTED_EXIT) from None
     if as_json:
         print(json.dumps({"ok": True, "steps": [s.as_dict() for s in done]}, indent=2))
     return done
@@ -88,6 +96,8 @@ def _guard(call):
         return call()
     except OceanError as exc:
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:  # e.g. a state dir that is a file: one line, not a traceback
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
 
 
 ENV_HELP = (
@@ -164,7 +174,7 @@ def status(c, json=False, env=""):
         "env": ENV_HELP,
         "service": "the service whose log to show (see `status` for names)",
         "follow": "keep printing new lines until Ctrl-C",
-        "lines": "how many of the last lines to show first (default 50)",
+        "lines": "how many of the last lines to show first (default 50, at most 100,000)",
     }
 )
 def logs(c, service, follow=False, lines=50, env=""):
@@ -177,6 +187,8 @@ def logs(c, service, follow=False, lines=50, env=""):
         pass
     except OceanError as exc:
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
 
 
 @task(
@@ -191,11 +203,13 @@ def restart(c, service, json=False, env=""):
 @task(
     help={
         "env": ENV_HELP,
-        "products": "products to add (default 0: orders use the products already there)",
-        "customers": "customers to add (default 10000; 0: orders use existing customers)",
+        "products": "products to add (default 0: orders use the products already there; "
+        "at most 1,000,000)",
+        "customers": "customers to add (default 10000; 0: orders use existing customers; "
+        "at most 10,000,000)",
         "orders": "orders to add, each with 1-3 items, an event and (if paid) a payment "
-        "(default 100000)",
-        "seed": "same seed, same rows on the same starting database (default 1)",
+        "(default 100000, at most 10,000,000)",
+        "seed": "same seed, same rows on the same starting database (default 1; 0..2^31-1)",
         "json": "print the steps and the summary (rows per table, seconds) as JSON",
     }
 )
@@ -341,13 +355,14 @@ def _print_findings(findings: list, took: float) -> None:
         "sustained for 3 intervals and confirmed against the old color roll back at once "
         "(docs/deploy.md, Judging under noise)",
         "scale-down-delay": "how long after the switch the old color keeps running "
-        "(default: the environment's deploy.scale_down_delay)",
+        "(default: the environment's deploy.scale_down_delay; at most 1h)",
         "ready-timeout": "how long the new color may take to answer /readyz "
-        "(default: the environment's deploy.ready_timeout)",
+        "(default: the environment's deploy.ready_timeout; more than 0s, at most 10m)",
         "warmup": "at most this many requests sent straight to the new color, 10 at a "
         "time, right before the switch, in rounds over every route class (a dry-run "
         "checkout included) until its latency settles, so that live traffic finds it warm "
-        "(default 600; 0: none); any failed request ends the deploy before traffic moves",
+        "(default 600; 0: none; at most 100,000); any failed request ends the deploy "
+        "before traffic moves",
         "force": "deploy despite a deploy freeze: customer-facing alerts firing, as the "
         "environment's deploy.freeze says (recorded in the history; prod: needs "
         "--confirm-env prod)",
@@ -378,15 +393,18 @@ def deploy(
     switch nginx to it, watch its error ratio and p99 against slo.yaml, and roll back
     at once on a breach. Exit 1 when it does not end live."""
     runtime = _runtime(env)
-    opts = _guard(
-        lambda: deploys.DeployOptions(
-            color=deploys.check_color(color),
-            version=version,
-            auto_promote=auto_promote,
-            force=force,
-            warmup_requests=int(warmup),
-            **environments_apply.deploy_settings(
-                runtime.settings.env, analysis_window, scale_down_delay, ready_timeout
+    opts = _guard(  # checked before the guard rail audits anything
+        lambda: deploys.check_options(
+            runtime,
+            deploys.DeployOptions(
+                color=deploys.check_color(color),
+                version=version,
+                auto_promote=auto_promote,
+                force=force,
+                warmup_requests=int(warmup),
+                **environments_apply.deploy_settings(
+                    runtime.settings.env, analysis_window, scale_down_delay, ready_timeout
+                ),
             ),
         )
     )
@@ -396,8 +414,8 @@ def deploy(
 @task(
     help={
         "env": ENV_HELP,
-        "analysis-window": "override the deploy's analysis window, e.g. 60s",
-        "scale-down-delay": "override the deploy's scale-down delay, e.g. 30s",
+        "analysis-window": "override the deploy's analysis window, e.g. 60s (at most 1h)",
+        "scale-down-delay": "override the deploy's scale-down delay, e.g. 30s (at most 1h)",
         "json": "print the steps as JSON",
     }
 )
@@ -430,7 +448,7 @@ def rollback(c, json=False, env="", confirm_env=""):
     name="deploy-status",
     help={
         "env": ENV_HELP,
-        "history": "how many past deploys to show (default 10)",
+        "history": "how many past deploys to show (default 10, at most 10,000)",
         "json": "print machine-readable JSON",
     },
 )
@@ -441,7 +459,8 @@ def deploy_status(c, history=10, json=False, env=""):
     whose process died is finished or undone first.
     """
     runtime = _runtime(env)
-    report, steps = _guard(lambda: deploys.status(runtime, int(history)))
+    count = _guard(lambda: limits.count(history, "history", 0, limits.MAX_HISTORY))
+    report, steps = _guard(lambda: deploys.status(runtime, count))
     if json:
         print(_json_dumps({**report, "recovered": [s.as_dict() for s in steps]}))
         return
@@ -585,7 +604,7 @@ def restore(c, id, yes=False, json=False, env="", confirm_env=""):
     help={
         "env": ENV_HELP,
         "keep-last": "keep the N newest sets (any --keep-* replaces the environment's "
-        "backup.retention as a whole; none given: the environment's)",
+        "backup.retention as a whole; none given: the environment's; each at most 1000)",
         "keep-daily": "keep the newest set of each of the last N days",
         "keep-weekly": "keep the newest set of each of the last N ISO weeks",
         "keep-monthly": "keep the newest set of each of the last N months",
@@ -617,7 +636,7 @@ def backup_prune(
             int(keep_weekly),
             int(keep_monthly),
         )
-    except ValueError as exc:
+    except (ValueError, OceanError) as exc:
         raise Exit(f"error: {exc}", code=1) from None
     _run(guardrails.prune(runtime, policy, dry_run, confirm_env), json)
 
@@ -713,6 +732,8 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
         if as_json:
             print(_json_dumps({"ok": False, "error": str(exc)}))
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
     finally:
         if live:
             live.stop()
@@ -730,7 +751,7 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
         "<state>/loadtests/; invoke has no optional positionals, hence --id)",
         "compare": "a baseline run: print both side by side and flag regressions",
         "tolerance": "how much worse than the baseline counts as a regression, as a "
-        "fraction (default 0.2 = 20%)",
+        "fraction (default 0.2 = 20%; 0..10)",
         "json": "print machine-readable JSON",
     },
 )
@@ -746,6 +767,8 @@ def loadtest_report(c, id="", compare="", tolerance=0.2, json=False, env=""):
         tol = float(tolerance)
     except ValueError:
         raise Exit(f"error: --tolerance {tolerance!r} is not a number", code=1) from None
+    if not 0 <= tol <= limits.MAX_TOLERANCE:  # NaN too
+        raise Exit(f"error: --tolerance must be 0..{limits.MAX_TOLERANCE:g}, not {tol:g}", code=1)
     report = _guard(lambda: loadtests.report(runtime, id or None, compare or None, tol))
     if json:
         print(_json_dumps(report))

@@ -92,6 +92,8 @@ def select(names: str | list[str] | None, live: str = "blue") -> list[Service]:
         return [s for s in SERVICES if not s.on_demand or s.name == live_name]
     wanted = [n.strip() for n in names.split(",")] if isinstance(names, str) else names
     wanted = [n for n in wanted if n]
+    if not wanted:  # `--services ,` once "succeeded" with nothing started
+        raise OceanError(f"--services {names!r} names no service: list some, or leave it out")
     for name in wanted:
         get(name)
     chosen: set[str] = set()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ocean import limits, statedir
 from ocean.errors import OceanError
 from ocean.model import Step, TargetHealth
 from ocean.prom import PromError, Prometheus
@@ -88,6 +89,8 @@ def down(runtime: Runtime, purge: bool = False, yes: bool = False) -> Iterator[S
         raise OceanError(
             f"--purge deletes {runtime.settings.state_dir} and all its data: add --yes to confirm"
         )
+    if purge:  # before anything stops: a directory that is not a stack's stays as it is
+        statedir.check_purge(runtime.settings.state_dir, runtime.settings.repo_root)
     yield from runtime.stop_all()
     if purge:
         yield from runtime.purge()
@@ -131,6 +134,5 @@ def log_lines(
 ) -> Iterator[str]:
     """The last ``lines`` lines of a service's log, then (with ``follow``) new ones
     until ``stop()`` says so (the console's tail is cancelled that way)."""
-    if lines < 0:
-        raise OceanError(f"--lines must be 0 or more, not {lines}")
+    lines = limits.count(lines, "lines", 0, limits.MAX_LOG_LINES)
     yield from runtime.log_lines(get(name), lines, follow, poll, stop or (lambda: False))

@@ -29,7 +29,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from ocean import access, environments_apply, health, secrets, slo, tls
+from ocean import access, environments_apply, health, secrets, slo, statedir, tls
 from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
@@ -230,7 +230,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
     def _check_state_dir(self) -> None:
         state = self.settings.state_dir
         try:
-            state.mkdir(parents=True, exist_ok=True)
+            # Created and marked here, so that `down --purge` can tell it is a stack's.
+            statedir.claim(state, self.settings.repo_root)
             probe = state / ".write-test"
             probe.write_text("ok")
             probe.unlink()
