@@ -1,0 +1,111 @@
+"""The few Alertmanager (v2 API) and Prometheus calls alerting needs, through the
+runtime's HTTP clients (they carry the operator's basic auth: ocean/access.py).
+
+Every failure is one OceanError line that names the service, its URL and what to do,
+so a task prints it and exits 1 (Alertmanager down, credentials refused, an answer that
+is not JSON).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import httpx
+
+from ocean.errors import OceanError
+
+TIMEOUT = 5.0
+
+
+class NotFound(OceanError):
+    """The API answered 404: no such silence (or alert)."""
+
+
+class StackApi:
+    """One service's HTTP API over one connection (``service``: alertmanager,
+    prometheus, alert-webhook); use as a context manager."""
+
+    def __init__(self, runtime: Any, service: str, timeout: float = TIMEOUT) -> None:
+        self.service = service
+        self.url = runtime.url(service)
+        self._client: httpx.Client = runtime.http(service, timeout=timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.close()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise OceanError(
+                f"{self.service} is not answering at {self.url} ({_why(exc)}): "
+                "is the stack up? (`./ocean status`)"
+            ) from None
+        if response.status_code == 401:
+            raise OceanError(f"{self.service} at {self.url} refused the operator's credentials")
+        if response.status_code == 404:
+            raise NotFound(f"{self.service}: {path} not found")
+        if response.status_code >= 400:
+            text = " ".join(response.text.split())[:200]
+            raise OceanError(
+                f"{self.service} refused {method} {path}: HTTP {response.status_code} {text}"
+            )
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.call(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise OceanError(f"{self.service}: {path} did not answer JSON") from None
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    text = str(exc) or type(exc).__name__
+    if "refused" in text.lower():
+        return "connection refused"
+    return text.splitlines()[0][:120]
+
+
+class AlertmanagerApi(StackApi):
+    def __init__(self, runtime: Any, timeout: float = TIMEOUT) -> None:
+        super().__init__(runtime, "alertmanager", timeout)
+
+    def alerts(self, **filters: str) -> list[dict[str, Any]]:
+        """Every alert it holds (active, silenced, inhibited), each with ``receivers``
+        and ``status`` {state, silencedBy, inhibitedBy}; ``filters``: label=value."""
+        params = [("filter", f'{k}="{v}"') for k, v in filters.items()]
+        return self.json("GET", "/api/v2/alerts", params=params or None)
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        self.call("POST", "/api/v2/alerts", json=alerts)
+
+    def silences(self) -> list[dict[str, Any]]:
+        return self.json("GET", "/api/v2/silences")
+
+    def silence(self, silence_id: str) -> dict[str, Any]:
+        return self.json("GET", f"/api/v2/silence/{silence_id}")
+
+    def create_silence(self, body: dict[str, Any]) -> str:
+        return str(self.json("POST", "/api/v2/silences", json=body)["silenceID"])
+
+    def expire_silence(self, silence_id: str) -> None:
+        self.call("DELETE", f"/api/v2/silence/{silence_id}")
+
+    def metrics(self) -> str:
+        return self.call("GET", "/metrics").text
+
+
+class PrometheusApi(StackApi):
+    def __init__(self, runtime: Any, timeout: float = TIMEOUT) -> None:
+        super().__init__(runtime, "prometheus", timeout)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Pending and firing alerts (/api/v1/alerts): labels, state, activeAt …"""
+        payload = self.json("GET", "/api/v1/alerts")
+        if payload.get("status") != "success":
+            raise OceanError(f"prometheus: /api/v1/alerts: {payload.get('error', payload)}")
+        return payload["data"]["alerts"]
