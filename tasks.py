@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 
-from invoke import Exit, task
+from invoke import Collection, Exit, Task, task
 from invoke.exceptions import ParseError
 from invoke.parser import Argument
 from rich.console import Console
@@ -872,6 +872,165 @@ def engine(c, install=False, start=False, build=False, stop=False, purge=False, 
     _run(runtime.engine_steps(install, start, build, stop, purge), json)
 
 
+# -- alerts (issue 20; docs/runbooks/Watchdog.md) ---------------------------------------
+# A collection: `alerts` lists (its default task), `alerts.silence`, `alerts.unsilence`
+# and `alerts.drill` act; `./ocean alerts silence …` is rewritten to the dotted form by
+# the ./ocean script. The bodies are plain functions, made tasks in `_alerts_tasks()`
+# only: module-level Task objects would also land in the root namespace.
+
+
+def _alerts_list(c, json=False, env=""):
+    """List firing and pending alerts with their routes and receivers, then silences.
+
+    Each alert with its severity, since when, the route and receivers it reaches, and
+    whether a silence or an inhibit rule mutes it (and which); then the active silences.
+
+    Prometheus gives pending and firing alerts, Alertmanager where each went and what
+    mutes it; routes and inhibit rules are computed from the stack's rendered
+    Alertmanager config, so a pending alert shows where it will go. Exit 1 when
+    Prometheus or Alertmanager cannot be asked (what the other knows is still listed)."""
+    from ocean.procedures import alerts
+
+    runtime = _runtime(env)
+    report = _guard(lambda: alerts.listing(runtime))
+    if json:
+        print(_json_dumps(report))
+    else:
+        _print_alerts(report)
+    if not report["ok"]:
+        raise Exit(code=1)
+
+
+def _alerts_silence(c, alert, for_="", reason="", json=False, env=""):
+    """Silence an alert for a while, with a reason (audited).
+
+    Every alert named ALERT (one an alerting rule defines) is silenced in Alertmanager
+    from now for --for; the reason is the silence's comment. Bad input changes nothing:
+    an unknown alert (close names suggested), a duration that is not positive, an empty
+    reason. Recorded in <state>/audit.jsonl."""
+    from ocean.alerting import silences
+    from ocean.procedures import alerts
+
+    runtime = _runtime(env)
+    request = _guard(lambda: silences.check(alert, for_, reason, alerts.alert_rules(runtime)))
+    _run(guardrails.silence(runtime, request), json)
+
+
+def _alerts_unsilence(c, id, json=False, env=""):
+    """End a silence now (its id from `alerts`; audited)."""
+    runtime = _runtime(env)
+    _run(guardrails.unsilence(runtime, id), json)
+
+
+def _alerts_drill(c, route="", timeout="", json=False, env=""):
+    """Prove every receiver delivers: a synthetic alert per route, delivery timed.
+
+    For each receiver of the routing tree (or --route NAME), post an `OceanAlertDrill`
+    alert (a unique drill_id; labels the routing tree sends to that receiver) to
+    Alertmanager, wait until the receiver has it (the local alert inbox; Alertmanager's
+    notification counters for a real external receiver), print the delivery latency
+    per channel, then resolve the alerts. Exit 1 naming each route that did not
+    deliver. Drill alerts never reach Prometheus, so they never freeze a deploy."""
+    from ocean.procedures import alerts
+
+    runtime = _runtime(env)
+    wait = _guard(lambda: parse_duration(timeout, "timeout") if timeout else None)
+    done = _run_live(alerts.drill(runtime, route or None, wait), json)
+    if done and done[-1].status is StepStatus.FAILED:
+        raise Exit(code=1)
+
+
+def _alerts_tasks() -> Collection:
+    json_help = "print machine-readable JSON"
+    return Collection(
+        "alerts",
+        Task(_alerts_list, name="list", default=True, help={"env": ENV_HELP, "json": json_help}),
+        Task(
+            _alerts_silence,
+            name="silence",
+            positional=["alert"],
+            help={
+                "env": ENV_HELP,
+                "alert": "the alert's name (alertname), as an alerting rule in "
+                "monitoring/rules defines it",
+                "for": "how long, e.g. 30m, 2h, 1h30m (positive)",
+                "reason": "why: the silence's comment, shown to whoever is on call (required)",
+                "json": "print the steps as JSON",
+            },
+        ),
+        Task(
+            _alerts_unsilence,
+            name="unsilence",
+            help={
+                "env": ENV_HELP,
+                "id": "the silence's id (listed by `alerts`)",
+                "json": "print the steps as JSON",
+            },
+        ),
+        Task(
+            _alerts_drill,
+            name="drill",
+            help={
+                "env": ENV_HELP,
+                "route": "drill one route only, by its receiver's name (deadman, pager, "
+                "email, chat …); default: every receiver of the routing tree",
+                "timeout": "how long to wait for delivery (default: the longest group_wait "
+                "of the drilled routes + 10s)",
+                "json": "print the result as JSON instead of progress",
+            },
+        ),
+    )
+
+
+def _print_alerts(report: dict) -> None:
+    for problem in report["problems"]:
+        console.print(f"[red]{problem}[/]")
+    rows = report["alerts"]
+    table = Table("alert", "state", "severity", "for", "route", "receivers", "muted", box=None)
+    for row in rows:
+        colour = "red" if row["state"] == "firing" else "yellow"
+        muted = [f"silenced ({', '.join(row['silenced_by'])})"] if row["silenced_by"] else []
+        muted += [
+            f"inhibited by {i['alert']}"
+            + (f" (rule #{i['rule']})" if i["rule"] else "")
+            + (" once it fires" if i.get("when_it_fires") else "")
+            for i in row["inhibited_by"]
+        ]
+        name = row["name"] + (" [dim](drill)[/]" if row["drill"] else "")
+        table.add_row(
+            name,
+            f"[{colour}]{row['state']}[/]",
+            row["severity"],
+            _age(row["for_s"]) if row["for_s"] is not None else "-",
+            ", ".join(row["routes"]),
+            ", ".join(row["receivers"]),
+            "; ".join(muted),
+        )
+    counts = report["counts"]
+    if rows:
+        console.print(table)
+    console.print(
+        f"{counts['firing']} firing, {counts['pending']} pending, "
+        f"{counts['silenced']} silenced, {counts['inhibited']} inhibited"
+    )
+    silences = report["silences"]
+    if not silences:
+        console.print("no active silence")
+        return
+    table = Table("silence", "state", "matchers", "ends in", "by", "reason", "silences", box=None)
+    for s in silences:
+        table.add_row(
+            s["id"],
+            s["state"],
+            s["matchers"],
+            _age(s["ends_in_s"]) if s["ends_in_s"] is not None else "-",
+            s["created_by"],
+            s["comment"],
+            ", ".join(s["silences"]),
+        )
+    console.print(table)
+
+
 def _json_dumps(data: object) -> str:
     return json.dumps(data, indent=2, default=str)
 
@@ -909,3 +1068,8 @@ def _print_targets(targets: Iterable[dict]) -> None:
     for t in targets:
         if t["health"] != "up":
             console.print(f"  [red]{t['job']} {t['instance']}: {t['health']} {t['last_error']}[/]")
+
+
+# The root namespace: every task above, plus the `alerts` collection.
+ns = Collection.from_module(sys.modules[__name__])
+ns.add_collection(_alerts_tasks())
