@@ -1,0 +1,146 @@
+"""What the alerting tests share: the stack's Alertmanager config rendered into a temp
+state dir, the real Alertmanager binary run on it (one light process, the runtime's
+own command line, basic auth included), and a stand-in for the alert inbox.
+
+The stand-in: the real inbox (the alert-inbox stack service) is built on another
+branch; ``StubInbox`` is a real HTTP server on the stack's ``alert-webhook`` port that
+takes what Alertmanager posts there (its webhook and Slack payloads) and serves the
+inbox's contract, ``GET /api/messages?since=<epoch>`` → ``[{received_at, receiver,
+kind, channel, status, alertnames, alerts: [{labels, annotations}], …}]``. Replace it
+with the real service once that lands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from ocean.config import PortPlan, Settings
+from ocean.runtime.local import LocalRuntime
+from tests.helpers import free_port_base
+
+
+def rendered_runtime(state_dir: Path, environ: dict[str, str] | None = None) -> LocalRuntime:
+    """A runtime whose configs (alertmanager.yml among them) are rendered in
+    ``state_dir``, with no OCEAN_* alerting setting but ``environ``'s."""
+    runtime = LocalRuntime(Settings(state_dir=state_dir, ports=PortPlan(free_port_base())))
+    runtime.settings.etc.mkdir(parents=True, exist_ok=True)
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OCEAN_")}
+    try:
+        os.environ.update(environ or {})
+        runtime._render_configs()
+    finally:
+        for name in environ or {}:
+            os.environ.pop(name, None)
+        os.environ.update(saved)
+    return runtime
+
+
+@contextmanager
+def running_alertmanager(runtime: LocalRuntime) -> Iterator[subprocess.Popen]:
+    """The stack's Alertmanager, started with the runtime's own command line."""
+    program = next(p for p in runtime._programs() if p.name == "alertmanager")
+    (runtime.settings.data / "alertmanager").mkdir(parents=True, exist_ok=True)
+    log = (runtime.settings.state_dir / "alertmanager.log").open("wb")
+    process = subprocess.Popen(program.argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with runtime.http("alertmanager", timeout=1) as client:
+                    if client.get("/-/ready").status_code == 200:
+                        break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"alertmanager did not start: see {log.name}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+class StubInbox:
+    """The alert inbox's HTTP contract on ``port`` (see the module's docstring);
+    ``refuse`` paths answer 500, as a broken receiver would."""
+
+    def __init__(self, port: int, refuse: tuple[str, ...] = ()) -> None:
+        self.messages: list[dict] = []
+        self.refuse = set(refuse)
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path in inbox.refuse:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                inbox.messages.append(_message(self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                if url.path != "/api/messages":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                since = float(parse_qs(url.query).get("since", ["0"])[0])
+                body = json.dumps([m for m in inbox.messages if m["received_at"] >= since])
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _message(path: str, payload: dict) -> dict:
+    """What the inbox stores of one POST: Alertmanager's webhook or a Slack message."""
+    if "alerts" in payload:  # Alertmanager's generic webhook
+        alerts = [
+            {"labels": a["labels"], "annotations": a["annotations"]} for a in payload["alerts"]
+        ]
+        return {
+            "received_at": time.time(),
+            "receiver": payload.get("receiver", ""),
+            "kind": "webhook",
+            "channel": path,
+            "status": payload.get("status", ""),
+            "alertnames": sorted({a["labels"].get("alertname", "") for a in alerts}),
+            "alerts": alerts,
+        }
+    attachments = payload.get("attachments") or [{}]
+    title = attachments[0].get("title", "")
+    return {
+        "received_at": time.time(),
+        "receiver": path.strip("/"),
+        "kind": "slack",
+        "channel": payload.get("channel", ""),
+        "status": "resolved" if "[RESOLVED]" in title else "firing",
+        "alertnames": [],
+        "alerts": [],
+        "subject": title,
+        "text": attachments[0].get("text", ""),
+    }
