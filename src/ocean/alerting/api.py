@@ -25,6 +25,8 @@ class StackApi:
     """One service's HTTP API over one connection (``service``: alertmanager,
     prometheus, alert-webhook); use as a context manager."""
 
+    hint = "is the stack up? (`./ocean status`)"
+
     def __init__(self, runtime: Any, service: str, timeout: float = TIMEOUT) -> None:
         self.service = service
         self.url = runtime.url(service)
@@ -41,8 +43,7 @@ class StackApi:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise OceanError(
-                f"{self.service} is not answering at {self.url} ({_why(exc)}): "
-                "is the stack up? (`./ocean status`)"
+                f"{self.service} is not answering at {self.url} ({_why(exc)}): {self.hint}"
             ) from None
         if response.status_code == 401:
             raise OceanError(f"{self.service} at {self.url} refused the operator's credentials")
@@ -97,6 +98,22 @@ class AlertmanagerApi(StackApi):
 
     def metrics(self) -> str:
         return self.call("GET", "/metrics").text
+
+
+class InboxApi(StackApi):
+    """The stack's alert inbox (the alert-inbox service on the ``alert-webhook`` port):
+    ``GET /api/messages?since=<epoch>`` lists what its receivers got."""
+
+    hint = "is the alert inbox running? (`./ocean status`)"
+
+    def __init__(self, runtime: Any, timeout: float = TIMEOUT) -> None:
+        super().__init__(runtime, "alert-webhook", timeout)
+
+    def messages(self, since: float) -> list[dict[str, Any]]:
+        found = self.json("GET", "/api/messages", params={"since": f"{since:.3f}"})
+        if not isinstance(found, list):
+            raise OceanError(f"the alert inbox at {self.url}/api/messages answered no list")
+        return found
 
 
 class PrometheusApi(StackApi):

@@ -19,9 +19,9 @@ from typing import Any
 
 from ocean.alerting import inhibition
 from ocean.alerting.routes import Routing
+from ocean.rollout.freeze import DRILL_LABEL  # set on every alert `alerts drill` injects
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
-DRILL_LABEL = "drill_id"  # set on every alert `alerts drill` injects (drill.py)
 
 
 def epoch(text: str | None) -> float | None:
