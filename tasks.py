@@ -1001,7 +1001,7 @@ def _print_alerts(report: dict) -> None:
             name,
             f"[{colour}]{row['state']}[/]",
             row["severity"],
-            _age(row["for_s"]) if row["for_s"] is not None else "-",
+            _span(row["for_s"]),
             ", ".join(row["routes"]),
             ", ".join(row["receivers"]),
             "; ".join(muted),
@@ -1023,12 +1023,24 @@ def _print_alerts(report: dict) -> None:
             s["id"],
             s["state"],
             s["matchers"],
-            _age(s["ends_in_s"]) if s["ends_in_s"] is not None else "-",
+            _span(s["ends_in_s"]),
             s["created_by"],
             s["comment"],
             ", ".join(s["silences"]),
         )
     console.print(table)
+
+
+def _span(seconds: float | None) -> str:
+    """1h30m, 4m05s, 12s: an alert's age or a silence's time left, to the second."""
+    if seconds is None:
+        return "-"
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _json_dumps(data: object) -> str:

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from ocean import tls
 from ocean.config import PortPlan, Settings
 from ocean.runtime.local import LocalRuntime
 from tests.helpers import free_port_base
@@ -35,6 +36,7 @@ def rendered_runtime(state_dir: Path, environ: dict[str, str] | None = None) -> 
     ``state_dir``, with no OCEAN_* alerting setting but ``environ``'s."""
     runtime = LocalRuntime(Settings(state_dir=state_dir, ports=PortPlan(free_port_base())))
     runtime.settings.etc.mkdir(parents=True, exist_ok=True)
+    tls.ensure(tls.TlsFiles(runtime.settings.tls_dir), [runtime.settings.host])  # clients trust it
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OCEAN_")}
     try:
         os.environ.update(environ or {})

@@ -190,7 +190,7 @@ def test_a_critical_mutes_its_own_warning_but_never_itself():
                 "target_matchers": ['severity=~".*"'],
                 "equal": ["alertname"],
             }
-        ]  # fmt: skip
+        ]
     )
     critical = {"alertname": "A", "severity": "critical"}
     warning = {"alertname": "A", "severity": "warning"}

@@ -149,12 +149,18 @@ def _pinned(way: list[Route]) -> dict[str, str]:
 
 
 def _own_groups(routing: Routing, labels: dict[str, str], drill_id: str) -> dict[str, str]:
-    """``labels`` with every free grouping label set to the drill id, unless that would
-    change where the alert goes."""
+    """``labels`` with one free grouping label set to the drill id (preferably one no
+    route matches on, so it means nothing but "this drill"), unless that would change
+    where the alert goes."""
     wanted = routing.receivers_for(labels)
-    grouped = {g for r in routing.routes_for(labels) for g in r.group_by if g != "..."}
-    extended = {**{g: drill_id for g in sorted(grouped) if g not in labels}, **labels}
-    return extended if routing.receivers_for(extended) == wanted else labels
+    grouped = [g for r in routing.routes_for(labels) for g in r.group_by if g != "..."]
+    free = [g for g in dict.fromkeys(grouped) if g not in labels]
+    routed_on = {x.name for r in routing.root.walk() for x in r.matchers}
+    for name in sorted(free, key=lambda g: g in routed_on):
+        extended = {**labels, name: drill_id}
+        if routing.receivers_for(extended) == wanted:
+            return extended
+    return labels
 
 
 # -- where delivery is seen ------------------------------------------------------------

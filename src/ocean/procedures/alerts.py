@@ -129,9 +129,7 @@ def drill(runtime: Runtime, only: str | None = None, timeout: float | None = Non
         raise OceanError(f"--timeout {wait:g}s: give the receivers a positive time")
     yield Step(
         "plan",
-        detail="; ".join(
-            f"{a.receiver}: {a.labels['alertname']} {{{_shown_labels(a.labels)}}}" for a in planned
-        ),
+        detail=", ".join(f"{a.receiver} ← {_shown_labels(a)}" for a in planned),
         data={"alerts": [{"route": a.receiver, "labels": a.labels} for a in planned]},
     )
     with ExitStack() as open_apis:
@@ -152,7 +150,8 @@ def drill(runtime: Runtime, only: str | None = None, timeout: float | None = Non
             _diagnose(alertmanager, deliveries)
         finally:  # Ctrl-C or an error while waiting: the drill alerts still end
             resolved = _resolve(alertmanager, planned)
-    yield Step("resolved", StepStatus.OK if not resolved else StepStatus.FAILED, resolved)
+    ended = "drill alerts ended: receivers get resolved notices at their next group_interval"
+    yield Step("resolved", StepStatus.FAILED if resolved else StepStatus.OK, resolved or ended)
     yield _verdict(deliveries)
 
 
@@ -254,5 +253,10 @@ def _verdict(deliveries: list) -> Step:
     return Step("drill", status, detail, data={"failed": failed, "routes": rows})
 
 
-def _shown_labels(labels: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in labels.items() if k != "alertname")
+def _shown_labels(alert: drills.DrillAlert) -> str:
+    """``OceanAlertDrill{severity="critical"}``: the labels that route it (the drill id,
+    and the grouping label set to it, are the same for every alert of a run)."""
+    shown = [
+        f'{k}="{v}"' for k, v in alert.labels.items() if k != "alertname" and v != alert.drill_id
+    ]
+    return f"{alert.labels['alertname']}{{{', '.join(shown)}}}"
