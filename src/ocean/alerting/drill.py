@@ -16,8 +16,10 @@ alert inbox (its webhook URL or Slack URL below the ``alert-webhook`` port's URL
 SMTP smarthost on a port of the stack's port plan) is checked in the inbox's
 ``GET /api/messages?since=<epoch>``: a message that mentions the alert's drill id. A
 receiver that talks to the outside world (real SMTP, Slack, a pager) cannot be read
-back: Alertmanager's own ``alertmanager_notifications_total`` /
-``..._failed_total{integration}`` must rise, and not fail, for each integration it uses.
+back: Alertmanager's own counters must show one more successful notification for each
+integration it uses (``alertmanager_notification_requests_total`` minus
+``..._requests_failed_total{integration}``, per attempt; ``alertmanager_notifications_total``
+/ ``..._failed_total`` where those are missing).
 
 Drill alerts go to Alertmanager only: Prometheus never holds them, so the deploy freeze
 (ocean/rollout/freeze.py reads Prometheus' alerts) cannot see them; it also ignores any
@@ -303,12 +305,22 @@ def match_inbox(
             break
 
 
+# Per attempt (0.25 has them): a notification that fails and is retried counts each try.
+REQUESTS = (
+    "alertmanager_notification_requests_total",
+    "alertmanager_notification_requests_failed_total",
+)
+# Per notification: counted when it starts, failed only once every retry gave up
+# (≈ 10 s later), so alone they cannot tell a failing receiver early.
+NOTIFICATIONS = ("alertmanager_notifications_total", "alertmanager_notifications_failed_total")
+
+
 def counters(metrics_text: str) -> dict[tuple[str, str], float]:
     """{(metric, integration): value} of Alertmanager's notification counters."""
     found: dict[tuple[str, str], float] = {}
     pattern = re.compile(
-        r'^(alertmanager_notifications(?:_failed)?_total)\{[^}]*integration="([^"]+)"[^}]*\}'
-        r"\s+(\S+)"
+        r"^(alertmanager_notification(?:s|_requests)(?:_failed)?_total)"
+        r'\{[^}]*integration="([^"]+)"[^}]*\}\s+(\S+)'
     )
     for line in metrics_text.splitlines():
         if hit := pattern.match(line):
@@ -322,9 +334,16 @@ def match_counters(
     before: Mapping[tuple[str, str], float],
     now_counts: Mapping[tuple[str, str], float],
     uses: Mapping[str, list[str]],
+    local: Mapping[str, int],
 ) -> None:
-    """Mark the counter-checked deliveries: every integration of the receiver sent one
-    more notification per drill alert that uses it, and none of them failed more."""
+    """Mark the counter-checked deliveries: every integration of the receiver made one
+    more successful notification (attempts minus failures, minus ``local``: those the
+    stack's inbox received meanwhile, by integration) per drill alert that uses it.
+    Alertmanager counts an attempt before its failure, so a success must be seen at two
+    polls in a row. A failure is noted, not final: Alertmanager retries.
+
+    Alertmanager 0.25 counts per integration, not per receiver: a real alert notified
+    through the same integration meanwhile counts too (rare during a drill)."""
     pending = [d for d in deliveries if d.via == "counters" and d.received_at is None]
     wanted: dict[str, int] = {}
     for delivery in pending:
@@ -335,16 +354,22 @@ def match_counters(
         key = (metric, integration)
         return now_counts.get(key, 0.0) - before.get(key, 0.0)
 
+    total, failed_total = (
+        REQUESTS if any(k[0] == REQUESTS[0] for k in now_counts) else NOTIFICATIONS
+    )
     now = time.time()
     for delivery in pending:
         names = uses.get(delivery.receiver, [])
-        failed = [i for i in names if rose("alertmanager_notifications_failed_total", i) > 0]
-        if failed:
-            delivery.problem = (
-                f"alertmanager_notifications_failed_total rose for {', '.join(failed)}"
-            )
-            delivery.received_at = now
+        sent = {i: rose(total, i) - rose(failed_total, i) - local.get(i, 0) for i in names}
+        if names and all(sent[i] >= wanted[i] for i in names):
+            if "seen_at" in delivery.extra:
+                delivery.received_at = delivery.extra.pop("seen_at")
+                delivery.kind = ", ".join(names)
+                delivery.problem = ""
+            else:
+                delivery.extra["seen_at"] = now
             continue
-        if names and all(rose("alertmanager_notifications_total", i) >= wanted[i] for i in names):
-            delivery.received_at = now
-            delivery.kind = ", ".join(names)
+        delivery.extra.pop("seen_at", None)
+        failed = [i for i in names if rose(failed_total, i) > 0]
+        if failed:
+            delivery.problem = f"{failed_total} rose for {', '.join(failed)}"

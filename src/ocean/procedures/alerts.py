@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -117,14 +118,18 @@ POLL_SECONDS = 0.25
 def drill(runtime: Runtime, only: str | None = None, timeout: float | None = None):
     """Inject a drill alert per route, wait for each receiver to have it, time it,
     resolve the alerts; the last Step is FAILED naming the routes that did not deliver.
-    Alertmanager (or the local inbox) not answering: OceanError before anything is
-    posted."""
+    Alertmanager (or the local inbox, when a drilled receiver uses it) not answering:
+    OceanError before anything is posted."""
     tree = routing(runtime)
     planned = drills.plan(tree, alert_rules(runtime), drills.new_run_id(), only)
-    deliveries = _deliveries(runtime, tree, planned)
-    wait = (
-        timeout if timeout is not None else max(a.group_wait for a in planned) + drills.WAIT_MARGIN
-    )
+    local = _local_receivers(runtime, tree)
+    deliveries = [
+        drills.Delivery(alert, receiver, "inbox" if receiver in local else "counters", 0.0)
+        for alert in planned
+        for receiver in alert.expected
+    ]
+    wait = timeout if timeout is not None else max(a.group_wait for a in planned)
+    wait += drills.WAIT_MARGIN if timeout is None else 0.0
     if wait <= 0:
         raise OceanError(f"--timeout {wait:g}s: give the receivers a positive time")
     yield Step(
@@ -135,18 +140,17 @@ def drill(runtime: Runtime, only: str | None = None, timeout: float | None = Non
     with ExitStack() as open_apis:
         alertmanager = open_apis.enter_context(AlertmanagerApi(runtime))
         alertmanager.call("GET", "/-/ready")  # down: one line, nothing posted
-        inbox = None
+        inbox = open_apis.enter_context(InboxApi(runtime)) if local else None
         if _by(deliveries, "inbox"):
-            inbox = open_apis.enter_context(InboxApi(runtime))
             inbox.messages(time.time())  # it must answer before anything is posted
-        before = drills.counters(alertmanager.metrics()) if _by(deliveries, "counters") else {}
+        watch = _Watch(alertmanager, inbox, tree, deliveries)
         posted = time.time()
         alertmanager.post_alerts([a.payload() for a in planned])
         for delivery in deliveries:
             delivery.posted_at = posted
         yield Step("injected", detail=f"{len(planned)} drill alert(s), waiting ≤ {wait:g}s")
         try:
-            yield from _wait(alertmanager, inbox, tree, deliveries, before, posted + wait)
+            yield from watch.wait(posted + wait)
             _diagnose(alertmanager, deliveries)
         finally:  # Ctrl-C or an error while waiting: the drill alerts still end
             resolved = _resolve(alertmanager, planned)
@@ -155,7 +159,8 @@ def drill(runtime: Runtime, only: str | None = None, timeout: float | None = Non
     yield _verdict(deliveries)
 
 
-def _deliveries(runtime: Runtime, tree: routes.Routing, planned: list) -> list:
+def _local_receivers(runtime: Runtime, tree: routes.Routing) -> set[str]:
+    """The receivers whose every integration ends at the stack's alert inbox."""
     inbox_url = runtime.url("alert-webhook")
     ports = set(runtime.settings.ports.as_dict().values())
 
@@ -163,54 +168,80 @@ def _deliveries(runtime: Runtime, tree: routes.Routing, planned: list) -> list:
         with open(path) as handle:
             return handle.read()
 
-    out = []
-    for alert in planned:
-        for receiver in alert.expected:
-            config = tree.receivers.get(receiver, {})
-            local = drills.delivers_locally(
-                config, tree.config, inbox_url, ports, runtime.settings.host, read
-            )
-            out.append(drills.Delivery(alert, receiver, "inbox" if local else "counters", 0.0))
-    return out
+    return {
+        name
+        for name, config in tree.receivers.items()
+        if drills.delivers_locally(
+            config, tree.config, inbox_url, ports, runtime.settings.host, read
+        )
+    }
 
 
 def _by(deliveries: list, via: str) -> list:
     return [d for d in deliveries if d.via == via]
 
 
-def _wait(alertmanager, inbox, tree, deliveries, before, deadline) -> Iterator[Step]:
-    uses = {name: drills.integrations(config) for name, config in tree.receivers.items()}
-    names = set(tree.receivers)
-    started = time.time()
-    shown = -1
-    while True:
-        if inbox and any(d.received_at is None for d in _by(deliveries, "inbox")):
-            drills.match_inbox(deliveries, inbox.messages(started - 1), names)
-        if any(d.received_at is None for d in _by(deliveries, "counters")):
-            now_counts = drills.counters(alertmanager.metrics())
-            drills.match_counters(deliveries, before, now_counts, uses)
-        waiting = sorted({d.receiver for d in deliveries if d.received_at is None})
-        if not waiting or time.time() >= deadline:
-            return
-        elapsed = int(time.time() - started)
-        if elapsed != shown:
-            shown = elapsed
-            yield Step(
-                "progress",
-                StepStatus.INFO,
-                f"{elapsed}s: waiting for {', '.join(waiting)} "
-                f"({len(deliveries) - len(waiting)}/{len(deliveries)} delivered)",
-                data={"t": elapsed},
-            )
-        time.sleep(POLL_SECONDS)
+class _Watch:
+    """Polls the inbox and Alertmanager's counters until every delivery is seen."""
+
+    def __init__(self, alertmanager: AlertmanagerApi, inbox, tree, deliveries: list) -> None:
+        self.alertmanager, self.inbox, self.deliveries = alertmanager, inbox, deliveries
+        self.uses = {name: drills.integrations(config) for name, config in tree.receivers.items()}
+        self.names = set(tree.receivers)
+        self.since = time.time()
+        counted = _by(deliveries, "counters")
+        self.before = drills.counters(alertmanager.metrics()) if counted else {}
+
+    def _messages(self) -> list:
+        """What the inbox got since the drill began. Only for subtracting local
+        notifications from the counters, an inbox that does not answer got nothing
+        (Alertmanager counts those notifications as failed, not sent)."""
+        if self.inbox is None:
+            return []
+        if _by(self.deliveries, "inbox"):
+            return self.inbox.messages(self.since - 1)
+        try:
+            return self.inbox.messages(self.since)
+        except OceanError:
+            return []
+
+    def wait(self, deadline: float) -> Iterator[Step]:
+        started, shown = time.time(), -1
+        while True:
+            messages = self._messages() if self._pending() else []
+            drills.match_inbox(self.deliveries, messages, self.names)
+            if any(d.received_at is None for d in _by(self.deliveries, "counters")):
+                # Counters are per integration: the inbox's own notifications (the drill's
+                # local receivers, resolved notices) are taken off before attributing.
+                local = Counter(str(m.get("kind")) for m in messages if m.get("received_at", 0))
+                counts = drills.counters(self.alertmanager.metrics())
+                drills.match_counters(self.deliveries, self.before, counts, self.uses, local)
+            waiting = sorted({d.receiver for d in self.deliveries if d.received_at is None})
+            if not waiting or time.time() >= deadline:
+                return
+            elapsed = int(time.time() - started)
+            if elapsed != shown:
+                shown = elapsed
+                done = len(self.deliveries) - len(waiting)
+                yield Step(
+                    "progress",
+                    StepStatus.INFO,
+                    f"{elapsed}s: waiting for {', '.join(waiting)} "
+                    f"({done}/{len(self.deliveries)} delivered)",
+                    data={"t": elapsed},
+                )
+            time.sleep(POLL_SECONDS)
+
+    def _pending(self) -> bool:
+        return any(d.received_at is None for d in self.deliveries)
 
 
 def _diagnose(alertmanager: AlertmanagerApi, deliveries: list) -> None:
     """Why an undelivered drill alert did not go out, when Alertmanager knows: a silence
     or an inhibit rule muted it."""
     for delivery in deliveries:
-        if delivery.received_at is not None:
-            continue
+        if delivery.received_at is not None or delivery.problem:
+            continue  # delivered, or the counters already say why not
         held = alertmanager.alerts(**{listings.DRILL_LABEL: delivery.alert.drill_id})
         status = (held[0].get("status") or {}) if held else {}
         if status.get("silencedBy"):

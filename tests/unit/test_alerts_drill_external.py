@@ -1,0 +1,62 @@
+"""`alerts.drill` where a receiver is real and external: its delivery cannot be read back,
+so the drill reads Alertmanager's own notification counters instead.
+
+A real Alertmanager (one light process, the stack's command line) with the pager
+configured to a URL outside the stack's inbox (OCEAN_PAGER_WEBHOOK_URL): the "outside"
+is a plain HTTP server of this test on another free port, answering 200 (delivered) or
+500 (Alertmanager counts a failed notification). The other receivers keep posting to the
+inbox stand-in of tests/alerting_support.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.alerting_support import StubInbox, rendered_runtime, running_alertmanager
+from tests.helpers import FakeReceiver, cli
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("prometheus-alertmanager") is None, reason="prometheus-alertmanager missing"
+)
+
+
+@pytest.fixture(scope="module")
+def external(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    pager = FakeReceiver()  # records every POST, answers 200
+    runtime = rendered_runtime(
+        tmp_path_factory.mktemp("external"), {"OCEAN_PAGER_WEBHOOK_URL": f"{pager.url}/page"}
+    )
+    inbox = StubInbox(runtime.settings.ports["alert-webhook"])
+    try:
+        with running_alertmanager(runtime):
+            yield runtime, pager
+    finally:
+        inbox.close()
+        pager.close()
+
+
+def test_an_external_pager_is_proven_by_alertmanagers_counters(external):
+    runtime, pager = external
+    result = cli(runtime, "alerts.drill", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {r["route"]: r for r in json.loads(result.stdout)["routes"]}
+    assert rows["pager"]["via"] == "counters" and rows["pager"]["delivered"]
+    assert rows["pager"]["kind"] == "webhook"
+    assert {rows[r]["via"] for r in ("deadman", "email", "chat")} == {"inbox"}
+    # The counters did not lie: the external pager really got the drill alert.
+    assert any(rows["pager"]["drill_id"] in body for _, _, body in pager.posts)
+
+
+def test_an_external_pager_that_fails_is_named(external):
+    runtime, pager = external
+    pager.close()  # the pager URL in the running config now refuses connections
+    result = cli(runtime, "alerts.drill", "--route", "pager", "--timeout", "8s", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["failed"] == ["pager"]
+    problem = report["routes"][0]["problem"]
+    assert "alertmanager_notification_requests_failed_total rose for webhook" in problem, problem
