@@ -30,7 +30,14 @@ class StackApi:
     def __init__(self, runtime: Any, service: str, timeout: float = TIMEOUT) -> None:
         self.service = service
         self.url = runtime.url(service)
-        self._client: httpx.Client = runtime.http(service, timeout=timeout)
+        try:
+            self._client: httpx.Client = runtime.http(service, timeout=timeout)
+        except OSError as exc:  # no CA yet: the stack was never brought up here
+            ca = getattr(runtime.access(), "ca_file", "its CA")
+            raise OceanError(
+                f"cannot talk to {self.service}: {ca}: {exc.strerror or exc} "
+                "(the stack's CA is made by `./ocean up`)"
+            ) from None
 
     def __enter__(self) -> Self:
         return self

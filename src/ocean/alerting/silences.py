@@ -55,7 +55,7 @@ def check(
         raise OceanError("name the alert to silence, e.g. `alerts.silence TargetDown`")
     if name not in rules:
         close = difflib.get_close_matches(name, list(rules), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else " (see monitoring/rules)"
+        hint = f" (did you mean {' or '.join(close)}?)" if close else " (see monitoring/rules)"
         raise OceanError(f"no alerting rule defines {name!r}{hint}: nothing silenced")
     seconds = parse_duration(duration, "for") if str(duration).strip() else None
     if seconds is None or seconds <= 0:
