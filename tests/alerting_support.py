@@ -49,29 +49,34 @@ def rendered_runtime(state_dir: Path, environ: dict[str, str] | None = None) -> 
 
 
 @contextmanager
-def running_alertmanager(runtime: LocalRuntime) -> Iterator[subprocess.Popen]:
-    """The stack's Alertmanager, started with the runtime's own command line."""
-    program = next(p for p in runtime._programs() if p.name == "alertmanager")
-    (runtime.settings.data / "alertmanager").mkdir(parents=True, exist_ok=True)
-    log = (runtime.settings.state_dir / "alertmanager.log").open("wb")
-    process = subprocess.Popen(program.argv, stdout=log, stderr=subprocess.STDOUT)
+def running(runtime: LocalRuntime, name: str, *extra: str) -> Iterator[subprocess.Popen]:
+    """The stack's ``name`` (alertmanager, prometheus), started with the runtime's own
+    command line (plus ``extra`` flags) and waited for until it answers /-/ready."""
+    program = next(p for p in runtime._programs() if p.name == name)
+    (runtime.settings.data / name).mkdir(parents=True, exist_ok=True)
+    log = (runtime.settings.state_dir / f"{name}.log").open("wb")
+    process = subprocess.Popen([*program.argv, *extra], stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while True:
             try:
-                with runtime.http("alertmanager", timeout=1) as client:
+                with runtime.http(name, timeout=1) as client:
                     if client.get("/-/ready").status_code == 200:
                         break
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"alertmanager did not start: see {log.name}")
+                raise RuntimeError(f"{name} did not start: see {log.name}")
             time.sleep(0.1)
         yield process
     finally:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+def running_alertmanager(runtime: LocalRuntime):
+    return running(runtime, "alertmanager")
 
 
 class StubInbox:
