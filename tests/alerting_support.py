@@ -79,6 +79,22 @@ def running_alertmanager(runtime: LocalRuntime):
     return running(runtime, "alertmanager")
 
 
+@contextmanager
+def with_inbox(runtime: LocalRuntime, *prometheus_flags: str) -> Iterator[StubInbox]:
+    """The inbox stand-in and Alertmanager (and, given its flags, Prometheus) of
+    ``runtime``'s stack, for as long as the block runs."""
+    inbox = StubInbox(runtime.settings.ports["alert-webhook"])
+    try:
+        with running_alertmanager(runtime):
+            if not prometheus_flags:
+                yield inbox
+                return
+            with running(runtime, "prometheus", *prometheus_flags):
+                yield inbox
+    finally:
+        inbox.close()
+
+
 class StubInbox:
     """The alert inbox's HTTP contract on ``port`` (see the module's docstring);
     ``refuse`` paths answer 500, as a broken receiver would."""

@@ -24,7 +24,7 @@ from ocean.alerting.api import AlertmanagerApi
 from ocean.config import REPO_ROOT
 from ocean.rollout.freeze import rule_labels
 from ocean.runtime.local import LocalRuntime
-from tests.alerting_support import StubInbox, rendered_runtime, running_alertmanager
+from tests.alerting_support import StubInbox, rendered_runtime, with_inbox
 from tests.helpers import cli
 from tests.unit.test_alert_routing import AMTOOL, amtool_routes
 
@@ -37,12 +37,8 @@ RULES = rule_labels(REPO_ROOT)
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalRuntime, StubInbox]]:
     runtime = rendered_runtime(tmp_path_factory.mktemp("alerts"))
-    inbox = StubInbox(runtime.settings.ports["alert-webhook"])
-    try:
-        with running_alertmanager(runtime):
-            yield runtime, inbox
-    finally:
-        inbox.close()
+    with with_inbox(runtime) as inbox:
+        yield runtime, inbox
 
 
 def _post(runtime: LocalRuntime, *alerts: dict, ended: bool = False) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.alerting_support import StubInbox, rendered_runtime, running_alertmanager
+from tests.alerting_support import rendered_runtime, with_inbox
 from tests.helpers import FakeReceiver, cli
 
 pytestmark = pytest.mark.skipif(
@@ -30,12 +30,10 @@ def external(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     runtime = rendered_runtime(
         tmp_path_factory.mktemp("external"), {"OCEAN_PAGER_WEBHOOK_URL": f"{pager.url}/page"}
     )
-    inbox = StubInbox(runtime.settings.ports["alert-webhook"])
     try:
-        with running_alertmanager(runtime):
+        with with_inbox(runtime):
             yield runtime, pager
     finally:
-        inbox.close()
         pager.close()
 
 

@@ -20,7 +20,7 @@ import yaml
 from ocean.config import REPO_ROOT
 from ocean.rollout.freeze import rule_labels
 from ocean.runtime.local import LocalRuntime
-from tests.alerting_support import StubInbox, rendered_runtime, running
+from tests.alerting_support import rendered_runtime, with_inbox
 from tests.helpers import cli
 
 pytestmark = pytest.mark.skipif(
@@ -55,17 +55,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
         ],
     }
     (rules / "test.rules.yml").write_text(yaml.safe_dump({"groups": [group]}))
-    inbox = StubInbox(runtime.settings.ports["alert-webhook"])
-    try:
-        # Prometheus evaluates before it has discovered Alertmanager, so its first send
-        # goes nowhere and the next comes after the resend delay (1m by default).
-        with (
-            running(runtime, "alertmanager"),
-            running(runtime, "prometheus", "--rules.alert.resend-delay=2s"),
-        ):
-            yield runtime
-    finally:
-        inbox.close()
+    # Prometheus evaluates before it has discovered Alertmanager, so its first send goes
+    # nowhere and the next comes after the resend delay (1m by default): 2s here.
+    with with_inbox(runtime, "--rules.alert.resend-delay=2s"):
+        yield runtime
 
 
 def test_pending_and_firing_alerts_with_routes_receivers_and_inhibition(stack: LocalRuntime):

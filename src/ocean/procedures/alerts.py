@@ -213,7 +213,9 @@ class _Watch:
             if any(d.received_at is None for d in _by(self.deliveries, "counters")):
                 # Counters are per integration: the inbox's own notifications (the drill's
                 # local receivers, resolved notices) are taken off before attributing.
-                local = Counter(str(m.get("kind")) for m in messages if m.get("received_at", 0))
+                local = Counter(
+                    str(m.get("kind")) for m in messages if drills.message_time(m, 0) >= self.since
+                )
                 counts = drills.counters(self.alertmanager.metrics())
                 drills.match_counters(self.deliveries, self.before, counts, self.uses, local)
             waiting = sorted({d.receiver for d in self.deliveries if d.received_at is None})
