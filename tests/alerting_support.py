@@ -2,12 +2,13 @@
 state dir, the real Alertmanager binary run on it (one light process, the runtime's
 own command line, basic auth included), and a stand-in for the alert inbox.
 
-The stand-in: the real inbox (the alert-inbox stack service) is built on another
-branch; ``StubInbox`` is a real HTTP server on the stack's ``alert-webhook`` port that
-takes what Alertmanager posts there (its webhook and Slack payloads) and serves the
-inbox's contract, ``GET /api/messages?since=<epoch>`` → ``[{received_at, receiver,
-kind, channel, status, alertnames, alerts: [{labels, annotations}], …}]``. Replace it
-with the real service once that lands.
+The inbox: where the runtime has the real one (the alert-inbox stack service, built on
+another branch), it runs with the runtime's command line; until then ``StubInbox``
+stands in: a real HTTP server on the stack's ``alert-webhook`` port that takes what
+Alertmanager posts there (its webhook and Slack payloads) and serves the inbox's
+contract, ``GET /api/messages?since=<epoch>`` → ``[{received_at, receiver, kind,
+channel, status, alertnames, alerts: [{labels, annotations}], …}]``. Delete it once the
+real one has landed.
 """
 
 from __future__ import annotations
@@ -49,19 +50,25 @@ def rendered_runtime(state_dir: Path, environ: dict[str, str] | None = None) -> 
 
 
 @contextmanager
-def running(runtime: LocalRuntime, name: str, *extra: str) -> Iterator[subprocess.Popen]:
-    """The stack's ``name`` (alertmanager, prometheus), started with the runtime's own
-    command line (plus ``extra`` flags) and waited for until it answers /-/ready."""
+def running(
+    runtime: LocalRuntime, name: str, *extra: str, port: str = "", ready: str = "/-/ready"
+) -> Iterator[subprocess.Popen]:
+    """The stack's program ``name``, started with the runtime's own command line and
+    environment (plus ``extra`` flags), waited for until ``ready`` answers 200 on its
+    port (``port``: a port-plan name, default ``name``)."""
     program = next(p for p in runtime._programs() if p.name == name)
     (runtime.settings.data / name).mkdir(parents=True, exist_ok=True)
     log = (runtime.settings.state_dir / f"{name}.log").open("wb")
-    process = subprocess.Popen([*program.argv, *extra], stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, **(program.env or {})}
+    process = subprocess.Popen(
+        [*program.argv, *extra], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with runtime.http(name, timeout=1) as client:
-                    if client.get("/-/ready").status_code == 200:
+                with runtime.http(port or name, timeout=1) as client:
+                    if client.get(ready).status_code == 200:
                         break
             except httpx.HTTPError:
                 pass
@@ -80,37 +87,43 @@ def running_alertmanager(runtime: LocalRuntime):
 
 
 @contextmanager
-def with_inbox(runtime: LocalRuntime, *prometheus_flags: str) -> Iterator[StubInbox]:
-    """The inbox stand-in and Alertmanager (and, given its flags, Prometheus) of
-    ``runtime``'s stack, for as long as the block runs."""
-    inbox = StubInbox(runtime.settings.ports["alert-webhook"])
+def _inbox(runtime: LocalRuntime) -> Iterator[object]:
+    """The real alert inbox where the runtime has it (the alert-inbox service), else
+    the stand-in below, on the stack's alert-webhook port."""
+    if any(p.name == "alert-inbox" for p in runtime._programs()):
+        with running(runtime, "alert-inbox", port="alert-webhook", ready="/healthz") as real:
+            yield real
+        return
+    stub = StubInbox(runtime.settings.ports["alert-webhook"])
     try:
-        with running_alertmanager(runtime):
-            if not prometheus_flags:
-                yield inbox
-                return
-            with running(runtime, "prometheus", *prometheus_flags):
-                yield inbox
+        yield stub
     finally:
-        inbox.close()
+        stub.close()
+
+
+@contextmanager
+def with_inbox(runtime: LocalRuntime, *prometheus_flags: str) -> Iterator[object]:
+    """The alert inbox and Alertmanager (and, given its flags, Prometheus) of
+    ``runtime``'s stack, for as long as the block runs."""
+    with _inbox(runtime) as inbox, running_alertmanager(runtime):
+        if not prometheus_flags:
+            yield inbox
+            return
+        with running(runtime, "prometheus", *prometheus_flags):
+            yield inbox
 
 
 class StubInbox:
-    """The alert inbox's HTTP contract on ``port`` (see the module's docstring);
-    ``refuse`` paths answer 500, as a broken receiver would."""
+    """The alert inbox's HTTP contract on ``port`` (0: any free one; see the module's
+    docstring). Also a stand-in for an external receiver: ``url``, ``messages``."""
 
-    def __init__(self, port: int, refuse: tuple[str, ...] = ()) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.messages: list[dict] = []
-        self.refuse = set(refuse)
         inbox = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path in inbox.refuse:
-                    self.send_response(500)
-                    self.end_headers()
-                    return
                 inbox.messages.append(_message(self.path, json.loads(body)))
                 self.send_response(200)
                 self.end_headers()
@@ -132,6 +145,7 @@ class StubInbox:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
