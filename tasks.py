@@ -935,9 +935,18 @@ def _alerts_drill(c, route="", timeout="", json=False, env=""):
 
     runtime = _runtime(env)
     wait = _guard(lambda: parse_duration(timeout, "timeout") if timeout else None)
-    done = _run_live(alerts.drill(runtime, route or None, wait), json)
+    steps = alerts.drill(runtime, route or None, wait)
+    done = _run_live(_progress_on_stderr(steps) if json else steps, json)
     if done and done[-1].status is StepStatus.FAILED:
         raise Exit(code=1)
+
+
+def _progress_on_stderr(steps: Iterator[Step]) -> Iterator[Step]:
+    """With --json, stdout carries the result alone: say on stderr what is awaited."""
+    for step in steps:
+        if step.name == "progress":
+            console.print(f"[cyan]…[/] {step.detail}")
+        yield step
 
 
 def _alerts_tasks() -> Collection:

@@ -224,7 +224,8 @@ def test_the_drill_delivers_every_route_and_resolves(stack):
     runtime = stack
     result = cli(runtime, "alerts.drill", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)  # stdout: the result alone
+    assert "waiting for" in result.stderr  # progress goes to stderr meanwhile
     rows = {r["route"]: r for r in report["routes"]}
     assert set(rows) == {"deadman", "pager", "email", "chat"}
     for row in rows.values():

@@ -274,7 +274,7 @@ def _verdict(deliveries: list) -> Step:
     for d in deliveries:
         if d.delivered:
             late = " LATE" if d.as_dict()["late"] else ""
-            how = d.kind or d.via
+            how = (d.kind or d.via) + (" over TLS" if d.tls else "")
             parts.append(f"{d.receiver} {how} {d.latency:.2f}s{late}")
         else:
             parts.append(f"{d.receiver}: {d.problem or 'not delivered'}")
