@@ -999,6 +999,8 @@ def _print_alerts(report: dict) -> None:
     for row in rows:
         colour = "red" if row["state"] == "firing" else "yellow"
         muted = [f"silenced ({', '.join(row['silenced_by'])})"] if row["silenced_by"] else []
+        if row["silenced_when_it_fires"]:
+            muted.append(f"silenced once it fires ({', '.join(row['silenced_when_it_fires'])})")
         muted += [
             f"inhibited by {i['alert']}"
             + (f" (rule #{i['rule']})" if i["rule"] else "")

@@ -94,7 +94,7 @@ def test_the_listing_joins_prometheus_and_alertmanager(routing: routes.Routing):
     assert report["counts"] == {"firing": 2, "pending": 1, "silenced": 1, "inhibited": 0}
 
 
-def test_a_pending_alert_names_what_would_inhibit_it_once_it_fires(routing: routes.Routing):
+def test_a_pending_alert_names_what_would_mute_it_once_it_fires(routing: routes.Routing):
     down = {"alertname": "TargetDown", **RULES["TargetDown"], "instance": "h:9100"}
     cpu = {"alertname": "HostHighCpu", **RULES["HostHighCpu"], "instance": "h:9100"}
     prom = [{"labels": cpu, "state": "pending", "activeAt": _iso(NOW - 5)}]
@@ -106,11 +106,27 @@ def test_a_pending_alert_names_what_would_inhibit_it_once_it_fires(routing: rout
             "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
         }
     ]
-    report = listing.build(prom, held, [], routing, RULES, now=NOW)
+    silences = [
+        {
+            "id": "s2",
+            "status": {"state": "active"},
+            "matchers": [
+                {"name": "alertname", "value": "Host.*", "isRegex": True, "isEqual": True},
+                {"name": "team", "value": "shop", "isRegex": False, "isEqual": False},
+            ],
+        },
+        {
+            "id": "s3",
+            "status": {"state": "active"},
+            "matchers": [{"name": "instance", "value": "other:1", "isRegex": False}],
+        },
+    ]
+    report = listing.build(prom, held, silences, routing, RULES, now=NOW)
     row = next(r for r in report["alerts"] if r["name"] == "HostHighCpu")
     assert [(i["alert"], i["rule"], i["when_it_fires"]) for i in row["inhibited_by"]] == [
         ("TargetDown", 1, True)
     ]
+    assert row["silenced_when_it_fires"] == ["s2"]  # s3 is for another instance
 
 
 def _delivery(receiver: str, via: str, drill_id: str = "run-x") -> drill.Delivery:

@@ -26,9 +26,10 @@ class StackApi:
     prometheus, alert-webhook); use as a context manager."""
 
     hint = "is the stack up? (`./ocean status`)"
+    label = ""  # how errors name it (default: the port-plan name)
 
     def __init__(self, runtime: Any, service: str, timeout: float = TIMEOUT) -> None:
-        self.service = service
+        self.service = self.label or service
         self.url = runtime.url(service)
         try:
             self._client: httpx.Client = runtime.http(service, timeout=timeout)
@@ -111,7 +112,8 @@ class InboxApi(StackApi):
     """The stack's alert inbox (the alert-inbox service on the ``alert-webhook`` port):
     ``GET /api/messages?since=<epoch>`` lists what its receivers got."""
 
-    hint = "is the alert inbox running? (`./ocean status`)"
+    hint = "is alert-inbox running? (`./ocean status`)"
+    label = "the alert inbox"
 
     def __init__(self, runtime: Any, timeout: float = TIMEOUT) -> None:
         super().__init__(runtime, "alert-webhook", timeout)

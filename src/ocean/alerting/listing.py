@@ -18,7 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from ocean.alerting import inhibition
+from ocean.alerting import matchers as m
 from ocean.alerting.routes import Routing
+from ocean.errors import OceanError
 from ocean.rollout.freeze import DRILL_LABEL  # set on every alert `alerts drill` injects
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -88,6 +90,10 @@ def build(
         )
     for row in rows:
         _route(row, routing, rules, live_labels, by_fingerprint, rule_labels, now)
+        # Alertmanager has not got a pending alert: would a silence in force hide it?
+        row["silenced_when_it_fires"] = (
+            _silencing(row["labels"], silences or []) if not row["held_by_alertmanager"] else []
+        )
     rows.sort(
         key=lambda r: (r["state"] != "firing", SEVERITY_ORDER.get(r["severity"], 3), r["name"])
     )
@@ -210,6 +216,27 @@ def _silences(
         )
     out.sort(key=lambda s: (s["state"], s["ends_at"] or ""))
     return out
+
+
+def _silencing(labels: Mapping[str, str], silences: list[dict[str, Any]]) -> list[str]:
+    """The ids of the active silences whose every matcher matches ``labels``."""
+    found = []
+    for silence in silences:
+        if (silence.get("status") or {}).get("state") != "active":
+            continue
+        try:
+            wanted = [_matcher(x) for x in silence.get("matchers") or []]
+        except OceanError:
+            continue  # a regex Python cannot read: Alertmanager will decide
+        if wanted and m.matches_all(wanted, labels):
+            found.append(silence.get("id", ""))
+    return found
+
+
+def _matcher(matcher: Mapping[str, Any]) -> m.Matcher:
+    regex, equal = bool(matcher.get("isRegex")), matcher.get("isEqual", True)
+    op = ("=~" if regex else "=") if equal else ("!~" if regex else "!=")
+    return m.Matcher.of(str(matcher.get("name")), op, str(matcher.get("value")))
 
 
 def _matcher_text(matcher: Mapping[str, Any]) -> str:
