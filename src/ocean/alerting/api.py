@@ -17,8 +17,12 @@ from ocean.errors import OceanError
 TIMEOUT = 5.0
 
 
-class NotFound(OceanError):
-    """The API answered 404: no such silence (or alert)."""
+class ApiError(OceanError):
+    """The API answered with an error status (``status``)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class StackApi:
@@ -56,11 +60,12 @@ class StackApi:
         if response.status_code == 401:
             raise OceanError(f"{self.service} at {self.url} refused the operator's credentials")
         if response.status_code == 404:
-            raise NotFound(f"{self.service}: {path} not found")
+            raise ApiError(f"{self.service}: {path} not found", 404)
         if response.status_code >= 400:
             text = " ".join(response.text.split())[:200]
-            raise OceanError(
-                f"{self.service} refused {method} {path}: HTTP {response.status_code} {text}"
+            raise ApiError(
+                f"{self.service} refused {method} {path}: HTTP {response.status_code} {text}",
+                response.status_code,
             )
         return response
 

@@ -199,7 +199,7 @@ def _silences(
             {
                 "id": silence_id,
                 "state": state,
-                "matchers": ", ".join(_matcher_text(x) for x in silence.get("matchers") or []),
+                "matchers": ", ".join(matcher_text(x) for x in silence.get("matchers") or []),
                 "starts_at": silence.get("startsAt"),
                 "ends_at": silence.get("endsAt"),
                 "ends_in_s": round(ends - now, 1) if ends else None,
@@ -239,7 +239,7 @@ def _matcher(matcher: Mapping[str, Any]) -> m.Matcher:
     return m.Matcher.of(str(matcher.get("name")), op, str(matcher.get("value")))
 
 
-def _matcher_text(matcher: Mapping[str, Any]) -> str:
+def matcher_text(matcher: Mapping[str, Any]) -> str:
     equal = matcher.get("isEqual", True)
     op = (
         ("=~" if matcher.get("isRegex") else "=")

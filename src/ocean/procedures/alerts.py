@@ -18,7 +18,7 @@ from ocean.alerting import drill as drills
 from ocean.alerting import listing as listings
 from ocean.alerting import routes
 from ocean.alerting import silences as silencing
-from ocean.alerting.api import AlertmanagerApi, InboxApi, NotFound, PrometheusApi
+from ocean.alerting.api import AlertmanagerApi, ApiError, InboxApi, PrometheusApi
 from ocean.errors import OceanError
 from ocean.model import Step, StepStatus
 from ocean.rollout.freeze import rule_labels
@@ -82,17 +82,15 @@ def unsilence(runtime: Runtime, silence_id: str) -> Iterator[Step]:
     with AlertmanagerApi(runtime) as alertmanager:
         try:
             found = alertmanager.silence(silence_id)
-        except NotFound:
+        except ApiError as exc:
+            if exc.status not in (400, 404, 422):  # 422: not even a silence id (a UUID)
+                raise
             raise OceanError(_unknown(silence_id, alertmanager)) from None
-        except OceanError as exc:
-            if "HTTP 422" in str(exc) or "HTTP 400" in str(exc):  # not even a silence id
-                raise OceanError(_unknown(silence_id, alertmanager)) from None
-            raise
         state = (found.get("status") or {}).get("state")
         if state == "expired":
             raise OceanError(f"silence {silence_id} already ended at {found.get('endsAt')}")
         alertmanager.expire_silence(silence_id)
-    what = ", ".join(listings._matcher_text(x) for x in found.get("matchers") or [])
+    what = ", ".join(listings.matcher_text(x) for x in found.get("matchers") or [])
     yield Step(
         "unsilenced",
         detail=f"{silence_id} ({what}) ended",
