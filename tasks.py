@@ -985,7 +985,7 @@ def _alerts_tasks() -> Collection:
                 "email, chat …); default: every receiver of the routing tree",
                 "timeout": "how long to wait for delivery (default: the longest group_wait "
                 "of the drilled routes + 10s)",
-                "json": "print the result as JSON instead of progress",
+                "json": "print the result as JSON on stdout (progress stays on stderr)",
             },
         ),
     )
