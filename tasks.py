@@ -981,8 +981,8 @@ def _alerts_tasks() -> Collection:
             name="drill",
             help={
                 "env": ENV_HELP,
-                "route": "drill one route only, by its receiver's name (deadman, pager, "
-                "email, chat …); default: every receiver of the routing tree",
+                "route": "drill one route only, by its receiver's name (deadman, pager, email, "
+                "chat …) or the alert its route pins (watchdog); default: every receiver",
                 "timeout": "how long to wait for delivery (default: the longest group_wait "
                 "of the drilled routes + 10s)",
                 "json": "print the result as JSON on stdout (progress stays on stderr)",

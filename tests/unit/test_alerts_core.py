@@ -10,6 +10,7 @@ import pytest
 
 from ocean.alerting import drill, listing, routes
 from ocean.config import REPO_ROOT
+from ocean.errors import OceanError
 from ocean.rollout.freeze import FreezePolicy, rule_labels
 from tests.alerting_support import rendered_runtime
 
@@ -228,3 +229,10 @@ def test_drill_alerts_never_freeze_or_warn_a_deploy():
     assert decision.frozen == [] and decision.warned == []
     # The same labels without the drill's mark do freeze: the test can fail.
     assert policy.decide([{"state": "firing", "labels": critical}]).frozen == ["OceanAlertDrill"]
+
+
+def test_a_drill_route_is_named_by_its_receiver_or_the_alert_it_pins(routing: routes.Routing):
+    assert [a.receiver for a in drill.plan(routing, RULES, "r", only="pager")] == ["pager"]
+    assert [a.receiver for a in drill.plan(routing, RULES, "r", only="watchdog")] == ["deadman"]
+    with pytest.raises(OceanError, match="did you mean 'email'"):
+        drill.plan(routing, RULES, "r", only="emial")

@@ -92,6 +92,15 @@ def plan(
     """One drill alert per routed receiver (or ``only`` that one); OceanError for a
     receiver no label set reaches or a name the routing tree does not have."""
     receivers = routing.routed_receivers()
+    # A route that pins an alert name answers to it too: `--route watchdog` is deadman's.
+    pinned = {
+        x.value.lower(): route.receiver
+        for route in routing.root.walk()
+        for x in route.matchers
+        if x.name == "alertname" and x.op == "="
+    }
+    if only and only not in receivers:
+        only = pinned.get(only.lower(), only)
     if only:
         if only not in receivers:
             close = difflib.get_close_matches(only, receivers, n=1)
