@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 
-from invoke import Exit, task
+from invoke import Collection, Exit, Task, task
 from invoke.exceptions import ParseError
 from invoke.parser import Argument
 from rich.console import Console
@@ -895,6 +895,188 @@ def engine(c, install=False, start=False, build=False, stop=False, purge=False, 
     _run(runtime.engine_steps(install, start, build, stop, purge), json)
 
 
+# -- alerts (issue 20; docs/runbooks/Watchdog.md) ---------------------------------------
+# A collection: `alerts` lists (its default task), `alerts.silence`, `alerts.unsilence`
+# and `alerts.drill` act; `./ocean alerts silence …` is rewritten to the dotted form by
+# the ./ocean script. The bodies are plain functions, made tasks in `_alerts_tasks()`
+# only: module-level Task objects would also land in the root namespace.
+
+
+def _alerts_list(c, json=False, env=""):
+    """List firing and pending alerts with their routes and receivers, then silences.
+
+    Each alert with its severity, since when, the route and receivers it reaches, and
+    whether a silence or an inhibit rule mutes it (and which); then the active silences.
+
+    Prometheus gives pending and firing alerts, Alertmanager where each went and what
+    mutes it; routes and inhibit rules are computed from the stack's rendered
+    Alertmanager config, so a pending alert shows where it will go. Exit 1 when
+    Prometheus or Alertmanager cannot be asked (what the other knows is still listed)."""
+    from ocean.procedures import alerts
+
+    runtime = _runtime(env)
+    report = _guard(lambda: alerts.listing(runtime))
+    if json:
+        print(_json_dumps(report))
+    else:
+        _print_alerts(report)
+    if not report["ok"]:
+        raise Exit(code=1)
+
+
+def _alerts_silence(c, alert, for_="", reason="", json=False, env=""):
+    """Silence an alert for a while, with a reason (audited).
+
+    Every alert named ALERT (one an alerting rule defines) is silenced in Alertmanager
+    from now for --for; the reason is the silence's comment. Bad input changes nothing:
+    an unknown alert (close names suggested), a duration that is not positive, an empty
+    reason. Recorded in <state>/audit.jsonl."""
+    from ocean.alerting import silences
+    from ocean.procedures import alerts
+
+    runtime = _runtime(env)
+    request = _guard(lambda: silences.check(alert, for_, reason, alerts.alert_rules(runtime)))
+    _run(guardrails.silence(runtime, request), json)
+
+
+def _alerts_unsilence(c, id, json=False, env=""):
+    """End a silence now (its id from `alerts`; audited)."""
+    runtime = _runtime(env)
+    _run(guardrails.unsilence(runtime, id), json)
+
+
+def _alerts_drill(c, route="", timeout="", json=False, env=""):
+    """Prove every receiver delivers: a synthetic alert per route, delivery timed.
+
+    For each receiver of the routing tree (or --route NAME), post an `OceanAlertDrill`
+    alert (a unique drill_id; labels the routing tree sends to that receiver) to
+    Alertmanager, wait until the receiver has it (the local alert inbox; Alertmanager's
+    notification counters for a real external receiver), print the delivery latency
+    per channel, then resolve the alerts. Exit 1 naming each route that did not
+    deliver. Drill alerts never reach Prometheus, so they never freeze a deploy."""
+    from ocean.procedures import alerts
+
+    runtime = _runtime(env)
+    wait = _guard(lambda: parse_duration(timeout, "timeout") if timeout else None)
+    steps = alerts.drill(runtime, route or None, wait)
+    done = _run_live(_progress_on_stderr(steps) if json else steps, json)
+    if done and done[-1].status is StepStatus.FAILED:
+        raise Exit(code=1)
+
+
+def _progress_on_stderr(steps: Iterator[Step]) -> Iterator[Step]:
+    """With --json, stdout carries the result alone: say on stderr what is awaited."""
+    for step in steps:
+        if step.name == "progress":
+            console.print(f"[cyan]…[/] {step.detail}")
+        yield step
+
+
+def _alerts_tasks() -> Collection:
+    json_help = "print machine-readable JSON"
+    return Collection(
+        "alerts",
+        Task(_alerts_list, name="list", default=True, help={"env": ENV_HELP, "json": json_help}),
+        Task(
+            _alerts_silence,
+            name="silence",
+            positional=["alert"],
+            help={
+                "env": ENV_HELP,
+                "alert": "the alert's name (alertname), as an alerting rule in "
+                "monitoring/rules defines it",
+                "for": "how long, e.g. 30m, 2h, 1h30m (positive)",
+                "reason": "why: the silence's comment, shown to whoever is on call (required)",
+                "json": "print the steps as JSON",
+            },
+        ),
+        Task(
+            _alerts_unsilence,
+            name="unsilence",
+            help={
+                "env": ENV_HELP,
+                "id": "the silence's id (listed by `alerts`)",
+                "json": "print the steps as JSON",
+            },
+        ),
+        Task(
+            _alerts_drill,
+            name="drill",
+            help={
+                "env": ENV_HELP,
+                "route": "drill one route only, by its receiver's name (deadman, pager, email, "
+                "chat …) or the alert its route pins (watchdog); default: every receiver",
+                "timeout": "how long to wait for delivery (default: the longest group_wait "
+                "of the drilled routes + 10s)",
+                "json": "print the result as JSON on stdout (progress stays on stderr)",
+            },
+        ),
+    )
+
+
+def _print_alerts(report: dict) -> None:
+    for problem in report["problems"]:
+        console.print(f"[red]{problem}[/]")
+    rows = report["alerts"]
+    table = Table("alert", "state", "severity", "for", "route", "receivers", "muted", box=None)
+    for row in rows:
+        colour = "red" if row["state"] == "firing" else "yellow"
+        muted = [f"silenced ({', '.join(row['silenced_by'])})"] if row["silenced_by"] else []
+        if row["silenced_when_it_fires"]:
+            muted.append(f"silenced once it fires ({', '.join(row['silenced_when_it_fires'])})")
+        muted += [
+            f"inhibited by {i['alert']}"
+            + (f" (rule #{i['rule']})" if i["rule"] else "")
+            + (" once it fires" if i.get("when_it_fires") else "")
+            for i in row["inhibited_by"]
+        ]
+        name = row["name"] + (" [dim](drill)[/]" if row["drill"] else "")
+        table.add_row(
+            name,
+            f"[{colour}]{row['state']}[/]",
+            row["severity"],
+            _span(row["for_s"]),
+            ", ".join(row["routes"]),
+            ", ".join(row["receivers"]),
+            "; ".join(muted),
+        )
+    counts = report["counts"]
+    if rows:
+        console.print(table)
+    console.print(
+        f"{counts['firing']} firing, {counts['pending']} pending, "
+        f"{counts['silenced']} silenced, {counts['inhibited']} inhibited"
+    )
+    silences = report["silences"]
+    if not silences:
+        console.print("no active silence")
+        return
+    table = Table("silence", "state", "matchers", "ends in", "by", "reason", "silences", box=None)
+    for s in silences:
+        table.add_row(
+            s["id"],
+            s["state"],
+            s["matchers"],
+            _span(s["ends_in_s"]),
+            s["created_by"],
+            s["comment"],
+            ", ".join(s["silences"]),
+        )
+    console.print(table)
+
+
+def _span(seconds: float | None) -> str:
+    """1h30m, 4m05s, 12s: an alert's age or a silence's time left, to the second."""
+    if seconds is None:
+        return "-"
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def _json_dumps(data: object) -> str:
     return json.dumps(data, indent=2, default=str)
 
@@ -932,3 +1114,8 @@ def _print_targets(targets: Iterable[dict]) -> None:
     for t in targets:
         if t["health"] != "up":
             console.print(f"  [red]{t['job']} {t['instance']}: {t['health']} {t['last_error']}[/]")
+
+
+# The root namespace: every task above, plus the `alerts` collection.
+ns = Collection.from_module(sys.modules[__name__])
+ns.add_collection(_alerts_tasks())

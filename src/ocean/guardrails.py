@@ -7,6 +7,7 @@ rollback past the previous release, ``deploy --force`` and ``backup-prune`` (not
 operator believes they are somewhere else. Every action that passes through here is
 audited (``ocean.audit``): ``refused`` before anything is touched, or ``started`` then
 ``succeeded``/``failed``. The promotion gate (``ocean.promotion``) refuses here too.
+Silences (``alerts silence`` / ``unsilence``) pass through here for the audit alone.
 
 The front ends (tasks.py, the console) call these instead of the procedures.
 """
@@ -17,9 +18,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ocean import audit, promotion, statedir
+from ocean.alerting.silences import SilenceRequest
 from ocean.backup.retention import Policy
 from ocean.errors import OceanError, Refused
 from ocean.model import Step, StepStatus
+from ocean.procedures import alerts as alert_procedures
 from ocean.procedures import backup as backups
 from ocean.procedures import deploy as deploys
 from ocean.procedures import stack
@@ -194,6 +197,27 @@ def prune(runtime: Runtime, policy: Policy, dry_run: bool, confirm_env: str = ""
         lambda: backups.prune(runtime, policy, dry_run),
         confirm_env,
         destructive="" if dry_run else "backup-prune deletes backup sets",
+        via=via,
+    )
+
+
+def silence(runtime: Runtime, request: SilenceRequest, via: str = "cli"):
+    """A silence hides pages from whoever is on call: always audited, never confirmed."""
+    return guarded(
+        runtime,
+        "alerts silence",
+        {"alert": request.alert, "for_s": request.seconds, "reason": request.reason},
+        lambda: alert_procedures.silence(runtime, request),
+        via=via,
+    )
+
+
+def unsilence(runtime: Runtime, silence_id: str, via: str = "cli"):
+    return guarded(
+        runtime,
+        "alerts unsilence",
+        {"id": silence_id},
+        lambda: alert_procedures.unsilence(runtime, silence_id),
         via=via,
     )
 
