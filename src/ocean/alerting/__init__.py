@@ -8,6 +8,7 @@ stack's rendered config, the alerts listing, silences and the delivery drill.
 - listing.py     `invoke alerts`: firing and pending alerts with routes, and silences
 - silences.py    `alerts silence` / `unsilence`: input checked before anything is sent
 - drill.py       `alerts drill`: a synthetic alert per receiver, delivery proven
+- deliveries.py  per receiver: the last delivery and the failures (the console's panel)
 
 No invoke/textual imports here (tests/unit/test_import_contract.py).
 """

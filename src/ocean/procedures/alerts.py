@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from ocean import audit
+from ocean.alerting import deliveries as per_receiver
 from ocean.alerting import drill as drills
 from ocean.alerting import listing as listings
 from ocean.alerting import routes
@@ -106,6 +107,43 @@ def _unknown(silence_id: str, alertmanager: AlertmanagerApi) -> str:
     ]
     known = f"active: {', '.join(active)}" if active else "no silence is active"
     return f"no silence {silence_id!r} in Alertmanager ({known})"
+
+
+# -- per receiver: the last delivery and the failures (ocean/alerting/deliveries.py) ----
+
+
+def deliveries(runtime: Runtime, watch: per_receiver.DeliveryWatch) -> list[per_receiver.Receiver]:
+    """Each receiver's last delivery, count and failures, from the stack's alert inbox
+    (receivers that end there) and Alertmanager's counters; ``watch`` carries what
+    earlier calls read. Either one not answering is said in the rows' notes; the
+    routing config missing (the stack never brought up) is an OceanError."""
+    tree = routing(runtime)
+    local = _local_receivers(runtime, tree)
+    names = set(tree.receivers)
+    by_inbox_name = {
+        inbox_name: name
+        for name in sorted(local)
+        for inbox_name in per_receiver.inbox_names(name, tree.receivers[name])
+    }
+    inbox_problem = alertmanager_problem = ""
+    if local:
+        try:
+            with InboxApi(runtime) as inbox:
+                watch.add_messages(inbox.messages(watch.inbox_since()), by_inbox_name, names)
+        except OceanError as exc:
+            inbox_problem = "not answering"
+            if "not answering" not in str(exc):
+                inbox_problem = str(exc)
+    counts = None
+    try:
+        with AlertmanagerApi(runtime) as alertmanager:
+            counts = per_receiver.counters(alertmanager.metrics())
+        watch.add_counters(counts, time.time())
+    except OceanError as exc:
+        alertmanager_problem = str(exc)
+    return per_receiver.summarise(
+        tree.receivers, local, watch, counts, inbox_problem, alertmanager_problem
+    )
 
 
 # -- the drill (ocean/alerting/drill.py) --------------------------------------------------
