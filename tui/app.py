@@ -29,6 +29,7 @@ from ocean.prom import Alertmanager, PromError, Prometheus
 from ocean.runtime import make_runtime
 from ocean.runtime.base import Runtime
 from tui.messages import HealthFailed, HealthUpdated, ProcedureDone, StepPosted
+from tui.screens.alerts import AlertsScreen
 from tui.screens.audit import AuditScreen
 from tui.screens.backups import BackupsScreen
 from tui.screens.deploy import DeployScreen
@@ -52,6 +53,7 @@ class OceanConsole(App):
         "validate": ValidateScreen,
         "logs": LogsScreen,
         "audit": AuditScreen,
+        "alerts": AlertsScreen,
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -63,6 +65,7 @@ class OceanConsole(App):
         Binding("6", "switch_mode('logs')", "Logs", id="screen.logs"),
         # Off the footer (it is full); `?` and the command palette list it.
         Binding("7", "switch_mode('audit')", "Audit log", id="screen.audit", show=False),
+        Binding("8", "switch_mode('alerts')", "Alerts", id="screen.alerts", show=False),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -91,6 +94,8 @@ class OceanConsole(App):
         self.polls = 0  # completed fetches (tests and the benchmark count them)
         self.alertmanager: Alertmanager | None = None  # set by make_app
         self.notifications = ""  # Alertmanager's view: active/suppressed counts
+        # The Alerts screen's fetch (tui/screens/alerts.py: fetch); tests put a recording.
+        self.alerts_fetch: Callable | None = None
         # Which stack this is, always in sight: a prod console must not pass for dev.
         where = f"{runtime.settings.env_name} · {runtime.name} runtime"
         self.sub_title = f"{where} · read-only" if readonly else where
@@ -214,6 +219,10 @@ TASKS = [
     ("Load test reports", "invoke loadtest-report", "loadtest", "refresh", False),
     ("Validate configs", "invoke validate", "validate", "validate", False),
     ("Service logs", "invoke logs SERVICE", "logs", None, False),
+    ("Alerts and receivers", "invoke alerts; each receiver's deliveries", "alerts", None, False),
+    ("Silence the selected alert", "invoke alerts.silence ALERT", "alerts", "silence", True),
+    ("End the selected silence", "invoke alerts.unsilence ID", "alerts", "unsilence", True),
+    ("Run the alert drill", "invoke alerts.drill", "alerts", "drill", True),
     (
         "Audit log",
         "destructive actions and their outcomes (<state>/audit.jsonl)",

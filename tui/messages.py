@@ -47,3 +47,19 @@ class ProcedureDone(Message):
         self.source = source
         self.error = error
         self.result = result
+
+
+class AlertsFetched(Message):
+    """The Alerts screen's poll ended: ``listing`` is `invoke alerts`' report (None when
+    neither Prometheus nor Alertmanager answered), ``receivers`` each receiver's last
+    delivery and failures (ocean.alerting.deliveries), ``problems`` what did not
+    answer, ``at`` when (ages are shown as of then)."""
+
+    def __init__(
+        self, listing: dict | None, receivers: list, problems: list[str], at: float
+    ) -> None:
+        super().__init__()
+        self.listing = listing
+        self.receivers = receivers
+        self.problems = problems
+        self.at = at
