@@ -21,7 +21,7 @@ from rich.table import Table
 
 from ocean import environments, environments_apply, guardrails, limits, noise
 from ocean.config import Settings
-from ocean.durations import parse_duration
+from ocean.durations import parse_duration, span
 from ocean.errors import OceanError
 from ocean.fsys import os_error_line
 from ocean.model import Step, StepStatus
@@ -1035,7 +1035,7 @@ def _print_alerts(report: dict) -> None:
             name,
             f"[{colour}]{row['state']}[/]",
             row["severity"],
-            _span(row["for_s"]),
+            span(row["for_s"]),
             ", ".join(row["routes"]),
             ", ".join(row["receivers"]),
             "; ".join(muted),
@@ -1057,24 +1057,12 @@ def _print_alerts(report: dict) -> None:
             s["id"],
             s["state"],
             s["matchers"],
-            _span(s["ends_in_s"]),
+            span(s["ends_in_s"]),
             s["created_by"],
             s["comment"],
             ", ".join(s["silences"]),
         )
     console.print(table)
-
-
-def _span(seconds: float | None) -> str:
-    """1h30m, 4m05s, 12s: an alert's age or a silence's time left, to the second."""
-    if seconds is None:
-        return "-"
-    whole = max(0, round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _json_dumps(data: object) -> str:

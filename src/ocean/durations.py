@@ -33,3 +33,16 @@ def parse_duration(text: str | float, what: str = "duration") -> float:
         return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs or 0)
     except (ValueError, OverflowError):  # thousands of digits: int() refuses, float() overflows
         raise OceanError(f"--{what} {shown!r} is far too long a duration") from None
+
+
+def span(seconds: float | None) -> str:
+    """1h30m, 4m05s, 12s: an age or a time left, to the second, as the front ends show
+    them (`invoke alerts`, the console); "-" when unknown."""
+    if seconds is None:
+        return "-"
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -139,15 +139,16 @@ class AlertsScreen(OceanScreen):
     # -- actions ------------------------------------------------------------------------
 
     def selected_alert(self) -> str | None:
-        table = self.query_one(AlertListTable)
-        rows = (self.listing or {}).get("alerts") or []
-        row = table.cursor_row
-        return rows[row]["name"] if rows and row is not None and row < len(rows) else None
+        row = self._selected(AlertListTable, "alerts")
+        return row["name"] if row else None
 
     def selected_silence(self) -> dict | None:
-        table = self.query_one(SilencesTable)
-        rows = (self.listing or {}).get("silences") or []
-        row = table.cursor_row
+        return self._selected(SilencesTable, "silences")
+
+    def _selected(self, table_type: type, key: str) -> dict | None:
+        """The listing's row under ``table_type``'s cursor (its rows are in order)."""
+        rows = (self.listing or {}).get(key) or []
+        row = self.query_one(table_type).cursor_row
         return rows[row] if rows and row is not None and row < len(rows) else None
 
     def action_silence(self) -> None:

@@ -9,19 +9,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from ocean.alerting.deliveries import Receiver
+from ocean.durations import span
 from tui.widgets.health import SEVERITY_STYLE
-
-
-def span(seconds: float | None) -> str:
-    """1h30m, 4m05s, 12s (as `invoke alerts` prints them)."""
-    if seconds is None:
-        return "-"
-    whole = max(0, round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _cut(text: str, width: int = 44) -> str:
