@@ -192,6 +192,44 @@ async def test_the_receivers_panel_says_where_each_figure_comes_from(recorded_ap
         assert "failures at deadman, pager" in title
 
 
+async def test_readonly_hides_and_refuses_silence_unsilence_and_the_drill(tmp_path: Path):
+    runtime = LocalRuntime(Settings(state_dir=tmp_path / "state", ports=PortPlan(free_port_base())))
+    app = console(runtime, refresh=0.2, readonly=True)
+    app.alerts_fetch = recorded_fetch
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_alerts(pilot, app)
+        shown = {key for key, b in screen.active_bindings.items() if b.enabled}
+        assert "s" in shown and not {"x", "u", "d"} & shown
+        await pilot.press("x", "d")
+        await pilot.pause()
+        assert app.screen is screen and not screen.running  # no dialog, nothing started
+        titles = {c.title for c in app.get_system_commands(screen)}
+        assert "Alerts and receivers" in titles and "Run the alert drill" not in titles
+
+
+async def test_the_poll_runs_only_while_shown_and_a_refresh_adds_no_second_timer(recorded_app):
+    calls = []
+
+    def counted(watch):
+        calls.append(time.monotonic())
+        return recorded_fetch(watch)
+
+    app = recorded_app  # refresh 0.2 s
+    app.alerts_fetch = counted
+    async with app.run_test(size=SIZE) as pilot:
+        await open_alerts(pilot, app)
+        for _ in range(5):  # refreshes on top of the armed poll
+            await pilot.press("s")
+        await pilot.pause(1.0)
+        # ≈ 1 s / 0.2 s: five polls and the five refreshes, not two chains' worth
+        assert len(calls) <= 14, len(calls)
+        await pilot.press("1")
+        await pilot.pause(0.5)
+        stopped = len(calls)
+        await pilot.pause(1.0)
+        assert len(calls) <= stopped + 1  # away from the screen: no more polls
+
+
 def test_alerts_screen_snapshot(snap_compare, recorded_app):
     async def run_before(pilot) -> None:
         await open_alerts(pilot, recorded_app)

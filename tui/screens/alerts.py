@@ -18,6 +18,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Static
 
 from ocean import guardrails
@@ -71,6 +72,7 @@ class AlertsScreen(OceanScreen):
         self.polling = False  # a fetch is running or its timer armed
         self.running = ""  # the action whose procedure runs ("" when none)
         self.fetches = 0  # completed fetches (tests wait for them)
+        self._timer: Timer | None = None  # the one armed poll (a refresh must not add one)
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="alerts-top"):
@@ -108,8 +110,11 @@ class AlertsScreen(OceanScreen):
     def on_alerts_fetched(self, message: AlertsFetched) -> None:
         self.fetches += 1
         self.show_alerts(message)
+        if self._timer is not None:
+            self._timer.stop()  # a refresh's fetch ended too: still one timer, not two
+            self._timer = None
         if self.is_current:
-            self.set_timer(self.console.refresh_s, self.poll)  # only now: no pile-up
+            self._timer = self.set_timer(self.console.refresh_s, self.poll)  # only now
         else:
             self.polling = False  # resumed later: the poll starts again
 
