@@ -47,7 +47,7 @@ class Inbox:
             "INBOX_SMTP_PORT": str(self.smtp_port),
             "INBOX_DIR": str(self.directory),
             "INBOX_TLS_CERT": str(self.tls.cert),
-            "INBOX_TLS_KEY": str(self.tls.key),
+            "INBOX_TLS_KEY_FILE": str(self.tls.key),
             "INBOX_SMTP_USER": USER,
             "INBOX_SMTP_PASSWORD": PASSWORD,
             **extra,

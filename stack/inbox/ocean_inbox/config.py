@@ -36,7 +36,7 @@ class Config:
                 raise ConfigError(f"INBOX_SMTP_PASSWORD_FILE {path}: {exc.strerror}") from None
         if not password:
             raise ConfigError("set INBOX_SMTP_PASSWORD or INBOX_SMTP_PASSWORD_FILE")
-        for name in ("INBOX_TLS_CERT", "INBOX_TLS_KEY"):
+        for name in ("INBOX_TLS_CERT", "INBOX_TLS_KEY_FILE"):
             if not Path(_required(env, name)).is_file():
                 raise ConfigError(f"{name}={env[name]} is not a file")
         return cls(
@@ -45,7 +45,7 @@ class Config:
             smtp_port=_port(env, "INBOX_SMTP_PORT"),
             directory=Path(_required(env, "INBOX_DIR")),
             tls_cert=Path(env["INBOX_TLS_CERT"]),
-            tls_key=Path(env["INBOX_TLS_KEY"]),
+            tls_key=Path(env["INBOX_TLS_KEY_FILE"]),
             smtp_user=env.get("INBOX_SMTP_USER") or "alertmanager",
             smtp_password=password,
         )
