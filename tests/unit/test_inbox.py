@@ -4,6 +4,7 @@ httpx as Alertmanager would. No fake: the real aiosmtpd server, the real Maildir
 
 from __future__ import annotations
 
+import base64
 import json
 import mailbox
 import os
@@ -134,6 +135,20 @@ def test_starttls_and_auth_deliver_into_the_maildir_marked_as_tls(inbox: Inbox):
     after = inbox.metric("ocean_inbox_messages_total", receiver="email", kind="email")
     assert after == before + 1
     assert inbox.metric("ocean_inbox_last_message_timestamp_seconds", receiver="email") >= since
+
+
+def test_auth_login_prompts_are_the_ones_alertmanager_answers(inbox: Inbox):
+    """Alertmanager's LOGIN client answers only "Username:" and "Password:" prompts."""
+    with smtplib.SMTP("127.0.0.1", inbox.smtp_port, timeout=10) as client:
+        client.starttls(context=inbox.client_context())
+        client.ehlo()
+        assert {"LOGIN", "PLAIN"} <= set(client.esmtp_features["auth"].upper().split())
+        code, prompt = client.docmd("AUTH", "LOGIN")
+        assert (code, base64.b64decode(prompt)) == (334, b"Username:")
+        code, prompt = client.docmd(base64.b64encode(USER.encode()).decode())
+        assert (code, base64.b64decode(prompt)) == (334, b"Password:")
+        code, _ = client.docmd(base64.b64encode(PASSWORD.encode()).decode())
+        assert code == 235
 
 
 def test_auth_without_tls_is_refused_and_counted(inbox: Inbox):

@@ -384,10 +384,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             self._secrets = secrets.load_or_create(self.settings.secrets_file)
         return self._secrets or {}
 
-    def receivers(self) -> receivers.Receivers:
-        """Where each of Alertmanager's receivers delivers (ocean/receivers.py)."""
-        password = self._known_secrets().get("INBOX_SMTP_PASSWORD", "")
-        return receivers.resolve(self.settings, self._alerting_setting, password)
+    def receivers(self, inbox_password: str = "") -> receivers.Receivers:
+        """Where each of Alertmanager's receivers delivers (ocean/receivers.py); the
+        inbox's SMTP password only when asked for (rendering: it creates the secret)."""
+        return receivers.resolve(self.settings, self._alerting_setting, inbox_password)
 
     def skipped_services(self) -> frozenset[str]:
         """Services this stack does not run: the alert inbox when every receiver is real."""
@@ -401,14 +401,15 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         URLs (no url_file in 0.25) go into the 0600 config.
         """
         conf = self.settings.env["alerting"]
-        chosen = self.receivers()
+        chosen = self.receivers(self._secret("INBOX_SMTP_PASSWORD"))
         files = self.settings.etc / "alertmanager"
         files.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomic(files / "slack_url", chosen.slack_url + "\n", mode=0o600)
         pager_token = self._alerting_setting("OCEAN_PAGER_TOKEN")
         if pager_token:
             write_atomic(files / "pager_token", pager_token + "\n", mode=0o600)
-        write_atomic(files / "smtp_password", chosen.smtp.password + "\n", mode=0o600)
+        # No newline: Alertmanager 0.25 sends auth_password_file's bytes as they are.
+        write_atomic(files / "smtp_password", chosen.smtp.password, mode=0o600)
         return {
             # dev: short, so a fired or resolved alert is delivered within seconds.
             "group_wait": conf["group_wait"],

@@ -101,7 +101,7 @@ def email(message: EmailMessage, key: str = "") -> dict[str, Any]:
     status = str(message.get("X-Alertmanager-Status", "")).lower() or status
     listed = str(message.get("X-Alertmanager-Alertnames", "")).replace(",", " ").split()
     body = message.get_body(preferencelist=("plain", "html"))
-    text = body.get_content() if body is not None else ""
+    text = body.get_content().replace("\r\n", "\n") if body is not None else ""
     try:
         received_at = float(message.get("X-Inbox-Received-At", "0"))
     except ValueError:

@@ -52,6 +52,10 @@ class InboxSMTP(SMTP):
     """aiosmtpd's SMTP that counts the refusals it sends."""
 
     metrics: Metrics
+    # AUTH LOGIN's prompts as most servers send them: Alertmanager's LOGIN client answers
+    # only "Username:" and "Password:" (aiosmtpd's own "User Name" gets nothing back).
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
 
     async def push(self, status: str) -> None:
         text = status if isinstance(status, str) else status.decode(errors="replace")

@@ -31,7 +31,9 @@ def parse_mail(raw: bytes):
 
 class Store:
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        # Alerts may name customers' data: the inbox's files are its user's alone.
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
         self.maildir = mailbox.Maildir(directory / "mail", create=True)
         self.webhooks = directory / "webhooks.jsonl"
         self._lock = threading.Lock()
