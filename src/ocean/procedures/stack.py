@@ -30,7 +30,7 @@ def up(
     When the whole stack comes up, also wait until Prometheus scrapes every target.
     A failure stops what this call started, so nothing is left half-started.
     """
-    chosen = select(services, live=runtime.live_color())
+    chosen = select(services, live=runtime.live_color(), skipped=runtime.skipped_services())
     started = time.monotonic()
     yield from runtime.check(chosen, install=install)
     yield from runtime.prepare(chosen)
