@@ -69,6 +69,19 @@ def test_alertmanager_delivers_to_the_inbox_container(compose_stack: ComposeRunt
     wait_for_delivery(compose_stack, "Watchdog", "firing", 0, 60, "watchdog")
 
 
+def test_the_drill_delivers_every_route_on_compose(compose_stack: ComposeRuntime) -> None:
+    """`alerts drill` against the containers: every route ends in the inbox container
+    within group_wait + 2 s, the e-mail over TLS (issue 20)."""
+    result = cli(compose_stack, "alerts.drill", "--json", OCEAN_RUNTIME="compose")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {r["route"]: r for r in json.loads(result.stdout)["routes"]}
+    assert set(rows) == {"deadman", "pager", "email", "chat"}
+    for row in rows.values():
+        assert row["delivered"] and row["via"] == "inbox", row
+        assert row["latency_s"] <= row["budget_s"], row
+    assert rows["email"]["tls"] is True
+
+
 def test_only_host_networking(compose_stack: ComposeRuntime) -> None:
     assert compose_stack.engine.networks() == ["host", "none"]
     for info in compose_stack._containers().values():
