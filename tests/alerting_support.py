@@ -2,13 +2,10 @@
 state dir, the real Alertmanager binary run on it (one light process, the runtime's
 own command line, basic auth included), and a stand-in for the alert inbox.
 
-The inbox: where the runtime has the real one (the alert-inbox stack service, built on
-another branch), it runs with the runtime's command line; until then ``StubInbox``
-stands in: a real HTTP server on the stack's ``alert-webhook`` port that takes what
-Alertmanager posts there (its webhook and Slack payloads) and serves the inbox's
-contract, ``GET /api/messages?since=<epoch>`` → ``[{received_at, receiver, kind,
-channel, status, alertnames, alerts: [{labels, annotations}], …}]``. Delete it once the
-real one has landed.
+The inbox is the real one (the alert-inbox stack service), run with the runtime's
+command line. ``StubInbox`` stands in only for what cannot run here: an *external*
+receiver (a paging service's webhook), on a free port; it records what Alertmanager
+posts and serves the same ``GET /api/messages`` contract as the inbox.
 """
 
 from __future__ import annotations
@@ -88,17 +85,9 @@ def running_alertmanager(runtime: LocalRuntime):
 
 @contextmanager
 def _inbox(runtime: LocalRuntime) -> Iterator[object]:
-    """The real alert inbox where the runtime has it (the alert-inbox service), else
-    the stand-in below, on the stack's alert-webhook port."""
-    if any(p.name == "alert-inbox" for p in runtime._programs()):
-        with running(runtime, "alert-inbox", port="alert-webhook", ready="/healthz") as real:
-            yield real
-        return
-    stub = StubInbox(runtime.settings.ports["alert-webhook"])
-    try:
-        yield stub
-    finally:
-        stub.close()
+    """The stack's real alert inbox (the alert-inbox service) on its alert-webhook port."""
+    with running(runtime, "alert-inbox", port="alert-webhook", ready="/healthz") as real:
+        yield real
 
 
 @contextmanager
@@ -114,8 +103,8 @@ def with_inbox(runtime: LocalRuntime, *prometheus_flags: str) -> Iterator[object
 
 
 class StubInbox:
-    """The alert inbox's HTTP contract on ``port`` (0: any free one; see the module's
-    docstring). Also a stand-in for an external receiver: ``url``, ``messages``."""
+    """A stand-in for an external receiver (a paging service cannot run here) on
+    ``port`` (0: any free one): ``url``, ``messages``, and the inbox's HTTP contract."""
 
     def __init__(self, port: int = 0) -> None:
         self.messages: list[dict] = []

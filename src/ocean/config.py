@@ -39,9 +39,11 @@ PORT_OFFSETS: dict[str, int] = {
     "redis-replica": 31,
     "prometheus": 40,
     "alertmanager": 41,
-    # Nothing of ours listens here: Alertmanager's receivers post to it by default,
-    # so a local webhook receiver (a test's, or an operator's) can pick alerts up.
+    # The alert inbox (stack/inbox): its HTTP side (webhook and Slack receivers, the
+    # /api/messages listing) and its SMTP side (STARTTLS + AUTH), where Alertmanager
+    # delivers unless real receivers are configured (ocean/receivers.py).
     "alert-webhook": 42,
+    "alert-smtp": 43,
     "node-exporter": 50,
     "postgres-exporter": 51,
     "redis-exporter": 52,

@@ -48,3 +48,28 @@ def test_the_listing_shows_watchdog_routed_to_the_dead_mans_switch(stack: LocalR
         time.sleep(2)
     assert watchdog["state"] == "firing" and watchdog["receivers"] == ["deadman"]
     assert watchdog["routes"] == ["deadman"]
+
+
+@pytest.mark.integration
+def test_wrong_smtp_credentials_fail_the_email_route_in_one_line(stack: LocalRuntime):
+    """Alertmanager's SMTP password no longer matches the inbox's: the drill's e-mail
+    route is not delivered → one line naming it, exit 1; the other routes still do."""
+    _needs_inbox(stack)
+    password_file = stack.settings.etc / "alertmanager" / "smtp_password"
+    right = password_file.read_bytes()
+    with stack.http("alertmanager", timeout=10) as alertmanager:
+        try:
+            password_file.write_bytes(b"not-the-password")
+            alertmanager.post("/-/reload").raise_for_status()
+            result = cli(stack, "alerts.drill", "--route", "email", timeout=180)
+            everything_else = cli(stack, "alerts.drill", "--route", "pager", timeout=180)
+        finally:
+            password_file.write_bytes(right)
+            alertmanager.post("/-/reload").raise_for_status()
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "email" in errors[0], result.stderr
+    assert everything_else.returncode == 0, everything_else.stdout + everything_else.stderr
+    # Put right again, the route delivers.
+    again = cli(stack, "alerts.drill", "--route", "email", timeout=180)
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -164,7 +164,7 @@ def test_silence_then_unsilence_audited_and_listed(stack):
     ("silence_id", "message"),
     [
         ("0b0b0e2e-0000-4000-8000-000000000000", "error: no silence '0b0b0e2e-"),
-        ("nope", "error: no silence 'nope' in Alertmanager"),
+        ("nope", "error: 'nope' is not a silence id"),
     ],
 )
 def test_unsilencing_an_unknown_id_is_one_line(stack, silence_id: str, message: str):

@@ -68,6 +68,10 @@ TASKS: dict[str, list[str]] = {
     "loadtest-report": [],
     "engine": [],
     "test": ["--sessions=never-run"],
+    "alerts.list": [],
+    "alerts.silence": ["ShopInstanceDown", "--for=1h", "--reason=maintenance"],
+    "alerts.unsilence": ["0b6c5b1e-0000-4000-8000-000000000000"],
+    "alerts.drill": [],
 }
 INT_FLAGS = {
     "logs": ["lines"],
@@ -83,9 +87,11 @@ DURATION_FLAGS = {
     "deploy": ["analysis-window", "scale-down-delay", "ready-timeout"],
     "promote": ["analysis-window", "scale-down-delay"],
     "loadtest": ["duration"],
+    "alerts.drill": ["timeout"],
+    "alerts.silence": ["for"],
 }
 # Durations for which 0 is no answer either.
-POSITIVE_DURATIONS = {"analysis-window", "ready-timeout", "duration"}
+POSITIVE_DURATIONS = {"analysis-window", "ready-timeout", "duration", "for"}
 # Values that name nothing, for flags and positionals that must name something.
 NAMING = [
     ("deploy", ["--color=", "--color=purple", "--version=", "--version= "]),
@@ -99,6 +105,10 @@ NAMING = [
     ("validate", ["--only=nope"]),
     ("up", ["--services=,", "--services=nope"]),
     ("loadtest-report", ["--id=nope", "--compare=nope"]),
+    ("alerts.drill", ["--route=nope"]),
+    ("alerts.silence", ["", "NoSuchAlert", "ShopInstanceDwn"]),
+    ("alerts.silence", ["--reason=", "--reason= "]),
+    ("alerts.unsilence", ["", "not-an-id"]),
 ]
 # Tasks that must fail where the state dir does not exist (no stack there).
 NEEDS_A_STACK = [
@@ -152,7 +162,8 @@ def _rows() -> list[Row]:
                 rows.append(Row(task, [*TASKS[task], f"--{flag}={value}"], why="duration"))
     for task, variants in NAMING:
         for variant in variants:
-            if task in ("logs", "restart", "backup-verify", "restore"):  # the positional
+            positional = ("logs", "restart", "backup-verify", "restore", "alerts.unsilence")
+            if task in positional or (task == "alerts.silence" and not variant.startswith("-")):
                 args = [variant, *TASKS[task][1:]]
             else:
                 args = [*TASKS[task], variant]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,7 +68,15 @@ def check(
 
 
 def check_id(silence_id: str) -> str:
+    """A silence id as Alertmanager makes them (a UUID), checked before anything is
+    asked of the stack."""
     text = silence_id.strip()
     if not text:
         raise OceanError("name the silence to end (its id, from `alerts`)")
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        raise OceanError(
+            f"{text!r} is not a silence id (a UUID such as 0b6c5b1e-…, listed by `alerts`)"
+        ) from None
     return text

@@ -30,7 +30,11 @@ def up(
     When the whole stack comes up, also wait until Prometheus scrapes every target.
     A failure stops what this call started, so nothing is left half-started.
     """
-    chosen = select(services, live=runtime.live_color())
+    live = runtime.live_color()
+    # Names first: which services the stack skips is read from its secrets, which a
+    # first read creates, and a bad --services must leave the state dir as it was.
+    select(services, live=live)
+    chosen = select(services, live=live, skipped=runtime.skipped_services())
     started = time.monotonic()
     yield from runtime.check(chosen, install=install)
     yield from runtime.prepare(chosen)
