@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
@@ -134,16 +136,24 @@ class OceanConsole(App):
         self.polls += 1
         self.health, self.health_error = message.view, None
         self.services = message.services
-        if isinstance(self.screen, _health_screens()):
-            self.screen.show_health(message.view)
         self.set_timer(self.refresh_s, self.poll)  # re-armed only now: no pile-up
+        self._paint(lambda screen: screen.show_health(message.view))
 
     def on_health_failed(self, message: HealthFailed) -> None:
         self.polls += 1
         self.health_error = (message.error, message.retry_in)
-        if isinstance(self.screen, _health_screens()):
-            self.screen.health_failed(message.error, message.retry_in)
         self.set_timer(message.retry_in, self.poll)
+        self._paint(lambda screen: screen.health_failed(message.error, message.retry_in))
+
+    def _paint(self, paint: Callable[[Screen], None]) -> None:
+        """Show the poll's result on the current screen, unless its widgets are not
+        there (a screen still composing after a mode switch, or the app exiting: seen on
+        a loaded machine). It shows the kept result when it resumes; the poll goes on
+        (it is re-armed before this, so such a moment can no longer stop it)."""
+        screen = self.screen
+        if isinstance(screen, _health_screens()):
+            with suppress(NoMatches):
+                paint(screen)
 
     # -- procedures ---------------------------------------------------------------------
 
