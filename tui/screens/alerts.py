@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Static
 
@@ -109,7 +111,8 @@ class AlertsScreen(OceanScreen):
 
     def on_alerts_fetched(self, message: AlertsFetched) -> None:
         self.fetches += 1
-        self.show_alerts(message)
+        with suppress(NoMatches):  # the screen's widgets are going (the app exits)
+            self.show_alerts(message)
         if self._timer is not None:
             self._timer.stop()  # a refresh's fetch ended too: still one timer, not two
             self._timer = None
