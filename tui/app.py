@@ -31,6 +31,7 @@ from ocean.runtime.base import Runtime
 from tui.messages import HealthFailed, HealthUpdated, ProcedureDone, StepPosted
 from tui.screens.audit import AuditScreen
 from tui.screens.backups import BackupsScreen
+from tui.screens.dashboards import DashboardsScreen
 from tui.screens.deploy import DeployScreen
 from tui.screens.help import HelpScreen
 from tui.screens.loadtest import LoadTestScreen
@@ -52,6 +53,7 @@ class OceanConsole(App):
         "validate": ValidateScreen,
         "logs": LogsScreen,
         "audit": AuditScreen,
+        "dashboards": DashboardsScreen,
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -63,6 +65,7 @@ class OceanConsole(App):
         Binding("6", "switch_mode('logs')", "Logs", id="screen.logs"),
         # Off the footer (it is full); `?` and the command palette list it.
         Binding("7", "switch_mode('audit')", "Audit log", id="screen.audit", show=False),
+        Binding("8", "switch_mode('dashboards')", "Dashboards", id="screen.dashboards", show=False),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -214,6 +217,13 @@ TASKS = [
     ("Load test reports", "invoke loadtest-report", "loadtest", "refresh", False),
     ("Validate configs", "invoke validate", "validate", "validate", False),
     ("Service logs", "invoke logs SERVICE", "logs", None, False),
+    (
+        "Dashboards",
+        "monitoring/dashboards/ drawn live (invoke dashboards snapshot NAME)",
+        "dashboards",
+        None,
+        False,
+    ),
     (
         "Audit log",
         "destructive actions and their outcomes (<state>/audit.jsonl)",
