@@ -16,10 +16,11 @@ from collections.abc import Iterable, Iterator
 from invoke import Exit, task
 from invoke.exceptions import ParseError
 from invoke.parser import Argument
+from invoke.parser.parser import ParseMachine
 from rich.console import Console
 from rich.table import Table
 
-from ocean import environments, environments_apply, guardrails, noise
+from ocean import environments, environments_apply, guardrails, noise, tracelog
 from ocean.config import Settings
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
@@ -81,6 +82,25 @@ def _number_or_parse_error(set_value):
 
 
 Argument.set_value = _number_or_parse_error(Argument.set_value)
+
+# Positional arguments a task may go without (invoke fills a positional only while its
+# value is None, then insists on it): `invoke logs --trace ID` names no service, and
+# `invoke dashboards list` no dashboard. Left out, they are "".
+OPTIONAL_POSITIONALS = {"logs": {"service"}, "dashboards": {"name"}}
+
+
+def _optional_positionals(complete_context):
+    def completed(machine: ParseMachine) -> None:
+        context = machine.context
+        for argument in context.missing_positional_args if context else ():
+            if argument.name in OPTIONAL_POSITIONALS.get(context.name, ()):
+                argument.value = ""
+        complete_context(machine)
+
+    return completed
+
+
+ParseMachine.complete_context = _optional_positionals(ParseMachine.complete_context)
 
 
 def _guard(call):
@@ -160,16 +180,30 @@ def status(c, json=False, env=""):
 
 
 @task(
+    positional=["service"],
     help={
         "env": ENV_HELP,
         "service": "the service whose log to show (see `status` for names)",
         "follow": "keep printing new lines until Ctrl-C",
         "lines": "how many of the last lines to show first (default 50)",
-    }
+        "trace": "instead: every line of one request, in time order: nginx's access line "
+        "and the shop's lines (both colors) with this trace id (a response's X-Request-ID)",
+        "json": "with --trace: the lines as JSON (time, source, line)",
+    },
 )
-def logs(c, service, follow=False, lines=50, env=""):
-    """Show a service's log (the last lines, then new ones with --follow)."""
+def logs(c, service=None, follow=False, lines=50, trace="", json=False, env=""):
+    """Show a service's log (the last lines, then new ones with --follow), or follow one
+    request through nginx and the shop with --trace ID."""
     runtime = _runtime(env)
+    if trace:
+        found = _guard(lambda: tracelog.trace(runtime, trace))
+        if json:
+            print(_json_dumps([line.as_dict() for line in found]))
+        for line in () if json else found:
+            print(tracelog.format_line(line))
+        return
+    if not service:
+        raise Exit("error: name a service (see `status`), or --trace ID", code=1)
     try:
         for line in _guard(lambda: stack.log_lines(runtime, service, int(lines), follow)):
             print(line, flush=follow)
