@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from invoke import Exit, task
 from invoke.exceptions import ParseError
@@ -211,6 +213,57 @@ def logs(c, service=None, follow=False, lines=50, trace="", json=False, env=""):
         pass
     except OceanError as exc:
         raise Exit(f"error: {exc}", code=1) from None
+
+
+@task(
+    positional=["action", "name"],
+    iterable=["var"],
+    help={
+        "env": ENV_HELP,
+        "action": "list, or snapshot NAME",
+        "name": "snapshot: the dashboard (file name, uid or title; see `dashboards list`)",
+        "from": "snapshot: how far back, e.g. 15m, 1h, 6h, 7d (default: the dashboard's)",
+        "out": "snapshot: the image to write, FILE.png or FILE.svg",
+        "var": "snapshot: a template variable, NAME=VALUE (repeatable; default All)",
+        "json": "print what was drawn (or the list) as JSON",
+    },
+)
+def dashboards(c, action, name=None, from_="", out="", var=None, json=False, env=""):
+    """The Grafana dashboards of monitoring/dashboards/: `list` them, or `snapshot NAME
+    --out FILE.png|.svg` draws one from Prometheus (the console's key 8 shows them live)."""
+    from ocean.dashboards import model
+    from ocean.dashboards import snapshot as snapshots
+    from ocean.prom import Prometheus
+
+    if action == "list":
+        found = _guard(model.load_all)
+        rows = [
+            {"name": d.name, "title": d.title, "panels": len(d.panels), "range": d.time_from}
+            for d in found
+        ]
+        if json:
+            print(_json_dumps(rows))
+        for row in () if json else rows:
+            print(f"{row['name']:<22} {row['title']:<40} {row['panels']:>3} panels")
+        return
+    if action != "snapshot":
+        raise Exit(f"error: {action!r}: list or snapshot", code=1)
+    if not name or not out:
+        raise Exit("error: dashboards snapshot NAME --out FILE.png|.svg", code=1)
+    runtime = _runtime(env)
+    dashboard = _guard(lambda: model.find(name))
+    chosen = _guard(lambda: model.selection(dashboard, from_, var or []))
+    with Prometheus.of(runtime, timeout=10) as prom:
+        drawn = _guard(lambda: snapshots.snapshot(prom, dashboard, Path(out), chosen, time.time()))
+    if json:
+        print(_json_dumps(drawn))
+        return
+    console.print(
+        f"[green]✓[/] {drawn['out']}: {dashboard.title}, {len(drawn['panels'])} panels, "
+        f"{drawn['width']}×{drawn['height']} px"
+    )
+    for panel_id, error in drawn["errors"].items():
+        console.print(f"[yellow]![/] panel {panel_id}: {error}")
 
 
 @task(

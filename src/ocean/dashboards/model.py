@@ -301,3 +301,23 @@ class Selection:
 
 
 ALL = "$__all"
+
+
+def selection(dashboard: Dashboard, range_text: str = "", assignments: list[str] = ()) -> Selection:
+    """A selection from the command line: ``--from 1h`` (default: the dashboard's own
+    range) and ``--var NAME=VALUE`` (a variable's value; ``All`` for all of them)."""
+    chosen = Selection.default(dashboard)
+    if range_text:
+        chosen.range_s = parse_range(range_text)
+    names = {v.name for v in dashboard.variables}
+    for assignment in assignments or ():
+        name, sep, value = assignment.partition("=")
+        if not sep or name.strip() not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise OceanError(
+                f"--var {assignment!r}: NAME=VALUE with NAME one of {dashboard.name}'s "
+                f"variables ({known})"
+            )
+        value = value.strip()
+        chosen.values[name.strip()] = ALL if value in ("All", "$__all", "*") else value
+    return chosen
