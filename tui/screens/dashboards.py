@@ -23,6 +23,7 @@ from tui.screens.base import OceanScreen
 from tui.widgets.dashboard import PanelWidget, RowTitle, panel_widget
 
 RANGES = ("5m", "15m", "1h", "3h", "6h", "12h", "24h", "2d", "7d")
+GRID_COLUMNS = 24
 LINES_PER_GRID_UNIT = 1.5  # a Grafana grid row is ~30 px; a terminal line ~20
 
 
@@ -41,6 +42,8 @@ class DashboardsScreen(OceanScreen):
         self.options: dict[str, list[str]] = {}
         self.generation = 0  # bumped on every change of dashboard or selection
         self.refreshes = 0  # completed refreshes (tests and the benchmark count them)
+        self.fetching = False
+        self.last_seconds = 0.0  # how long the last refresh's queries took
         self._timer: Timer | None = None
         self._panels: dict[int, PanelWidget] = {}
 
@@ -98,30 +101,43 @@ class DashboardsScreen(OceanScreen):
                 if isinstance(widget, PanelWidget):
                     self._panels[panel.id] = widget
                 x = panel.x + panel.w
+            if x < GRID_COLUMNS:  # a short line keeps Grafana's widths
+                gap = Static(classes="dash-gap")
+                gap.styles.width = f"{GRID_COLUMNS - x}fr"
+                line.mount(gap)
         self._variables()
         self.refresh_now()
 
     def _variables(self) -> None:
+        """A Select per variable the operator can choose (All first when allowed); the
+        same Selects get new options when the variable's values change."""
         box = self.query_one("#dash-variables", Horizontal)
-        box.remove_children()
-        for variable in self.dashboard.variables:
-            if not variable.selectable:
-                continue
-            options = [("All", ALL)] if variable.include_all else []
-            options += [(o, o) for o in self.options.get(variable.name, variable.options)]
+        wanted = [v for v in self.dashboard.variables if v.selectable]
+        choices = []
+        for variable in wanted:
+            label = variable.label
+            options = [(f"{label}: All", ALL)] if variable.include_all else []
+            values = self.options.get(variable.name, variable.options)
+            options += [(f"{label}: {o}", o) for o in values]
             current = self.selection.values.get(variable.name, ALL)
             if current not in [v for _, v in options]:
-                options.append((current, current))
-            select = Select(
-                options,
-                value=current,
-                allow_blank=False,
-                id=f"var-{variable.name}",
-                classes="dash-variable",
-                prompt=variable.label,
-            )
-            select.border_title = variable.label
-            box.mount(select)
+                options.append((f"{label}: {current}", current))
+            choices.append((variable, options, current))
+        selects = self.variable_selects()
+        if [s.variable for s in selects] != [v.name for v in wanted]:
+            box.remove_children()
+            for variable, options, current in choices:
+                select = VariableSelect(variable.name, options, current)
+                select.border_title = variable.label
+                box.mount(select)
+            return
+        for (_, options, current), select in zip(choices, selects, strict=True):
+            with select.prevent(Select.Changed):
+                select.set_options(options)
+                select.value = current
+
+    def variable_selects(self) -> list[VariableSelect]:
+        return list(self.query_one("#dash-variables", Horizontal).query(VariableSelect))
 
     # -- the poll -------------------------------------------------------------------
 
@@ -130,20 +146,26 @@ class DashboardsScreen(OceanScreen):
             self._timer.stop()
             self._timer = None
         self.generation += 1
+        self.fetching = True
         self.fetch(self.generation, self.dashboard, Selection(**vars(self.selection)))
 
     @work(thread=True, exclusive=True, group="dashboard")
     def fetch(self, generation: int, dashboard: Dashboard, selection: Selection) -> None:
         started = time.monotonic()
         options: dict[str, list[str]] = {}
-        data = query.fetch(
-            self.console.prometheus, dashboard, selection, self.clock(), options=options
-        )
+        try:
+            data = query.fetch(
+                self.console.prometheus, dashboard, selection, self.clock(), options=options
+            )
+        except Exception as exc:  # a bug: say so in every panel rather than crash the UI
+            failed = f"{type(exc).__name__}: {exc}"
+            data = {p.id: query.PanelData(p.id, errors=[failed]) for p in dashboard.panels}
         self.post_message(DashboardFetched(generation, data, options, time.monotonic() - started))
 
     def on_dashboard_fetched(self, message: DashboardFetched) -> None:
         if message.generation != self.generation:
             return  # an answer for a dashboard or selection no longer shown
+        self.fetching = False
         self.refreshes += 1
         for panel_id, data in message.data.items():
             widget = self._panels.get(panel_id)
@@ -152,11 +174,13 @@ class DashboardsScreen(OceanScreen):
         if message.options != self.options:
             self.options = message.options
             self._variables()
+        self.last_seconds = message.seconds
         errors = sum(bool(d.error) for d in message.data.values())
+        at = time.strftime("%H:%M:%S", time.gmtime(self.clock()))
         self.query_one("#dash-status", Static).update(
-            f"{len(message.data)} panels in {message.seconds:.2f} s"
+            f"{len(message.data)} panels"
             + (f", {errors} with errors" if errors else "")
-            + f" · every {self.dashboard.refresh or '30s'}"
+            + f" · {at} UTC · every {self.dashboard.refresh or '30s'}"
         )
         if self.is_current:  # re-armed only now: fetches never pile up
             self._timer = self.set_timer(self.dashboard.refresh_s, self.refresh_now)
@@ -184,8 +208,8 @@ class DashboardsScreen(OceanScreen):
             if seconds != self.selection.range_s:
                 self.selection.range_s = seconds
                 self.refresh_now()
-        elif select_id.startswith("var-"):
-            name = select_id.removeprefix("var-")
+        elif isinstance(event.select, VariableSelect):
+            name = event.select.variable
             if self.selection.values.get(name) != event.value:
                 self.selection.values[name] = str(event.value)
                 self.refresh_now()
@@ -214,6 +238,16 @@ class DashboardsScreen(OceanScreen):
         self.query_one("#dash-select", Select).value = self.dashboards[
             (index + 1) % len(self.dashboards)
         ].name
+
+
+class VariableSelect(Select):
+    """A template variable's values (no id: dashboards may share variable names)."""
+
+    def __init__(self, variable: str, options: list[tuple[str, str]], value: str) -> None:
+        super().__init__(
+            options, value=value, allow_blank=False, classes="dash-variable", prompt=variable
+        )
+        self.variable = variable
 
 
 def _range_label(seconds: float) -> str:

@@ -29,7 +29,9 @@ class PanelWidget(Vertical):
     """A panel's frame: its title, its error line, its body."""
 
     def __init__(self, panel: Panel) -> None:
-        super().__init__(classes=f"dash-panel dash-{panel.type}", id=f"panel-{panel.id}")
+        # No id: panel ids repeat across dashboards, and the old ones leave the DOM
+        # only after the new ones are mounted.
+        super().__init__(classes=f"dash-panel dash-{panel.type}")
         self.panel = panel
         self.border_title = panel.title
         self.data: PanelData | None = None

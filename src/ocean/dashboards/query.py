@@ -222,6 +222,8 @@ def fetch_panel(
 
 def _add_rows(data: PanelData, result: list[dict[str, Any]]) -> None:
     """Grafana's table format: a column per label (Time first), then Value."""
+    if not result:
+        return  # no columns either: the table says No data
     labels = sorted({k for item in result for k in item.get("metric", {})} - {"__name__"})
     columns = ["Time", *labels, "Value"]
     if not data.columns:
@@ -258,15 +260,27 @@ def fetch(
     }
 
 
-def expressions(dashboard: Dashboard, selection: Selection, now: float = 0.0) -> list[tuple]:
-    """(kind, expr) of every query ``fetch`` sends for ``selection`` (the recording the
-    tests use is made of these)."""
+def expressions(
+    dashboard: Dashboard,
+    selection: Selection,
+    now: float = 0.0,
+    options: dict[str, list[str]] | None = None,
+) -> list[tuple[str, str]]:
+    """(kind, expr) of every panel query ``fetch`` sends for ``selection`` (the
+    recording the tests use is made of these), ``options`` as the variables offered."""
     when = timing(selection.range_s, now)
+    values = {
+        v.name: variable_value(
+            v, selection.values.get(v.name, ALL), (options or {}).get(v.name, [])
+        )
+        for v in dashboard.variables
+    }
     out = []
     for panel in dashboard.panels:
         if not panel.queries:
             continue
         for target in panel.targets:
-            kind = "query" if target.instant else "query_range"
-            out.append((kind, substitute(target.expr, when, selection.values)))
+            if not target.hidden:
+                kind = "query" if target.instant else "query_range"
+                out.append((kind, substitute(target.expr, when, values)))
     return out

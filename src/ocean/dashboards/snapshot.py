@@ -40,6 +40,9 @@ def render(
     import matplotlib
 
     matplotlib.use("Agg")
+    # SVG text stays text: titles can be searched and copied out of a report.
+    matplotlib.rcParams["svg.fonttype"] = "none"
+    matplotlib.rcParams["svg.hashsalt"] = "ocean"  # the same ids run after run
     from matplotlib import pyplot as plt
     from matplotlib.gridspec import GridSpec
 
