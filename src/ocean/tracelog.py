@@ -60,6 +60,12 @@ def normalise(trace_id: str) -> str:
     return value.lower()
 
 
+def is_trace_id(text: str) -> bool:
+    """Whether ``text`` is a trace id as ``normalise`` takes it (the console's filter)."""
+    value = text.strip()
+    return bool(_HEX_ID.fullmatch(value) or _UUID.fullmatch(value))
+
+
 def nginx_time(line: str) -> datetime | None:
     match = _NGINX_TIME.search(line)
     if not match:

@@ -179,3 +179,54 @@ def test_dashboard_snapshots(snap_compare, runtime, name):
         await open_dashboard(pilot, app, name)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_braille_lines_labels_and_threshold_rules():
+    from tui.widgets.braille import Axes, Line, draw
+
+    axes = Axes(0, 10, 0, 100, lambda v: f"{v:.0f}", [(0, "-10m"), (10, "now")], [(50, "red")])
+    rows = draw([Line([(0, 0), (10, 100)], "green")], width=30, height=7, axes=axes)
+    text = ["".join(t for t, _ in row) for row in rows]
+    assert len(text) == 7 and all(len(line) == 30 for line in text)
+    assert text[0].startswith("100┤") and text[5].startswith("  0┤")
+    assert text[-1].rstrip().endswith("now") and "-10m" in text[-1]
+    assert any(ord(c) > 0x2800 for c in text[0]) and any(ord(c) > 0x2800 for c in text[5])
+    styles = {str(s.color.name) for row in rows for _, s in row if s is not None and s.color}
+    assert {"green", "red"} <= styles
+
+
+async def test_plots_are_drawn_once_per_refresh_not_per_repaint(runtime):
+    from tui.widgets.braille import BraillePlot
+
+    app = console(runtime)
+    app.refresh_s = 0.1  # health polls (and repaints) as fast as they come
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await open_dashboard(pilot, app, "system-overview")
+        plots = [p for p in screen.query(BraillePlot) if p.region.height]
+        draws = [p.draws for p in plots]
+        polls = app.polls
+        while app.polls < polls + 5:
+            await pilot.pause(0.05)
+        assert plots and [p.draws for p in plots] == draws
+
+
+async def test_the_logs_screen_follows_a_trace_id(runtime):
+    from textual.widgets import Input, RichLog
+
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    logs = runtime.settings.logs
+    logs.mkdir(parents=True)
+    (logs / "nginx-access.log").write_text(
+        '127.0.0.1 - - [06/Dec/2026:14:27:09 +0000] "GET /api/products HTTP/2.0" 200 2 "-" '
+        f'"k6" request_id={trace_id} trace_id={trace_id} cache=MISS rt=0.003 urt=0.003\n'
+    )
+    app = console(runtime)
+    async with app.run_test(size=(140, 44)) as pilot:
+        await pilot.press("6")
+        field = app.screen.query_one("#filter", Input)
+        field.value = trace_id.upper()
+        await pilot.press("f", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        lines = [str(line.text) for line in app.screen.query_one(RichLog).lines]
+        assert any(line.startswith("nginx") and trace_id in line for line in lines), lines

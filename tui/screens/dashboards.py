@@ -13,17 +13,23 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.scalar import Scalar, Unit
+from textual.lazy import Lazy
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Select, Static
 
 from ocean.dashboards import query
 from ocean.dashboards.model import ALL, Dashboard, Selection, load_all, parse_range
+from ocean.observe import HealthView
 from tui.messages import DashboardFetched
 from tui.screens.base import OceanScreen
+from tui.widgets.banner import Banner
 from tui.widgets.dashboard import PanelWidget, RowTitle, panel_widget
 
 RANGES = ("5m", "15m", "1h", "3h", "6h", "12h", "24h", "2d", "7d")
 GRID_COLUMNS = 24
+FIRST_SCREENFUL = 60  # lines; the panels below are mounted after the first paint
 LINES_PER_GRID_UNIT = 1.5  # a Grafana grid row is ~30 px; a terminal line ~20
 
 
@@ -75,36 +81,40 @@ class DashboardsScreen(OceanScreen):
     # -- layout -------------------------------------------------------------------
 
     def _build(self) -> None:
-        """Lay the dashboard's panels out: a line per grid row, widths in grid units."""
+        """Lay the dashboard's panels out: a line per grid row, widths in grid units.
+        Lines below the first screenful are mounted lazily (after the first paint)."""
         body = self.query_one("#dash-body", VerticalScroll)
         body.remove_children()
         self._panels = {}
         lines: dict[int, list] = {}
         for panel in self.dashboard.panels:
             lines.setdefault(panel.y, []).append(panel)
+        widgets: list[Widget] = []
+        top = 0
         for _, panels in sorted(lines.items()):
             if len(panels) == 1 and panels[0].type == "row":
-                body.mount(RowTitle(panels[0]))
+                widgets.append(RowTitle(panels[0]))
+                top += 1
                 continue
-            line = Horizontal(classes="dash-line")
-            line.styles.height = max(round(max(p.h for p in panels) * LINES_PER_GRID_UNIT), 4)
-            body.mount(line)
+            children: list[Widget] = []
             x = 0
             for panel in sorted(panels, key=lambda p: p.x):
                 if panel.x > x:  # a gap in the grid stays a gap
-                    gap = Static(classes="dash-gap")
-                    gap.styles.width = f"{panel.x - x}fr"
-                    line.mount(gap)
+                    children.append(_gap(panel.x - x))
                 widget = panel_widget(panel)
-                widget.styles.width = f"{panel.w}fr"
-                line.mount(widget)
+                widget.styles.width = _fr(panel.w)
+                children.append(widget)
                 if isinstance(widget, PanelWidget):
                     self._panels[panel.id] = widget
                 x = panel.x + panel.w
             if x < GRID_COLUMNS:  # a short line keeps Grafana's widths
-                gap = Static(classes="dash-gap")
-                gap.styles.width = f"{GRID_COLUMNS - x}fr"
-                line.mount(gap)
+                children.append(_gap(GRID_COLUMNS - x))
+            line = Horizontal(*children, classes="dash-line")
+            height = max(round(max(p.h for p in panels) * LINES_PER_GRID_UNIT), 4)
+            line.styles.height = height
+            widgets.append(line if top < FIRST_SCREENFUL else Lazy(line))
+            top += height
+        body.mount_all(widgets)
         self._variables()
         self.refresh_now()
 
@@ -185,6 +195,14 @@ class DashboardsScreen(OceanScreen):
         if self.is_current:  # re-armed only now: fetches never pile up
             self._timer = self.set_timer(self.dashboard.refresh_s, self.refresh_now)
 
+    def show_health(self, view: HealthView) -> None:
+        if self.query(Banner):  # a poll can land between the switch and compose
+            super().show_health(view)
+
+    def health_failed(self, error: str, retry_in: float) -> None:
+        if self.query(Banner):
+            super().health_failed(error, retry_in)
+
     def on_screen_suspend(self) -> None:
         if self._timer is not None:
             self._timer.stop()
@@ -248,6 +266,16 @@ class VariableSelect(Select):
             options, value=value, allow_blank=False, classes="dash-variable", prompt=variable
         )
         self.variable = variable
+
+
+def _fr(units: int) -> Scalar:
+    return Scalar(float(units), Unit.FRACTION, Unit.WIDTH)
+
+
+def _gap(units: int) -> Static:
+    gap = Static(classes="dash-gap")
+    gap.styles.width = _fr(units)
+    return gap
 
 
 def _range_label(seconds: float) -> str:

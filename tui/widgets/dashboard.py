@@ -14,11 +14,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
-from textual_plotext import PlotextPlot
 
 from ocean.dashboards.model import Panel
 from ocean.dashboards.query import PanelData
 from ocean.dashboards.units import format_value, hex_color, threshold_color
+from tui.widgets.braille import Axes, BraillePlot, Line
 
 # Series colors in Grafana's classic palette order.
 PALETTE = ("#73bf69", "#f2cc0c", "#8ab8ff", "#ff780a", "#f2495c", "#5794f2", "#b877d9")
@@ -45,6 +45,14 @@ class PanelWidget(Vertical):
 
     def show(self, data: PanelData) -> None:
         self.data = data
+        if self.is_mounted:  # a panel below the fold is mounted after the first paint
+            self._paint(data)
+
+    def on_mount(self) -> None:
+        if self.data is not None:
+            self._paint(self.data)
+
+    def _paint(self, data: PanelData) -> None:
         error = self.query_one(".panel-error", Static)
         error.update(Text(data.error, style="bold red"))
         error.display = bool(data.error)
@@ -56,34 +64,40 @@ class PanelWidget(Vertical):
 
 class TimeSeriesPanel(PanelWidget):
     def compose_body(self) -> ComposeResult:
-        yield PlotextPlot(classes="panel-plot")
+        yield BraillePlot(classes="panel-plot")
         yield Static("", classes="panel-legend")
 
     def draw(self, data: PanelData) -> None:
-        plot = self.query_one(PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
         span_min = (data.end - data.start) / 60
         series = [s for s in data.series if s.points]
         low, high = _bounds(self.panel, series)
-        for index, item in enumerate(series):
-            xs = [(t - data.end) / 60 for t, _ in item.points]
-            ys = [v for _, v in item.points]
-            plt.plot(xs, ys, marker="braille", color=_rgb(PALETTE[index % len(PALETTE)]))
-        for step in self.panel.thresholds:
-            if step.value is not None and low <= step.value <= high:
-                plt.hline(step.value, _rgb(hex_color(step.color)))
-        plt.xlim(-span_min, 0)
-        plt.ylim(low, high)
-        ticks = [low + (high - low) * i / 3 for i in range(4)]
-        plt.yticks(ticks, [format_value(t, self.panel.unit, self.panel.decimals) for t in ticks])
-        xticks = [-span_min + span_min * i / 4 for i in range(5)]
-        plt.xticks(xticks, [_ago(x) for x in xticks])
+        lines = [
+            Line(
+                [((t - data.end) / 60, v) for t, v in item.points],
+                PALETTE[index % len(PALETTE)],
+            )
+            for index, item in enumerate(series)
+        ]
+        axes = Axes(
+            x_min=-span_min,
+            x_max=0.0,
+            y_min=low,
+            y_max=high,
+            y_label=lambda v: format_value(v, self.panel.unit, self.panel.decimals),
+            x_labels=[
+                (-span_min + span_min * i / 4, _ago(-span_min + span_min * i / 4)) for i in range(5)
+            ],
+            rules=[
+                (step.value, hex_color(step.color))
+                for step in self.panel.thresholds
+                if step.value is not None
+            ],
+        )
+        self.query_one(BraillePlot).plot(lines, axes)
+        legend = _legend(self.panel, series)
         if not series and not data.error:
-            plt.title("No data")
-        plot.refresh()
-        self.query_one(".panel-legend", Static).update(_legend(self.panel, series))
+            legend = Text("No data", style="dim")
+        self.query_one(".panel-legend", Static).update(legend)
 
 
 def _bounds(panel: Panel, series: list) -> tuple[float, float]:
@@ -103,11 +117,6 @@ def _ago(minutes: float) -> str:
     if -minutes >= 120:
         return f"-{-minutes / 60:.0f}h"
     return f"-{-minutes:.0f}m"
-
-
-def _rgb(color: str) -> tuple[int, int, int]:
-    color = color.lstrip("#")
-    return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)
 
 
 def _legend(panel: Panel, series: list) -> Text:
