@@ -25,7 +25,7 @@ class LogsScreen(OceanScreen):
         with Vertical(classes="box", id="logs-box"):
             with Horizontal(id="logs-controls"):
                 yield Select([(s.name, s.name) for s in SERVICES], prompt="service", id="service")
-                yield Input(placeholder="filter (substring), or a trace id", id="filter")
+                yield Input(placeholder="filter (substring)", id="filter")
             yield RichLog(id="log-lines", wrap=False, markup=False, highlight=False)
 
     def action_focus_filter(self) -> None:
