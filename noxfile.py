@@ -7,7 +7,7 @@ import nox
 nox.options.sessions = ["lint", "validate", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-PROJECT = ["-e", "stack/shop", "-e", ".[dev]"]
+PROJECT = ["-e", "stack/shop", "-e", "stack/inbox", "-e", ".[dev]"]
 
 
 @nox.session

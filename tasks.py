@@ -15,17 +15,18 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Collection, Exit, Task, task
 from invoke.exceptions import ParseError
 from invoke.parser import Argument
 from invoke.parser.parser import ParseMachine
 from rich.console import Console
 from rich.table import Table
 
-from ocean import environments, environments_apply, guardrails, noise, tracelog
+from ocean import environments, environments_apply, guardrails, limits, noise, tracelog
 from ocean.config import Settings
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
+from ocean.fsys import os_error_line
 from ocean.model import Step, StepStatus
 from ocean.procedures import backup as backups
 from ocean.procedures import deploy as deploys
@@ -44,6 +45,7 @@ STYLE = {
 # `invoke loadtest`: the run is inconclusive (the load generator was the bottleneck),
 # neither passed (0) nor failed (1): CI can tell "rerun on a quieter runner" apart.
 INCONCLUSIVE_EXIT = 3
+INTERRUPTED_EXIT = 130  # 128 + SIGINT
 
 
 def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:
@@ -63,6 +65,12 @@ def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:
                 )
             )
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:  # a file-system surprise no procedure foresaw: still one line
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
+    except KeyboardInterrupt:
+        # The procedure's own cleanup (a child process terminated, a lock released) ran
+        # as the interrupt left it; say so in one line, exit as a shell does on SIGINT.
+        raise Exit("error: interrupted", code=INTERRUPTED_EXIT) from None
     if as_json:
         print(json.dumps({"ok": True, "steps": [s.as_dict() for s in done]}, indent=2))
     return done
@@ -110,6 +118,8 @@ def _guard(call):
         return call()
     except OceanError as exc:
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:  # e.g. a state dir that is a file: one line, not a traceback
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
 
 
 ENV_HELP = (
@@ -187,7 +197,7 @@ def status(c, json=False, env=""):
         "env": ENV_HELP,
         "service": "the service whose log to show (see `status` for names)",
         "follow": "keep printing new lines until Ctrl-C",
-        "lines": "how many of the last lines to show first (default 50)",
+        "lines": "how many of the last lines to show first (default 50, at most 100,000)",
         "trace": "instead: every line of one request, in time order: nginx's access line "
         "and the shop's lines (both colors) with this trace id (a response's X-Request-ID)",
         "json": "with --trace: the lines as JSON (time, source, line)",
@@ -213,6 +223,8 @@ def logs(c, service=None, follow=False, lines=50, trace="", json=False, env=""):
         pass
     except OceanError as exc:
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
 
 
 @task(
@@ -278,11 +290,13 @@ def restart(c, service, json=False, env=""):
 @task(
     help={
         "env": ENV_HELP,
-        "products": "products to add (default 0: orders use the products already there)",
-        "customers": "customers to add (default 10000; 0: orders use existing customers)",
+        "products": "products to add (default 0: orders use the products already there; "
+        "at most 1,000,000)",
+        "customers": "customers to add (default 10000; 0: orders use existing customers; "
+        "at most 10,000,000)",
         "orders": "orders to add, each with 1-3 items, an event and (if paid) a payment "
-        "(default 100000)",
-        "seed": "same seed, same rows on the same starting database (default 1)",
+        "(default 100000, at most 10,000,000)",
+        "seed": "same seed, same rows on the same starting database (default 1; 0..2^31-1)",
         "json": "print the steps and the summary (rows per table, seconds) as JSON",
     }
 )
@@ -428,13 +442,14 @@ def _print_findings(findings: list, took: float) -> None:
         "sustained for 3 intervals and confirmed against the old color roll back at once "
         "(docs/deploy.md, Judging under noise)",
         "scale-down-delay": "how long after the switch the old color keeps running "
-        "(default: the environment's deploy.scale_down_delay)",
+        "(default: the environment's deploy.scale_down_delay; at most 1h)",
         "ready-timeout": "how long the new color may take to answer /readyz "
-        "(default: the environment's deploy.ready_timeout)",
+        "(default: the environment's deploy.ready_timeout; more than 0s, at most 10m)",
         "warmup": "at most this many requests sent straight to the new color, 10 at a "
         "time, right before the switch, in rounds over every route class (a dry-run "
         "checkout included) until its latency settles, so that live traffic finds it warm "
-        "(default 600; 0: none); any failed request ends the deploy before traffic moves",
+        "(default 600; 0: none; at most 100,000); any failed request ends the deploy "
+        "before traffic moves",
         "force": "deploy despite a deploy freeze: customer-facing alerts firing, as the "
         "environment's deploy.freeze says (recorded in the history; prod: needs "
         "--confirm-env prod)",
@@ -465,15 +480,18 @@ def deploy(
     switch nginx to it, watch its error ratio and p99 against slo.yaml, and roll back
     at once on a breach. Exit 1 when it does not end live."""
     runtime = _runtime(env)
-    opts = _guard(
-        lambda: deploys.DeployOptions(
-            color=deploys.check_color(color),
-            version=version,
-            auto_promote=auto_promote,
-            force=force,
-            warmup_requests=int(warmup),
-            **environments_apply.deploy_settings(
-                runtime.settings.env, analysis_window, scale_down_delay, ready_timeout
+    opts = _guard(  # checked before the guard rail audits anything
+        lambda: deploys.check_options(
+            runtime,
+            deploys.DeployOptions(
+                color=deploys.check_color(color),
+                version=version,
+                auto_promote=auto_promote,
+                force=force,
+                warmup_requests=int(warmup),
+                **environments_apply.deploy_settings(
+                    runtime.settings.env, analysis_window, scale_down_delay, ready_timeout
+                ),
             ),
         )
     )
@@ -483,8 +501,8 @@ def deploy(
 @task(
     help={
         "env": ENV_HELP,
-        "analysis-window": "override the deploy's analysis window, e.g. 60s",
-        "scale-down-delay": "override the deploy's scale-down delay, e.g. 30s",
+        "analysis-window": "override the deploy's analysis window, e.g. 60s (at most 1h)",
+        "scale-down-delay": "override the deploy's scale-down delay, e.g. 30s (at most 1h)",
         "json": "print the steps as JSON",
     }
 )
@@ -517,7 +535,7 @@ def rollback(c, json=False, env="", confirm_env=""):
     name="deploy-status",
     help={
         "env": ENV_HELP,
-        "history": "how many past deploys to show (default 10)",
+        "history": "how many past deploys to show (default 10, at most 10,000)",
         "json": "print machine-readable JSON",
     },
 )
@@ -528,7 +546,8 @@ def deploy_status(c, history=10, json=False, env=""):
     whose process died is finished or undone first.
     """
     runtime = _runtime(env)
-    report, steps = _guard(lambda: deploys.status(runtime, int(history)))
+    count = _guard(lambda: limits.count(history, "history", 0, limits.MAX_HISTORY))
+    report, steps = _guard(lambda: deploys.status(runtime, count))
     if json:
         print(_json_dumps({**report, "recovered": [s.as_dict() for s in steps]}))
         return
@@ -672,7 +691,7 @@ def restore(c, id, yes=False, json=False, env="", confirm_env=""):
     help={
         "env": ENV_HELP,
         "keep-last": "keep the N newest sets (any --keep-* replaces the environment's "
-        "backup.retention as a whole; none given: the environment's)",
+        "backup.retention as a whole; none given: the environment's; each at most 1000)",
         "keep-daily": "keep the newest set of each of the last N days",
         "keep-weekly": "keep the newest set of each of the last N ISO weeks",
         "keep-monthly": "keep the newest set of each of the last N months",
@@ -704,7 +723,7 @@ def backup_prune(
             int(keep_weekly),
             int(keep_monthly),
         )
-    except ValueError as exc:
+    except (ValueError, OceanError) as exc:
         raise Exit(f"error: {exc}", code=1) from None
     _run(guardrails.prune(runtime, policy, dry_run, confirm_env), json)
 
@@ -800,6 +819,8 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
         if as_json:
             print(_json_dumps({"ok": False, "error": str(exc)}))
         raise Exit(f"error: {exc}", code=1) from None
+    except OSError as exc:
+        raise Exit(f"error: {os_error_line(exc)}", code=1) from None
     finally:
         if live:
             live.stop()
@@ -817,7 +838,7 @@ def _run_live(steps: Iterator[Step], as_json: bool) -> list[Step]:
         "<state>/loadtests/; invoke has no optional positionals, hence --id)",
         "compare": "a baseline run: print both side by side and flag regressions",
         "tolerance": "how much worse than the baseline counts as a regression, as a "
-        "fraction (default 0.2 = 20%)",
+        "fraction (default 0.2 = 20%; 0..10)",
         "json": "print machine-readable JSON",
     },
 )
@@ -833,6 +854,8 @@ def loadtest_report(c, id="", compare="", tolerance=0.2, json=False, env=""):
         tol = float(tolerance)
     except ValueError:
         raise Exit(f"error: --tolerance {tolerance!r} is not a number", code=1) from None
+    if not 0 <= tol <= limits.MAX_TOLERANCE:  # NaN too
+        raise Exit(f"error: --tolerance must be 0..{limits.MAX_TOLERANCE:g}, not {tol:g}", code=1)
     report = _guard(lambda: loadtests.report(runtime, id or None, compare or None, tol))
     if json:
         print(_json_dumps(report))
@@ -959,6 +982,188 @@ def engine(c, install=False, start=False, build=False, stop=False, purge=False, 
     _run(runtime.engine_steps(install, start, build, stop, purge), json)
 
 
+# -- alerts (issue 20; docs/runbooks/Watchdog.md) ---------------------------------------
+# A collection: `alerts` lists (its default task), `alerts.silence`, `alerts.unsilence`
+# and `alerts.drill` act; `./ocean alerts silence …` is rewritten to the dotted form by
+# the ./ocean script. The bodies are plain functions, made tasks in `_alerts_tasks()`
+# only: module-level Task objects would also land in the root namespace.
+
+
+def _alerts_list(c, json=False, env=""):
+    """List firing and pending alerts with their routes and receivers, then silences.
+
+    Each alert with its severity, since when, the route and receivers it reaches, and
+    whether a silence or an inhibit rule mutes it (and which); then the active silences.
+
+    Prometheus gives pending and firing alerts, Alertmanager where each went and what
+    mutes it; routes and inhibit rules are computed from the stack's rendered
+    Alertmanager config, so a pending alert shows where it will go. Exit 1 when
+    Prometheus or Alertmanager cannot be asked (what the other knows is still listed)."""
+    from ocean.procedures import alerts
+
+    runtime = _runtime(env)
+    report = _guard(lambda: alerts.listing(runtime))
+    if json:
+        print(_json_dumps(report))
+    else:
+        _print_alerts(report)
+    if not report["ok"]:
+        raise Exit(code=1)
+
+
+def _alerts_silence(c, alert, for_="", reason="", json=False, env=""):
+    """Silence an alert for a while, with a reason (audited).
+
+    Every alert named ALERT (one an alerting rule defines) is silenced in Alertmanager
+    from now for --for; the reason is the silence's comment. Bad input changes nothing:
+    an unknown alert (close names suggested), a duration that is not positive, an empty
+    reason. Recorded in <state>/audit.jsonl."""
+    from ocean.alerting import silences
+    from ocean.procedures import alerts
+
+    runtime = _runtime(env)
+    request = _guard(lambda: silences.check(alert, for_, reason, alerts.alert_rules(runtime)))
+    _run(guardrails.silence(runtime, request), json)
+
+
+def _alerts_unsilence(c, id, json=False, env=""):
+    """End a silence now (its id from `alerts`; audited)."""
+    runtime = _runtime(env)
+    _run(guardrails.unsilence(runtime, id), json)
+
+
+def _alerts_drill(c, route="", timeout="", json=False, env=""):
+    """Prove every receiver delivers: a synthetic alert per route, delivery timed.
+
+    For each receiver of the routing tree (or --route NAME), post an `OceanAlertDrill`
+    alert (a unique drill_id; labels the routing tree sends to that receiver) to
+    Alertmanager, wait until the receiver has it (the local alert inbox; Alertmanager's
+    notification counters for a real external receiver), print the delivery latency
+    per channel, then resolve the alerts. Exit 1 naming each route that did not
+    deliver. Drill alerts never reach Prometheus, so they never freeze a deploy."""
+    from ocean.procedures import alerts
+
+    runtime = _runtime(env)
+    wait = _guard(lambda: parse_duration(timeout, "timeout") if timeout else None)
+    steps = alerts.drill(runtime, route or None, wait)
+    done = _run_live(_progress_on_stderr(steps) if json else steps, json)
+    if done and done[-1].status is StepStatus.FAILED:
+        raise Exit(code=1)
+
+
+def _progress_on_stderr(steps: Iterator[Step]) -> Iterator[Step]:
+    """With --json, stdout carries the result alone: say on stderr what is awaited."""
+    for step in steps:
+        if step.name == "progress":
+            console.print(f"[cyan]…[/] {step.detail}")
+        yield step
+
+
+def _alerts_tasks() -> Collection:
+    json_help = "print machine-readable JSON"
+    return Collection(
+        "alerts",
+        Task(_alerts_list, name="list", default=True, help={"env": ENV_HELP, "json": json_help}),
+        Task(
+            _alerts_silence,
+            name="silence",
+            positional=["alert"],
+            help={
+                "env": ENV_HELP,
+                "alert": "the alert's name (alertname), as an alerting rule in "
+                "monitoring/rules defines it",
+                "for": "how long, e.g. 30m, 2h, 1h30m (positive)",
+                "reason": "why: the silence's comment, shown to whoever is on call (required)",
+                "json": "print the steps as JSON",
+            },
+        ),
+        Task(
+            _alerts_unsilence,
+            name="unsilence",
+            help={
+                "env": ENV_HELP,
+                "id": "the silence's id (listed by `alerts`)",
+                "json": "print the steps as JSON",
+            },
+        ),
+        Task(
+            _alerts_drill,
+            name="drill",
+            help={
+                "env": ENV_HELP,
+                "route": "drill one route only, by its receiver's name (deadman, pager, email, "
+                "chat …) or the alert its route pins (watchdog); default: every receiver",
+                "timeout": "how long to wait for delivery (default: the longest group_wait "
+                "of the drilled routes + 10s)",
+                "json": "print the result as JSON on stdout (progress stays on stderr)",
+            },
+        ),
+    )
+
+
+def _print_alerts(report: dict) -> None:
+    for problem in report["problems"]:
+        console.print(f"[red]{problem}[/]")
+    rows = report["alerts"]
+    table = Table("alert", "state", "severity", "for", "route", "receivers", "muted", box=None)
+    for row in rows:
+        colour = "red" if row["state"] == "firing" else "yellow"
+        muted = [f"silenced ({', '.join(row['silenced_by'])})"] if row["silenced_by"] else []
+        if row["silenced_when_it_fires"]:
+            muted.append(f"silenced once it fires ({', '.join(row['silenced_when_it_fires'])})")
+        muted += [
+            f"inhibited by {i['alert']}"
+            + (f" (rule #{i['rule']})" if i["rule"] else "")
+            + (" once it fires" if i.get("when_it_fires") else "")
+            for i in row["inhibited_by"]
+        ]
+        name = row["name"] + (" [dim](drill)[/]" if row["drill"] else "")
+        table.add_row(
+            name,
+            f"[{colour}]{row['state']}[/]",
+            row["severity"],
+            _span(row["for_s"]),
+            ", ".join(row["routes"]),
+            ", ".join(row["receivers"]),
+            "; ".join(muted),
+        )
+    counts = report["counts"]
+    if rows:
+        console.print(table)
+    console.print(
+        f"{counts['firing']} firing, {counts['pending']} pending, "
+        f"{counts['silenced']} silenced, {counts['inhibited']} inhibited"
+    )
+    silences = report["silences"]
+    if not silences:
+        console.print("no active silence")
+        return
+    table = Table("silence", "state", "matchers", "ends in", "by", "reason", "silences", box=None)
+    for s in silences:
+        table.add_row(
+            s["id"],
+            s["state"],
+            s["matchers"],
+            _span(s["ends_in_s"]),
+            s["created_by"],
+            s["comment"],
+            ", ".join(s["silences"]),
+        )
+    console.print(table)
+
+
+def _span(seconds: float | None) -> str:
+    """1h30m, 4m05s, 12s: an alert's age or a silence's time left, to the second."""
+    if seconds is None:
+        return "-"
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def _json_dumps(data: object) -> str:
     return json.dumps(data, indent=2, default=str)
 
@@ -996,3 +1201,8 @@ def _print_targets(targets: Iterable[dict]) -> None:
     for t in targets:
         if t["health"] != "up":
             console.print(f"  [red]{t['job']} {t['instance']}: {t['health']} {t['last_error']}[/]")
+
+
+# The root namespace: every task above, plus the `alerts` collection.
+ns = Collection.from_module(sys.modules[__name__])
+ns.add_collection(_alerts_tasks())

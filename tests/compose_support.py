@@ -21,7 +21,7 @@ from ocean.config import PortPlan, Settings
 from ocean.procedures import stack as stack_procedures
 from ocean.runtime import engine
 from ocean.runtime.compose import ComposeRuntime
-from tests.helpers import FakeReceiver, free_port_base
+from tests.helpers import free_port_base
 
 ENABLED = os.environ.get("OCEAN_COMPOSE_TESTS") == "1"
 # For pytestmark of every compose module.
@@ -64,17 +64,13 @@ def own_compose_stack(
     tmp_path_factory: pytest.TempPathFactory, eng: engine.Engine, name: str = "compose"
 ) -> Iterator[ComposeRuntime]:
     """A compose stack for one test module, all targets up; removed (containers and
-    state) afterwards. A receiver on the alert-webhook port keeps notifications
-    succeeding, as in tests/conftest.py own_stack."""
+    state) afterwards. Its alert inbox service receives the notifications, as in
+    tests/conftest.py own_stack."""
     runtime = compose_runtime(tmp_path_factory, eng, name)
-    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
     try:
         steps = list(stack_procedures.up(runtime, None, True, True))
         assert steps[-1].name == "stack up"
         yield runtime
     finally:
-        try:
-            list(stack_procedures.down(runtime))
-            assert not runtime._containers(), "compose containers left behind"
-        finally:
-            sink.close()
+        list(stack_procedures.down(runtime))
+        assert not runtime._containers(), "compose containers left behind"

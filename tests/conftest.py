@@ -17,7 +17,7 @@ from ocean.config import PortPlan, Settings
 from ocean.procedures import stack as stack_procedures
 from ocean.runtime.local import LocalRuntime
 from tests.compose_support import docker_engine
-from tests.helpers import FakeReceiver, free_port_base
+from tests.helpers import free_port_base
 
 __all__ = ["docker_engine"]  # the compose tests' session engine (tests/compose_support.py)
 
@@ -33,19 +33,16 @@ def own_stack(
 ) -> Iterator[LocalRuntime]:
     """A whole stack for one test module (tests that change it: deploys, restores…).
 
-    A receiver on the stack's alert-webhook port keeps Alertmanager's notifications
-    succeeding: the alerts those tests provoke must not fail to notify
-    (AlertmanagerNotificationsFailing pages; deploys only warn about it, but the tests
-    of alerting expect a stack whose notifications work).
+    Its alert inbox (a stack service) receives Alertmanager's notifications, so the
+    alerts those tests provoke notify successfully (AlertmanagerNotificationsFailing
+    would page otherwise).
     """
     runtime = make_runtime(tmp_path_factory, name)
-    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
     try:
         list(stack_procedures.up(runtime, None, True, wait_targets))
         yield runtime
     finally:
         list(stack_procedures.down(runtime))
-        sink.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -89,56 +86,32 @@ def run_cli(
     )
 
 
-class FakeReceiver:
-    """Stands in for Slack, SMTP and PagerDuty: records every POST on 127.0.0.1.
-
-    On the stack's ``alert-webhook`` port it also keeps Alertmanager's default
-    receivers succeeding, so a test stack never pages about its own notifications.
-    """
-
-    def __init__(self, port: int = 0) -> None:
-        self.posts: list[tuple[float, str, str]] = []
-        received = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.append((time.monotonic(), self.path, body.decode(errors="replace")))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def wait_for(self, alert: str, status: str, since: float, timeout: float) -> tuple[float, str]:
-        """Monotonic time and path of the first POST after ``since`` about ``alert``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, path, body in list(self.posts):
-                if at >= since and alert in body and _status(body) == status:
-                    return at, path
-            time.sleep(0.1)
-        seen = [(p, b[:200]) for at, p, b in self.posts if at >= since]
-        raise AssertionError(f"no {status} notice of {alert} in {timeout:.0f}s; got {seen}")
+def inbox_messages(runtime, since: float = 0.0) -> list[dict]:
+    """The stack's alert inbox: every delivery since ``since`` (Unix time), normalised
+    (stack/inbox/ocean_inbox/normalise.py)."""
+    with runtime.http("alert-inbox", timeout=5) as inbox:
+        response = inbox.get("/api/messages", params={"since": since})
+    response.raise_for_status()
+    return response.json()
 
 
-def _status(body: str) -> str:
-    """firing/resolved from a webhook (JSON status) or Slack (title) payload."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return ""
-    if "status" in payload:
-        return payload["status"]
-    titles = " ".join(a.get("title", "") for a in payload.get("attachments", []))
-    return "resolved" if "[RESOLVED]" in titles else "firing" if "[FIRING]" in titles else ""
+def wait_for_delivery(
+    runtime, alert: str, status: str, since: float, timeout: float, receiver: str = ""
+) -> dict:
+    """The first delivery to the stack's inbox after ``since`` of ``alert`` with
+    ``status`` (firing/resolved), to ``receiver`` when named; AssertionError after
+    ``timeout`` seconds, listing what did arrive."""
+    deadline = time.monotonic() + timeout
+    seen: list[dict] = []
+    while time.monotonic() < deadline:
+        seen = inbox_messages(runtime, since)
+        for message in seen:
+            if (
+                alert in message["alertnames"]
+                and message["status"] == status
+                and receiver in ("", message["receiver"])
+            ):
+                return message
+        time.sleep(0.2)
+    got = [(m["receiver"], m["status"], m["alertnames"]) for m in seen]
+    raise AssertionError(f"no {status} delivery of {alert} in {timeout:.0f}s; got {got}")

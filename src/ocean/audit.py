@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ocean import statedir
 from ocean.config import Settings
 
 FILE = "audit.jsonl"
@@ -83,12 +84,20 @@ def record(
         "detail": detail[:500],
     }
     target = path(settings)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_dir(target.parent)
     # O_APPEND: concurrent writers (the console and a shell) never interleave a line.
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as out:
         out.write(json.dumps(entry, default=str) + "\n")
     return entry
+
+
+def _ensure_dir(state: Path) -> None:
+    """The state dir, made (and marked as a stack's) when the audit log is its first file,
+    or made again after a purge: the log stays in a directory a later purge may delete."""
+    if not state.is_dir():
+        state.mkdir(parents=True, exist_ok=True)
+        statedir.mark(state)
 
 
 def read(settings: Settings, last: int = 200) -> list[dict[str, Any]]:
@@ -121,7 +130,7 @@ def kept(settings: Settings) -> Iterator[None]:
         yield
     finally:
         if before and not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _ensure_dir(target.parent)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(fd, "ab") as out:
                 out.write(before)

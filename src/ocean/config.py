@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ocean import environments
+from ocean import environments, environments_schema
 from ocean.errors import OceanError
 
 # src/ocean/config.py → the checkout root
@@ -39,9 +39,11 @@ PORT_OFFSETS: dict[str, int] = {
     "redis-replica": 31,
     "prometheus": 40,
     "alertmanager": 41,
-    # Nothing of ours listens here: Alertmanager's receivers post to it by default,
-    # so a local webhook receiver (a test's, or an operator's) can pick alerts up.
+    # The alert inbox (stack/inbox): its HTTP side (webhook and Slack receivers, the
+    # /api/messages listing) and its SMTP side (STARTTLS + AUTH), where Alertmanager
+    # delivers unless real receivers are configured (ocean/receivers.py).
     "alert-webhook": 42,
+    "alert-smtp": 43,
     "node-exporter": 50,
     "postgres-exporter": 51,
     "redis-exporter": 52,
@@ -49,6 +51,35 @@ PORT_OFFSETS: dict[str, int] = {
     "blackbox-exporter": 54,
 }
 HIGHEST_OFFSET = max(PORT_OFFSETS.values())
+
+
+LOCAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_ports() -> range:
+    """The ports this machine hands to outgoing connections (Linux's default when the
+    kernel does not say)."""
+    try:
+        low, high = (int(part) for part in LOCAL_PORT_RANGE.read_text().split())
+        return range(low, high + 1)
+    except (OSError, ValueError):
+        return environments_schema.EPHEMERAL_PORTS
+
+
+def check_not_ephemeral(base: int, source: str) -> None:
+    """Every port of the plan must stay out of the ephemeral range: an outgoing
+    connection may hold any of those ports the moment a service (a deploy's idle color)
+    needs it back. OceanError (one line) otherwise."""
+    plan, ephemeral = range(base, base + HIGHEST_OFFSET + 1), ephemeral_ports()
+    if plan.start < ephemeral.stop and ephemeral.start < plan.stop:
+        below = f"1024..{ephemeral.start - HIGHEST_OFFSET - 1}"
+        above = f"{ephemeral.stop}..{65535 - HIGHEST_OFFSET}"
+        choices = [r for r in (below, above) if int(r.split("..")[0]) <= int(r.split("..")[1])]
+        raise OceanError(
+            f"{source}={base}: its ports {plan.start}..{plan.stop - 1} overlap the "
+            f"ephemeral ports {ephemeral.start}..{ephemeral.stop - 1} "
+            f"(net.ipv4.ip_local_port_range): choose a base in {' or '.join(choices) or 'none'}"
+        )
 
 
 @dataclass(frozen=True)
@@ -68,6 +99,28 @@ class PortPlan:
         return {name: self[name] for name in PORT_OFFSETS}
 
 
+# Characters a state dir's path may hold besides letters and digits (any script). Its
+# path goes unquoted into redis.conf (`dir`), and into nginx's, PostgreSQL's and
+# supervisord's configs, where a space splits a directive, `#` starts a comment, `;`
+# ends an nginx directive and `%` starts a supervisord expansion: refused up front in
+# one line, rather than quoted in every config and found broken by a service that
+# then never answers (issue 25, Medium 11).
+PATH_PUNCTUATION = frozenset("/._-+@,=:~")
+
+
+def path_problem(path: Path) -> str:
+    """Why ``path`` cannot be a state dir ("" when it can)."""
+    for char in str(path):
+        if not (char.isalnum() or char in PATH_PUNCTUATION):
+            what = "a space" if char == " " else "whitespace" if char.isspace() else repr(char)
+            return (
+                f"{str(path)!r} holds {what}, which the stack's configs (redis, nginx, "
+                "PostgreSQL, supervisord) cannot hold unquoted: use letters, digits and "
+                f"{' '.join(sorted(PATH_PUNCTUATION))} only"
+            )
+    return ""
+
+
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
@@ -77,6 +130,10 @@ class Settings:
     # None: settings made in code (tests, validation renders) run with dev's definition.
     environment: environments.Environment | None = field(default=None, compare=False)
     runtime: str = ""  # "" = the environment's (OCEAN_RUNTIME applied by from_env)
+
+    def __post_init__(self) -> None:
+        if problem := path_problem(self.state_dir):
+            raise OceanError(f"state dir (OCEAN_STATE_DIR) {problem}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, env_name: str = "") -> Settings:
@@ -91,8 +148,13 @@ class Settings:
             base = int(raw_base)
         except ValueError:
             raise OceanError(f"OCEAN_PORT_BASE={raw_base!r} is not a number") from None
+        source = "OCEAN_PORT_BASE" if env.get("OCEAN_PORT_BASE") else f"{name}'s port_base"
+        check_not_ephemeral(base, source)
+        state = state.expanduser().absolute()
+        if state.exists() and not state.is_dir():  # e.g. /dev/null: say so, not ENOTDIR later
+            raise OceanError(f"state dir (OCEAN_STATE_DIR) {state} is not a directory")
         return cls(
-            state_dir=state.expanduser().absolute(),
+            state_dir=state,
             ports=PortPlan(base),
             host=definition["host"],
             environment=definition,

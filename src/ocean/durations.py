@@ -20,12 +20,16 @@ def parse_duration(text: str | float, what: str = "duration") -> float:
     """'45', '1.5', '500ms', '60s', '2m', '1m30s', '1h' → seconds; OceanError naming
     ``what`` (the option) otherwise."""
     raw = str(text).strip()
+    shown = raw if len(raw) <= 40 else raw[:37] + "..."  # a pasted novel stays one short line
     if _PLAIN.fullmatch(raw):
         return float(raw)
     if match := _ONE_UNIT.fullmatch(raw):
         return float(match[1]) * _SCALE[match[2]]
     match = _COMPOUND.fullmatch(raw)
     if not raw or not match or not any(match.groups()):
-        raise OceanError(f"--{what} {raw!r} is not a duration like 30s, 2m, 1m30s or 45")
+        raise OceanError(f"--{what} {shown!r} is not a duration like 30s, 2m, 1m30s or 45")
     hours, minutes, secs = match.groups()
-    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs or 0)
+    try:
+        return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs or 0)
+    except (ValueError, OverflowError):  # thousands of digits: int() refuses, float() overflows
+        raise OceanError(f"--{what} {shown!r} is far too long a duration") from None

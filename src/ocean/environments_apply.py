@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ocean import slo
+from ocean import limits, slo
 from ocean.backup.retention import Policy
 from ocean.durations import parse_duration
 from ocean.environments import Environment
@@ -40,8 +40,10 @@ def deploy_settings(
 def prune_policy(env: Environment, last: int, daily: int, weekly: int, monthly: int) -> Policy:
     """The --keep-* flags when any is given (they replace the policy as a whole, so a
     single --keep-last 1 means exactly that), else the environment's backup.retention."""
-    if any((last, daily, weekly, monthly)):
-        return Policy(int(last), int(daily), int(weekly), int(monthly))
+    flags = {"keep-last": last, "keep-daily": daily, "keep-weekly": weekly, "keep-monthly": monthly}
+    counts = [limits.count(value, flag, 0, limits.MAX_KEEP) for flag, value in flags.items()]
+    if any(counts):
+        return Policy(*counts)
     keep = env["backup.retention"]
     return Policy(keep["keep_last"], keep["keep_daily"], keep["keep_weekly"], keep["keep_monthly"])
 

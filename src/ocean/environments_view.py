@@ -86,7 +86,7 @@ def effective(name: str, environ: Mapping[str, str] | None = None) -> dict[str, 
         elif stored.get(variable):
             config[key], sources[key] = SECRET, f"secrets.env ({variable})"
         else:
-            config[key], sources[key] = "not set", "default: posts to alerting.webhook_url"
+            config[key], sources[key] = "not set", "default: the stack's alert inbox"
     for variable in sorted(stored):
         if not variable.startswith("OCEAN_"):  # generated: database passwords, tokens
             config[f"secrets.{variable}"] = SECRET

@@ -7,6 +7,7 @@ rollback past the previous release, ``deploy --force`` and ``backup-prune`` (not
 operator believes they are somewhere else. Every action that passes through here is
 audited (``ocean.audit``): ``refused`` before anything is touched, or ``started`` then
 ``succeeded``/``failed``. The promotion gate (``ocean.promotion``) refuses here too.
+Silences (``alerts silence`` / ``unsilence``) pass through here for the audit alone.
 
 The front ends (tasks.py, the console) call these instead of the procedures.
 """
@@ -16,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ocean import audit, promotion
+from ocean import audit, promotion, statedir
+from ocean.alerting.silences import SilenceRequest
 from ocean.backup.retention import Policy
 from ocean.errors import OceanError, Refused
 from ocean.model import Step, StepStatus
+from ocean.procedures import alerts as alert_procedures
 from ocean.procedures import backup as backups
 from ocean.procedures import deploy as deploys
 from ocean.procedures import stack
@@ -93,31 +96,47 @@ def guarded(
 
 
 def restore(runtime: Runtime, backup_id: str, yes: bool, confirm_env: str = "", via: str = "cli"):
-    return guarded(
-        runtime,
-        "restore",
-        {"id": backup_id, "yes": yes},
-        lambda: backups.restore(runtime, backup_id, yes),
-        confirm_env,
-        destructive="restore replaces the shop's data",
-        via=via,
-    )
+    def run() -> Iterator[Step]:
+        # No state dir, no stack: refused before the audit log would make one. (An
+        # unknown set is audited as a failed restore: every attempt is recorded.)
+        statedir.require(runtime.settings.state_dir)
+        yield from guarded(
+            runtime,
+            "restore",
+            {"id": backup_id, "yes": yes},
+            lambda: backups.restore(runtime, backup_id, yes),
+            confirm_env,
+            destructive="restore replaces the shop's data",
+            via=via,
+        )
+
+    return run()
 
 
 def down(runtime: Runtime, purge: bool, yes: bool, confirm_env: str = "", via: str = "cli"):
-    return guarded(
-        runtime,
-        "down --purge" if purge else "down",
-        {"purge": purge, "yes": yes},
-        lambda: stack.down(runtime, purge=purge, yes=yes),
-        confirm_env,
-        destructive="--purge deletes the state dir and all its data" if purge else "",
-        via=via,
-    )
+    def run() -> Iterator[Step]:
+        if purge and yes:
+            # Refused before the audit log is written: a directory that is not a stack's
+            # state dir gets nothing written into it either (ocean/statedir.py).
+            settings = runtime.settings
+            if problem := statedir.purge_problem(settings.state_dir, settings.repo_root):
+                raise Refused(f"refusing to purge: {problem}")
+        yield from guarded(
+            runtime,
+            "down --purge" if purge else "down",
+            {"purge": purge, "yes": yes},
+            lambda: stack.down(runtime, purge=purge, yes=yes),
+            confirm_env,
+            destructive="--purge deletes the state dir and all its data" if purge else "",
+            via=via,
+        )
+
+    return run()
 
 
 def rollback(runtime: Runtime, confirm_env: str = "", via: str = "cli"):
     def run() -> Iterator[Step]:  # the history is read when the rollback runs
+        statedir.require(runtime.settings.state_dir)  # no stack: nothing to audit either
         try:
             why = past_previous_release(runtime)
         except OceanError as exc:  # cannot tell what the rollback would do: do nothing
@@ -140,23 +159,28 @@ def deploy(
 ):
     required = require_staging_pass or bool(runtime.settings.env["deploy.require_staging_pass"])
     checks = (lambda: promotion.gate(runtime.settings, opts.version),) if required else ()
-    return guarded(
-        runtime,
-        "deploy --force" if opts.force else "deploy",
-        {
-            "color": opts.color,
-            "version": opts.version,
-            "force": opts.force,
-            "auto_promote": opts.auto_promote,
-            "analysis_window_s": opts.analysis_window,
-            "require_staging_pass": required,
-        },
-        lambda: deploys.deploy(runtime, opts),
-        confirm_env,
-        destructive="--force deploys over a deploy freeze" if opts.force else "",
-        checks=checks,
-        via=via,
-    )
+
+    def run() -> Iterator[Step]:
+        statedir.require(runtime.settings.state_dir)  # no stack: nothing to audit either
+        yield from guarded(
+            runtime,
+            "deploy --force" if opts.force else "deploy",
+            {
+                "color": opts.color,
+                "version": opts.version,
+                "force": opts.force,
+                "auto_promote": opts.auto_promote,
+                "analysis_window_s": opts.analysis_window,
+                "require_staging_pass": required,
+            },
+            lambda: deploys.deploy(runtime, opts),
+            confirm_env,
+            destructive="--force deploys over a deploy freeze" if opts.force else "",
+            checks=checks,
+            via=via,
+        )
+
+    return run()
 
 
 def prune(runtime: Runtime, policy: Policy, dry_run: bool, confirm_env: str = "", via: str = "cli"):
@@ -173,6 +197,27 @@ def prune(runtime: Runtime, policy: Policy, dry_run: bool, confirm_env: str = ""
         lambda: backups.prune(runtime, policy, dry_run),
         confirm_env,
         destructive="" if dry_run else "backup-prune deletes backup sets",
+        via=via,
+    )
+
+
+def silence(runtime: Runtime, request: SilenceRequest, via: str = "cli"):
+    """A silence hides pages from whoever is on call: always audited, never confirmed."""
+    return guarded(
+        runtime,
+        "alerts silence",
+        {"alert": request.alert, "for_s": request.seconds, "reason": request.reason},
+        lambda: alert_procedures.silence(runtime, request),
+        via=via,
+    )
+
+
+def unsilence(runtime: Runtime, silence_id: str, via: str = "cli"):
+    return guarded(
+        runtime,
+        "alerts unsilence",
+        {"id": silence_id},
+        lambda: alert_procedures.unsilence(runtime, silence_id),
         via=via,
     )
 

@@ -24,6 +24,9 @@ NAMES = (
     # The operator's basic-auth password (user OPS_USER) for Prometheus, Alertmanager
     # and the exporters, through nginx and on their own loopback ports.
     "OPS_PASSWORD",
+    # The alert inbox's SMTP password (user alertmanager): Alertmanager authenticates
+    # with it, after STARTTLS (stack/inbox, ocean/receivers.py).
+    "INBOX_SMTP_PASSWORD",
     # Sent as X-Ocean-Traffic by the toolkit's own load generators (k6, the
     # benchmarks): nginx does not rate-limit them (stack/nginx/nginx.conf).
     "TRAFFIC_TOKEN",

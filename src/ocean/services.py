@@ -25,6 +25,19 @@ class Service:
     scheme: str = "http"
     # Its HTTP port requires the operator's basic auth (ocean/access.py).
     auth: bool = False
+    # Its port-plan entry, when not its name (the alert inbox listens on alert-webhook,
+    # the port Alertmanager's receivers have always posted to).
+    port: str = ""
+
+    @property
+    def port_name(self) -> str:
+        """The port-plan entry of its main listener (its url(), status, scrape target)."""
+        return self.port or self.name
+
+    @property
+    def probe_port_name(self) -> str:
+        """The port-plan entry its health probe talks to."""
+        return self.probe_port or self.port_name
 
 
 SERVICES: tuple[Service, ...] = (
@@ -67,6 +80,16 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service("prometheus", "Prometheus", "http", "/-/ready", auth=True),
     Service("alertmanager", "Alertmanager", "http", "/-/ready", auth=True),
+    # Where Alertmanager delivers when no real SMTP server, Slack or pager is configured
+    # (stack/inbox; its SMTP side is on alert-smtp). Left off by a stack whose every
+    # receiver is real (LocalRuntime.skipped_services).
+    Service(
+        "alert-inbox",
+        "alert inbox: SMTP (STARTTLS, AUTH) and webhook receivers",
+        "http",
+        "/healthz",
+        port="alert-webhook",
+    ),
     Service("node-exporter", "node exporter", "http", "/metrics", auth=True),
     Service("postgres-exporter", "PostgreSQL exporter", "http", "/metrics", auth=True),
     Service("redis-exporter", "Redis exporter", "http", "/metrics"),
@@ -80,18 +103,26 @@ BY_NAME = {service.name: service for service in SERVICES}
 COLORS = ("blue", "green")
 
 
-def select(names: str | list[str] | None, live: str = "blue") -> list[Service]:
+def select(
+    names: str | list[str] | None, live: str = "blue", skipped: frozenset[str] = frozenset()
+) -> list[Service]:
     """Services named in a comma-separated list (when empty: the stack, with the
-    ``live`` color of the shop).
+    ``live`` color of the shop, less the ``skipped`` ones this stack does not run).
 
     Dependencies come along, in stack order. An unknown name is an error that lists
     the known ones.
     """
     if not names:
         live_name = f"shop-{live}"
-        return [s for s in SERVICES if not s.on_demand or s.name == live_name]
+        return [
+            s
+            for s in SERVICES
+            if (not s.on_demand or s.name == live_name) and s.name not in skipped
+        ]
     wanted = [n.strip() for n in names.split(",")] if isinstance(names, str) else names
     wanted = [n for n in wanted if n]
+    if not wanted:  # `--services ,` once "succeeded" with nothing started
+        raise OceanError(f"--services {names!r} names no service: list some, or leave it out")
     for name in wanted:
         get(name)
     chosen: set[str] = set()

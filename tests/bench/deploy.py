@@ -35,7 +35,7 @@ from ocean.procedures.seed import seed
 from ocean.rollout.journal import Journal
 from ocean.runtime import make_runtime
 from ocean.runtime.base import Runtime
-from tests.helpers import FakeReceiver, free_port_base
+from tests.helpers import free_port_base
 from tests.k6_traffic import Traffic
 
 TARGETS = {"failed": 0, "requests": 20_000, "switch_s": 1.0, "deploy_s": 45.0, "rollback_s": 1.0}
@@ -101,10 +101,6 @@ def main() -> None:
     results.pop("json_out")
     # compose's `up` starts the engine when it is not running: stop it again after.
     own_engine = args.runtime == "compose" and not runtime.engine.pid()
-    # Alertmanager's default receivers post here: a sink keeps them succeeding, so the
-    # alerts the rollback runs provoke do not add AlertmanagerNotificationsFailing to
-    # every preflight's warnings (plumbing: it no longer freezes deploys).
-    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
     try:
         list(stack.up(runtime))
         list(seed(runtime, products=1000, customers=100, orders=100))
@@ -157,7 +153,6 @@ def main() -> None:
         results["rollbacks"] = rollbacks
     finally:
         list(stack.down(runtime, purge=True, yes=True))
-        sink.close()
         if own_engine:
             list(runtime.engine.stop())
 

@@ -40,7 +40,7 @@ from ocean.procedures import stack
 from ocean.runtime.local import LocalRuntime
 from ocean.runtime.procfs import all_pids
 from tests.bench.shop import CLK_TCK, machine_busy_ticks
-from tests.helpers import FakeReceiver, free_port_base
+from tests.helpers import free_port_base
 
 P99_MS = 200.0
 MAX_ERRORS = 0.001
@@ -207,7 +207,6 @@ def main() -> None:
 
     state = Path(tempfile.mkdtemp(prefix="ocean-bench-loadtest-"))
     runtime = LocalRuntime(Settings(state_dir=state, ports=PortPlan(free_port_base())))
-    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
     results: dict = {
         "date": datetime.date.today().isoformat(),
         "cpus": os.cpu_count(),
@@ -238,7 +237,6 @@ def main() -> None:
         results["k6_mib_per_vu"] = memory_per_vu(runs)
     finally:
         list(stack.down(runtime, purge=True, yes=True))
-        sink.close()
     out = args.json_out or REPO_ROOT / "docs" / f"bench-loadtest-{results['date']}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)

@@ -27,7 +27,7 @@ from pathlib import Path
 from ocean.config import REPO_ROOT, PortPlan, Settings
 from ocean.procedures import stack
 from ocean.runtime.local import LocalRuntime
-from tests.helpers import FakeReceiver, free_port_base
+from tests.helpers import free_port_base
 
 CHILD = r"""
 import time
@@ -99,7 +99,6 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="ocean-bench-tui-"))
     os.chmod(state, 0o755)
     runtime = LocalRuntime(Settings(state_dir=state, ports=PortPlan(free_port_base())))
-    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
     env = {
         **os.environ,
         "OCEAN_STATE_DIR": str(state),
@@ -114,7 +113,6 @@ def main() -> None:
         results["soak"] = child(env, "soak", 0.0001, args.polls)
     finally:
         list(stack.down(runtime, purge=True, yes=True))
-        sink.close()
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2) + "\n")
     starts = results["first_data_s"]

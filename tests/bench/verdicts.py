@@ -40,7 +40,7 @@ from ocean.procedures.seed import seed
 from ocean.runtime import make_runtime
 from ocean.runtime.base import Runtime
 from tests.bench.deploy import timed_deploy
-from tests.helpers import FakeReceiver, free_port_base
+from tests.helpers import free_port_base
 from tests.k6_traffic import Traffic
 
 ROWS = {"healthy": {}, "errors": {"error_rate": 0.2}, "slow": {"latency_ms": 300}}
@@ -124,8 +124,7 @@ def main() -> None:
     results: dict = {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count()}
     results.update({k: v for k, v in vars(args).items() if k != "json_out"})
     results["conditions_run"] = []
-    # Alertmanager's default receivers post here, so the provoked alerts deliver.
-    sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
+    # The stack's alert inbox receives Alertmanager's notices: the provoked alerts deliver.
     try:
         list(stack.up(runtime))
         list(seed(runtime, products=1000, customers=100, orders=100))
@@ -143,7 +142,6 @@ def main() -> None:
                     args.json_out.write_text(json.dumps(results, indent=2) + "\n")
     finally:
         list(stack.down(runtime, purge=True, yes=True))
-        sink.close()
     report(results)
 
 

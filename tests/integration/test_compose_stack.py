@@ -22,7 +22,7 @@ from ocean.runtime import engine
 from ocean.runtime.compose import ComposeRuntime
 from ocean.services import select
 from tests.compose_support import compose_runtime, own_compose_stack, requires_engine
-from tests.helpers import cli
+from tests.helpers import cli, wait_for_delivery
 
 pytestmark = [pytest.mark.integration, requires_engine, pytest.mark.timeout(900)]
 
@@ -50,6 +50,36 @@ def test_status_shows_the_compose_stack(compose_stack: ComposeRuntime) -> None:
     assert report["runtime"] == "compose"
     assert {s["name"] for s in report["services"]} >= {"postgres", "nginx", "shop-blue"}
     assert all(s["healthy"] and s["state"] == "running" for s in report["services"])
+
+
+def test_alertmanager_delivers_to_the_inbox_container(compose_stack: ComposeRuntime) -> None:
+    """The alert inbox runs as a compose service: Alertmanager's container mails it over
+    STARTTLS with AUTH and posts Slack's format to it; the dead man's switch arrives."""
+    assert compose_stack._containers()["alert-inbox"]["state"] == "running"
+    since = time.time()
+    alerts = [
+        {"labels": {"alertname": "ComposeMailTest", "severity": "warning", "team": "business"}},
+        {"labels": {"alertname": "ComposeChatTest", "severity": "warning"}},
+    ]
+    with compose_stack.http("alertmanager", timeout=5) as alertmanager:
+        alertmanager.post("/api/v2/alerts", json=alerts).raise_for_status()
+    mail = wait_for_delivery(compose_stack, "ComposeMailTest", "firing", since, 30, "email")
+    assert mail["tls"] is True and mail["user"] == "alertmanager"
+    wait_for_delivery(compose_stack, "ComposeChatTest", "firing", since, 30, "chat")
+    wait_for_delivery(compose_stack, "Watchdog", "firing", 0, 60, "watchdog")
+
+
+def test_the_drill_delivers_every_route_on_compose(compose_stack: ComposeRuntime) -> None:
+    """`alerts drill` against the containers: every route ends in the inbox container
+    within group_wait + 2 s, the e-mail over TLS (issue 20)."""
+    result = cli(compose_stack, "alerts.drill", "--json", OCEAN_RUNTIME="compose")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {r["route"]: r for r in json.loads(result.stdout)["routes"]}
+    assert set(rows) == {"deadman", "pager", "email", "chat"}
+    for row in rows.values():
+        assert row["delivered"] and row["via"] == "inbox", row
+        assert row["latency_s"] <= row["budget_s"], row
+    assert rows["email"]["tls"] is True
 
 
 def test_only_host_networking(compose_stack: ComposeRuntime) -> None:

@@ -109,7 +109,7 @@ def test_unknown_service_is_one_clear_error(tmp_path_factory):
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "error: unknown service nope: choose from postgres, redis-master, redis-replica, "
-        "shop-blue, shop-green, nginx, prometheus, alertmanager, node-exporter, "
+        "shop-blue, shop-green, nginx, prometheus, alertmanager, alert-inbox, node-exporter, "
         "postgres-exporter, redis-exporter, nginx-exporter, blackbox-exporter"
     )
     assert not runtime.supervisor.alive()

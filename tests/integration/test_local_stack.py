@@ -17,7 +17,7 @@ from ocean.procedures import stack as procedures
 from ocean.prom import Prometheus
 from ocean.runtime.local import LocalRuntime
 from ocean.runtime.procfs import all_pids, read_stat
-from tests.helpers import metric_value, run_cli
+from tests.helpers import metric_value, run_cli, wait_for_delivery
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +37,7 @@ def test_every_service_healthy_and_every_target_up(stack: LocalRuntime):
         "redis",
         "nginx",
         "blackbox_http",
+        "alert_inbox",
     } <= jobs
     assert all(t["health"] == "up" for t in report["targets"]), report["targets"]
     assert report["healthy"] is True
@@ -48,6 +49,18 @@ def test_every_listener_is_on_loopback(stack: LocalRuntime):
     ours = [line for line in out.splitlines() if any(f"pid={pid}," in line for pid in pids)]
     assert ours, "no listener of the stack found"
     assert all(" 127.0.0.1:" in line for line in ours), ours
+
+
+def test_watchdog_reaches_the_stacks_inbox_and_nothing_fails_to_notify(stack: LocalRuntime):
+    """Out of the box the dead man's switch is delivered locally (the alert inbox, a
+    stack service), so a fresh stack never pages about its own notifications."""
+    watchdog = wait_for_delivery(stack, "Watchdog", "firing", 0, 60, receiver="watchdog")
+    assert watchdog["kind"] == "webhook"
+    assert watchdog["alerts"][0]["labels"]["severity"] == "info"
+    url, auth = f"{stack.url('alertmanager')}/metrics", stack.access().ops_auth
+    assert metric_value(url, "alertmanager_notifications_failed_total", auth) == 0
+    inbox = f"{stack.url('alert-inbox')}/metrics"
+    assert metric_value(inbox, "ocean_inbox_messages_total", receiver="watchdog") >= 1
 
 
 def test_second_product_read_is_a_cache_hit(stack: LocalRuntime):

@@ -62,6 +62,8 @@ async def test_audit_screen_lists_entries_newest_first_and_refreshes(tmp_path: P
 
 async def test_a_console_rollback_in_prod_asks_for_the_environment_and_is_audited(tmp_path):
     runtime = runtime_in(tmp_path, "prod")
+    # A stack's state dir (with none, a rollback is refused before anything is audited).
+    runtime.settings.state_dir.mkdir()
     app = OceanConsole(runtime, RecordedPrometheus())
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)

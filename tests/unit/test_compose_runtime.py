@@ -9,6 +9,7 @@ rendered override and must leave every service on host networking with local ima
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -88,6 +89,16 @@ def test_override_uses_the_port_plan_and_state_dir(prepared: ComposeRuntime) -> 
     assert f"{state}:{state}" in by_name["prometheus"].volumes
     assert by_name["postgres"].stop_signal == "SIGINT"
     assert by_name["postgres"].user not in (None, "0:0")
+    # The alert inbox: its own image, as the state dir's owner (the certificate's key is
+    # 0600), only the TLS dir and its store mounted, its ports from the plan.
+    inbox = by_name["alert-inbox"]
+    assert inbox.image.startswith("ocean-local/inbox:")
+    assert inbox.command == ["python", "-m", "ocean_inbox"]
+    assert inbox.user == f"{os.getuid()}:{os.getgid()}"
+    assert inbox.env["INBOX_SMTP_PORT"] == str(ports["alert-smtp"])
+    assert inbox.env["INBOX_HTTP_PORT"] == str(ports["alert-webhook"])
+    assert f"{state}:{state}" not in inbox.volumes
+    assert str(ports["alert-webhook"]) in " ".join(inbox.healthcheck)
 
 
 def test_env_file_declares_every_template_variable(prepared: ComposeRuntime) -> None:

@@ -55,12 +55,12 @@ def test_from_env_defaults_to_dev_and_ocean_env_picks_another():
 def test_ocean_variables_beat_the_definition(tmp_path: Path):
     env = {
         "OCEAN_STATE_DIR": str(tmp_path / "s"),
-        "OCEAN_PORT_BASE": "47000",
+        "OCEAN_PORT_BASE": "27000",  # below the ephemeral ports (config.check_not_ephemeral)
         "OCEAN_RUNTIME": "local",
     }
     settings = Settings.from_env(env, "prod")
     assert settings.state_dir == tmp_path / "s"
-    assert settings.ports.base == 47000
+    assert settings.ports.base == 27000
     assert settings.runtime == "local"
     assert Settings.from_env({}, "prod").runtime == "compose"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ocean import statedir
 from ocean.config import REPO_ROOT
 from tests.helpers import free_port_base, run_cli
 
@@ -175,12 +176,13 @@ def test_backup_prune_refuses_in_prod_but_not_its_dry_run(state: Path):
 
 
 def test_down_purge_refuses_in_prod_and_in_dev_deletes_all_but_the_audit_log(state: Path):
+    statedir.mark(state)  # a stack's state dir (a foreign one: tests/unit/test_statedir.py)
     (state / "data").mkdir()
     assert_refused(state, "down --purge", "down", "--purge", "--yes")
     assert (state / "data").is_dir()
     _, ended = proceeds(state, "down --purge", "down", "--purge", "--yes")
     assert ended["outcome"] == "succeeded"
-    assert sorted(p.name for p in state.iterdir()) == ["audit.jsonl"]
+    assert sorted(p.name for p in state.iterdir()) == [".ocean-state", "audit.jsonl"]
     assert [e["outcome"] for e in audit(state)] == ["refused", "refused", "started", "succeeded"]
     plain = cli(state, "down", "--env", "prod")  # stopping is no purge: no confirmation
     assert plain.returncode == 0, plain.stderr

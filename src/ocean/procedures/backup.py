@@ -36,6 +36,7 @@ from ocean.backup.crypto import BackupKeys, sha256_file
 from ocean.backup.manifest import PARTS, FileEntry, Manifest
 from ocean.backup.retention import Policy, select
 from ocean.errors import OceanError
+from ocean.fsys import writable_problem
 from ocean.model import Step, StepStatus
 from ocean.rollout.journal import Journal
 from ocean.runtime.base import Runtime
@@ -91,6 +92,21 @@ class Store:
 # -- backup ---------------------------------------------------------------------------
 
 
+def _before_backup(runtime: Runtime, store: Store) -> None:
+    """Fail before anything is written (GPG keys take seconds to make and would be left
+    in a state dir that may not even exist): the stack holds data to back up, and the
+    set and key directories can be written."""
+    state = runtime.settings.state_dir
+    if not state.is_dir():
+        raise OceanError(f"state dir {state} does not exist: no stack to back up (./ocean up)")
+    missing = sorted({"postgres", "redis-master"} - runtime.running())
+    if missing:
+        raise OceanError(f"{' and '.join(missing)} not running: start the stack with ./ocean up")
+    for what, folder in (("backup dir", store.root), ("backup key dir", store.keys.dir)):
+        if problem := writable_problem(folder):
+            raise OceanError(f"{what} {folder} {problem}")
+
+
 def backup(
     runtime: Runtime, label: str = "", encrypt: bool = True, _safety: bool = False
 ) -> Iterator[Step]:
@@ -101,6 +117,8 @@ def backup(
             f"a restore of {marker['id']} is in progress or was interrupted: finish it with "
             f"`invoke restore {marker['id']} --yes` before taking new backups"
         )
+    if not _safety:  # a restore's safety backup runs with the stack up, checked there
+        _before_backup(runtime, store)
     started = time.time()
     clock = time.monotonic()
     recipient = store.keys.ensure(encrypt)

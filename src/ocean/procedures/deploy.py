@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ocean import environments_apply, slo, textfile
+from ocean import environments_apply, limits, slo, statedir, textfile
 from ocean.errors import OceanError
 from ocean.model import Build, Step, StepStatus
 from ocean.prom import PromError, Prometheus
@@ -115,20 +115,35 @@ def check_analysis_window(runtime: Runtime, seconds: float) -> float:
     return seconds
 
 
-# -- deploy ---------------------------------------------------------------------------
-
-
-def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
-    """Deploy ``opts.version`` to ``opts.color`` (the idle color) and promote it if the
-    analysis passes; roll back at once if it fails."""
+def check_options(runtime: Runtime, opts: DeployOptions) -> DeployOptions:
+    """Every option within its bounds (ocean/limits.py), else OceanError in one line.
+    The task calls this before the guard rail audits anything; deploy() again, for
+    callers that skip the task (the console, tests)."""
     check_color(opts.color)
+    if not opts.version.strip():
+        # Path("") is ".": an empty --version would deploy the working directory.
+        raise OceanError("--version is empty: name a git ref (e.g. HEAD) or a directory")
     check_analysis_window(runtime, opts.analysis_window)
+    limits.seconds(opts.ready_timeout, "ready-timeout", limits.MAX_READY_TIMEOUT_S, positive=True)
+    limits.seconds(opts.scale_down_delay, "scale-down-delay", limits.MAX_SCALE_DOWN_DELAY_S)
     if opts.on_inconclusive not in ON_INCONCLUSIVE:
         raise OceanError(
             f"on_inconclusive {opts.on_inconclusive!r}: choose {' or '.join(ON_INCONCLUSIVE)}"
         )
     if opts.warmup_requests < 0 or opts.warmup_concurrency < 1:
         raise OceanError("--warmup must be 0 or more reads, sent at least 1 at a time")
+    limits.count(opts.warmup_requests, "warmup", 0, limits.MAX_WARMUP_REQUESTS)
+    return opts
+
+
+# -- deploy ---------------------------------------------------------------------------
+
+
+def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
+    """Deploy ``opts.version`` to ``opts.color`` (the idle color) and promote it if the
+    analysis passes; roll back at once if it fails."""
+    check_options(runtime, opts)
+    statedir.require(runtime.settings.state_dir)  # before the lock makes deploy/ in it
     journal = Journal(runtime.settings.state_dir)
     with journal.lock(f"deploy {opts.color} {opts.version}", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=True)
@@ -196,6 +211,9 @@ def promote(
     """Promote the deploy paused by ``--no-auto-promote``: switch, analyse, scale down."""
     if analysis_window is not None:
         check_analysis_window(runtime, analysis_window)
+    if scale_down_delay is not None:
+        limits.seconds(scale_down_delay, "scale-down-delay", limits.MAX_SCALE_DOWN_DELAY_S)
+    statedir.require(runtime.settings.state_dir)
     journal = Journal(runtime.settings.state_dir)
     with journal.lock("promote", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=False)
@@ -630,6 +648,7 @@ def rollback(runtime: Runtime) -> Iterator[Step]:
     Abandons a deploy paused before promotion. Otherwise the other color takes the
     traffic (started on its last build if it was scaled down) and the current one stops.
     """
+    statedir.require(runtime.settings.state_dir)
     journal = Journal(runtime.settings.state_dir)
     with journal.lock("rollback", wait=LOCK_WAIT_S):
         yield from recover(runtime, journal, refuse_paused=False)

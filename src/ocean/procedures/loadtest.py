@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from ocean import environments_apply, slo, storefront, textfile
+from ocean import environments_apply, slo, statedir, storefront, textfile
 from ocean.access import TRAFFIC_HEADER
 from ocean.errors import OceanError
 from ocean.loadtest import chart, generator, guards, results
@@ -226,6 +226,7 @@ def _stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 def loadtest(runtime: Runtime, opts: LoadOptions) -> Iterator[Step]:
     """Run ``opts.scenario`` against ``opts.target`` under the server-side guards."""
     settings = runtime.settings
+    statedir.require(settings.state_dir)  # reading the stack's secrets would make them
     # slo.yaml with the environment's overrides (stack/environments: slo.*)
     slos = environments_apply.slos(slo.load(root=settings.repo_root), settings.env)
     limits = results.ClientLimits.load(settings.repo_root)

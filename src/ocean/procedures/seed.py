@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from ocean import limits
 from ocean.errors import OceanError
 from ocean.model import Step, StepStatus
 from ocean.runtime.base import Runtime
@@ -27,9 +28,11 @@ def seed(
     Rows are added on top of what exists (ids continue); orders refer to the products
     and customers made by the same run, or to existing ones when that count is 0.
     """
-    for name, value in (("products", products), ("customers", customers), ("orders", orders)):
-        if value < 0:
-            raise OceanError(f"--{name} must be 0 or more, not {value}")
+    # Bounded (ocean/limits.py): an unbounded count once grew PostgreSQL by 14 GB.
+    products = limits.count(products, "products", 0, limits.MAX_SEED_PRODUCTS)
+    customers = limits.count(customers, "customers", 0, limits.MAX_SEED_CUSTOMERS)
+    orders = limits.count(orders, "orders", 0, limits.MAX_SEED_ORDERS)
+    seed = limits.count(seed, "seed", 0, limits.MAX_SEED)
     started = time.monotonic()
     args = [
         LOADER,

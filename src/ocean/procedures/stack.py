@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ocean import limits, statedir
 from ocean.errors import OceanError
 from ocean.model import Step, TargetHealth
 from ocean.prom import PromError, Prometheus
@@ -29,7 +30,11 @@ def up(
     When the whole stack comes up, also wait until Prometheus scrapes every target.
     A failure stops what this call started, so nothing is left half-started.
     """
-    chosen = select(services, live=runtime.live_color())
+    live = runtime.live_color()
+    # Names first: which services the stack skips is read from its secrets, which a
+    # first read creates, and a bad --services must leave the state dir as it was.
+    select(services, live=live)
+    chosen = select(services, live=live, skipped=runtime.skipped_services())
     started = time.monotonic()
     yield from runtime.check(chosen, install=install)
     yield from runtime.prepare(chosen)
@@ -88,6 +93,8 @@ def down(runtime: Runtime, purge: bool = False, yes: bool = False) -> Iterator[S
         raise OceanError(
             f"--purge deletes {runtime.settings.state_dir} and all its data: add --yes to confirm"
         )
+    if purge:  # before anything stops: a directory that is not a stack's stays as it is
+        statedir.check_purge(runtime.settings.state_dir, runtime.settings.repo_root)
     yield from runtime.stop_all()
     if purge:
         yield from runtime.purge()
@@ -131,6 +138,5 @@ def log_lines(
 ) -> Iterator[str]:
     """The last ``lines`` lines of a service's log, then (with ``follow``) new ones
     until ``stop()`` says so (the console's tail is cancelled that way)."""
-    if lines < 0:
-        raise OceanError(f"--lines must be 0 or more, not {lines}")
+    lines = limits.count(lines, "lines", 0, limits.MAX_LOG_LINES)
     yield from runtime.log_lines(get(name), lines, follow, poll, stop or (lambda: False))

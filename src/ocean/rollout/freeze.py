@@ -38,6 +38,9 @@ KEY = "deploy.freeze"
 # Policy key → the alert label it matches.
 LABEL_KEYS = {"teams": "team", "severities": "severity"}
 NAME_KEYS = ("alerts", "ignore")
+# `alerts drill` marks its synthetic alerts with this label (ocean/alerting/drill.py):
+# a drill proves delivery and must never freeze (or warn about) a deploy.
+DRILL_LABEL = "drill_id"
 # Every environment load reads the rules: libyaml's loader parses them 5x faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -90,7 +93,7 @@ class FreezePolicy:
 
     def decide(self, alerts: Iterable[Mapping[str, Any]]) -> FreezeDecision:
         """Sort Prometheus' alerts (``/api/v1/alerts`` entries: ``state``, ``labels``):
-        firing ones freeze or warn, ignored and pending ones count for nothing."""
+        firing ones freeze or warn, ignored, pending and drill ones count for nothing."""
         frozen: set[str] = set()
         warned: set[str] = set()
         for alert in alerts:
@@ -98,7 +101,7 @@ class FreezePolicy:
                 continue
             labels = alert.get("labels") or {}
             name = labels.get("alertname", "?")
-            if name in self.ignore:
+            if name in self.ignore or DRILL_LABEL in labels:
                 continue
             (frozen if self.freezes(labels) else warned).add(name)
         # An alert that freezes for one series never also warns for another.

@@ -36,6 +36,10 @@ class Runtime(Protocol):
     def redis_url(self, service: str = "redis-master", db: int = 0, user: str = "default") -> str:
         """A redis:// URL with an ACL user's credentials (environment only, never argv)."""
 
+    def skipped_services(self) -> frozenset[str]:
+        """Services of the stack this configuration does not run (the alert inbox when
+        every receiver is real): the whole stack's `up` leaves them out."""
+
     def check(self, services: list[Service], install: bool) -> Iterator[Step]:
         """Pre-flight: tools present, state dir usable, ports free. Raises OceanError."""
 

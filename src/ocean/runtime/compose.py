@@ -116,6 +116,11 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
 
         return __version__
 
+    def inbox_version(self) -> str:
+        from ocean_inbox import __version__
+
+        return __version__
+
     def _pg_ids(self) -> tuple[int, int]:
         """The postgres uid/gid of this host, which the stack image's postgres gets."""
         owner = self._pg_owner()
@@ -178,7 +183,9 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                     "`invoke engine --build` (as root)"
                 )
             yield from self.engine.base_image()
-            yield from self.engine.build_local_images(*self._pg_ids(), self.shop_version())
+            yield from self.engine.build_local_images(
+                *self._pg_ids(), self.shop_version(), self.inbox_version()
+            )
         yield Step("images present", detail=", ".join(sorted(images)))
         skipped = compose_files.profile_only()
         yield Step(
@@ -201,7 +208,9 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             yield from self.engine.start()
         if build:
             yield from self.engine.base_image()
-            yield from self.engine.build_local_images(*self._pg_ids(), self.shop_version())
+            yield from self.engine.build_local_images(
+                *self._pg_ids(), self.shop_version(), self.inbox_version()
+            )
         if stop or purge:
             if self.compose_dir.exists() and self.engine.pid():
                 yield from self.stop_all()
@@ -213,6 +222,8 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
     def _image(self, name: str) -> str:
         if name.startswith("shop-"):
             return self._build_image(self.color_build(name.removeprefix("shop-")))
+        if name == "alert-inbox":
+            return engine.inbox_image(self.inbox_version())
         return engine.STACK_IMAGE
 
     def _build_image(self, build: Build) -> str:
@@ -248,6 +259,8 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             "POSTGRES_PASSWORD": self._secret("POSTGRES_PASSWORD"),
             "SHOP_ADMIN_TOKEN": self._secret("SHOP_ADMIN_TOKEN"),
             "SHOP_DATABASE_URL": self._shop_database_url(),
+            "INBOX_SMTP_PASSWORD": self._secret("INBOX_SMTP_PASSWORD"),
+            "INBOX_VERSION": self.inbox_version(),
         }
 
     def local_services(self) -> list[LocalService]:
@@ -261,11 +274,12 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
         out = []
         for program in self._programs():
             service = BY_NAME[program.name]
-            port = s.ports[service.probe_port or service.name]
+            port = s.ports[service.probe_port_name]
             argv = list(program.argv)
             if "--" in argv:  # nginx's launcher reaps orphans: a container has none
                 argv = argv[argv.index("--") + 1 :]
             shop = program.name.startswith("shop-")
+            inbox = program.name == "alert-inbox"
             env = dict(program.env or {})
             if service.probe in ("redis", "redis-replica"):
                 # redis-cli in the healthcheck authenticates from the environment.
@@ -274,6 +288,13 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                 argv = ["python", "-m", "ocean_shop"]
                 www = str(s.state_dir / "nginx" / "www")
                 mounts, user = [f"{www}:{www}"], None
+            elif inbox:
+                # Its image's python; as the state dir's owner, who can read the
+                # certificate's 0600 key and write the Maildir.
+                argv = ["python", "-m", "ocean_inbox"]
+                tls_dir, store = str(s.tls_dir), str(s.data / "inbox")
+                mounts = [f"{tls_dir}:{tls_dir}:ro", f"{store}:{store}"]
+                user = f"{os.getuid()}:{os.getgid()}"
             else:
                 env.setdefault("GOGC", "25")
                 mounts = stack_mounts
@@ -284,7 +305,7 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                     image=self._image(program.name),
                     command=argv,
                     healthcheck=compose_files.healthcheck_test(
-                        service, host, port, python=shop, netrc=s.etc / "ops.netrc"
+                        service, host, port, python=shop or inbox, netrc=s.etc / "ops.netrc"
                     ),
                     user=user,
                     env=env,
@@ -424,7 +445,7 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                 name=service.name,
                 state=state,
                 pid=info.get("pid"),
-                port=self.settings.ports[service.name],
+                port=self.settings.ports[service.port_name],
                 healthy=healthy,
                 health_detail=detail,
                 restarts=info.get("restarts", 0),

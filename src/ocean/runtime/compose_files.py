@@ -138,6 +138,8 @@ def override(services: list[LocalService]) -> dict[str, Any]:
             "networks": Reset({}),
             "ports": Reset([]),
             "depends_on": Reset({}),
+            # Files the production file mounts as secrets live in the state dir here.
+            "secrets": Reset([]),
             "command": Override(list(s.command)),
             "environment": Override(dict(s.env)),
             "volumes": Override(list(s.volumes)),

@@ -33,6 +33,7 @@ STACK_IMAGE = "ocean-local/stack:bookworm"
 PYTHON_IMAGE = "ocean-local/python:3.11"
 LOCAL_DIR = REPO_ROOT / "stack" / "local"
 SHOP_DIR = REPO_ROOT / "stack" / "shop"
+INBOX_DIR = REPO_ROOT / "stack" / "inbox"
 SUITE = "bookworm"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -318,7 +319,9 @@ class Engine:
         )
         yield Step(f"image {tag}", detail=dockerfile.name, seconds=time.monotonic() - started)
 
-    def build_local_images(self, pg_uid: int, pg_gid: int, shop_version: str) -> Iterator[Step]:
+    def build_local_images(
+        self, pg_uid: int, pg_gid: int, shop_version: str, inbox_version: str
+    ) -> Iterator[Step]:
         """The images the local compose override runs (each skipped when present)."""
         base = {"BASE": BASE_IMAGE}
         wanted = [
@@ -334,6 +337,13 @@ class Engine:
                 shop_image(shop_version),
                 SHOP_DIR / "Dockerfile",
                 SHOP_DIR,
+                {"PYTHON_IMAGE": PYTHON_IMAGE},
+            ),
+            # The alert inbox, from its production Dockerfile likewise.
+            (
+                inbox_image(inbox_version),
+                INBOX_DIR / "Dockerfile",
+                INBOX_DIR,
                 {"PYTHON_IMAGE": PYTHON_IMAGE},
             ),
         ]
@@ -354,6 +364,10 @@ class Engine:
 
 def shop_image(version: str) -> str:
     return f"ocean-local/shop:{version}"
+
+
+def inbox_image(version: str) -> str:
+    return f"ocean-local/inbox:{version}"
 
 
 _PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/sbin", "/bin"])

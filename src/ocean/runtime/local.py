@@ -29,7 +29,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from ocean import access, environments_apply, health, secrets, slo, tls
+from ocean import access, environments_apply, health, receivers, secrets, slo, statedir, tls
 from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
@@ -115,11 +115,12 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         return Path(f"/tmp/ocean-{digest}.sock")
 
     def url(self, service: str) -> str:
-        scheme = BY_NAME[service].scheme if service in BY_NAME else "http"
-        return f"{scheme}://{self.settings.host}:{self.settings.ports[service]}"
+        known = BY_NAME.get(service)
+        scheme, port = (known.scheme, known.port_name) if known else ("http", service)
+        return f"{scheme}://{self.settings.host}:{self.settings.ports[port]}"
 
     def _probe(self, service: Service) -> tuple[bool, str]:
-        port = self.settings.ports[service.probe_port or service.name]
+        port = self.settings.ports[service.probe_port_name]
         password = self._secret(
             "POSTGRES_PASSWORD" if service.probe == "postgres" else "REDIS_PASSWORD"
         )
@@ -230,7 +231,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
     def _check_state_dir(self) -> None:
         state = self.settings.state_dir
         try:
-            state.mkdir(parents=True, exist_ok=True)
+            # Created and marked here, so that `down --purge` can tell it is a stack's.
+            statedir.claim(state, self.settings.repo_root)
             probe = state / ".write-test"
             probe.write_text("ok")
             probe.unlink()
@@ -241,7 +243,9 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             ) from None
 
     def _ports_of(self, service: Service) -> list[int]:
-        ports = [self.settings.ports[service.name]]
+        ports = [self.settings.ports[service.port_name]]
+        if service.name == "alert-inbox":
+            ports.append(self.settings.ports["alert-smtp"])
         if service.name == "nginx":
             ports.append(self.settings.ports["nginx-status"])
             ports.append(self.settings.ports["nginx-http"])
@@ -260,6 +264,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             s.run,
             s.etc / "targets",
             s.data / "textfile",
+            s.data / "inbox",
             s.state_dir / "nginx" / "tmp",
             s.state_dir / "nginx" / "cache",
             s.state_dir / "nginx" / "www",
@@ -371,54 +376,59 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         }
 
     def _alerting_setting(self, name: str) -> str:
-        """An alerting setting or secret: the environment first, then the secrets file."""
-        if self._secrets is None:
+        """An alerting setting or secret: the environment first, then the secrets file
+        (read, not created: skipped_services() asks before the state dir is checked)."""
+        return os.environ.get(name) or self._known_secrets().get(name, "")
+
+    def _known_secrets(self) -> dict[str, str]:
+        if self._secrets is None and self.settings.secrets_file.exists():
             self._secrets = secrets.load_or_create(self.settings.secrets_file)
-        return os.environ.get(name) or self._secrets.get(name, "")
+        return self._secrets or {}
+
+    def receivers(self, inbox_password: str = "") -> receivers.Receivers:
+        """Where each of Alertmanager's receivers delivers (ocean/receivers.py); the
+        inbox's SMTP password only when asked for (rendering: it creates the secret)."""
+        return receivers.resolve(self.settings, self._alerting_setting, inbox_password)
+
+    def skipped_services(self) -> frozenset[str]:
+        """Services this stack does not run: the alert inbox when every receiver is real."""
+        return frozenset() if self.receivers().inbox else frozenset({"alert-inbox"})
 
     def _alerting_context(self) -> dict:
         """Alertmanager's receivers (see monitoring/alertmanager/alertmanager.yml).
 
         Secrets that Alertmanager can read from a file go into 0600 files below
-        etc/alertmanager/; webhook URLs (no url_file in 0.25) go into the 0600 config.
+        etc/alertmanager/ (the Slack URL, the pager token, the SMTP password); webhook
+        URLs (no url_file in 0.25) go into the 0600 config.
         """
-        s = self.settings
-        get = self._alerting_setting
-        conf = s.env["alerting"]  # the environment's receivers; secrets never come from it
-        default = conf["webhook_url"] or f"http://{s.host}:{s.ports['alert-webhook']}"
-        base = (get("OCEAN_ALERT_WEBHOOK_URL") or default).rstrip("/")
-        files = s.etc / "alertmanager"
+        conf = self.settings.env["alerting"]
+        chosen = self.receivers(self._secret("INBOX_SMTP_PASSWORD"))
+        files = self.settings.etc / "alertmanager"
         files.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_atomic(
-            files / "slack_url", (get("OCEAN_SLACK_WEBHOOK_URL") or f"{base}/chat") + "\n", 0o600
-        )
-        pager_token = get("OCEAN_PAGER_TOKEN")
+        write_atomic(files / "slack_url", chosen.slack_url + "\n", mode=0o600)
+        pager_token = self._alerting_setting("OCEAN_PAGER_TOKEN")
         if pager_token:
             write_atomic(files / "pager_token", pager_token + "\n", mode=0o600)
-        smtp = None
-        if get("OCEAN_SMTP_SMARTHOST"):
-            smtp = {
-                "smarthost": get("OCEAN_SMTP_SMARTHOST"),
-                "sender": get("OCEAN_SMTP_FROM") or conf["email_from"],
-                "to": get("OCEAN_SMTP_TO") or conf["email_to"],
-                "username": get("OCEAN_SMTP_USERNAME"),
-                "require_tls": get("OCEAN_SMTP_REQUIRE_TLS") != "false",
-            }
-            write_atomic(files / "smtp_password", get("OCEAN_SMTP_PASSWORD") + "\n", 0o600)
+        # No newline: Alertmanager 0.25 sends auth_password_file's bytes as they are.
+        write_atomic(files / "smtp_password", chosen.smtp.password, mode=0o600)
         return {
             # dev: short, so a fired or resolved alert is delivered within seconds.
             "group_wait": conf["group_wait"],
             "group_interval": conf["group_interval"],
             "repeat_interval": conf["repeat_interval"],
+            # The dead-man's switch beats once a minute: repeat just under the flush
+            # interval (alertmanager.yml says why).
             "watchdog_interval": "1m",
-            "pager_url": get("OCEAN_PAGER_WEBHOOK_URL") or f"{base}/pager",
+            "watchdog_repeat": "50s",
+            "pager_url": chosen.pager_url,
             "pager_token_file": files / "pager_token" if pager_token else None,
-            "deadman_url": get("OCEAN_DEADMAN_URL") or f"{base}/watchdog",
-            "email_url": f"{base}/email",
+            "deadman_url": chosen.deadman_url,
             "slack_url_file": files / "slack_url",
-            "slack_channel": get("OCEAN_SLACK_CHANNEL") or conf["slack_channel"],
-            "smtp": smtp,
+            "slack_channel": self._alerting_setting("OCEAN_SLACK_CHANNEL") or conf["slack_channel"],
+            "smtp": chosen.smtp,
             "smtp_password_file": files / "smtp_password",
+            # The inbox runs (and Prometheus scrapes it) only while a receiver uses it.
+            "inbox": chosen.inbox,
         }
 
     def _render_configs(self) -> int:
@@ -568,6 +578,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     },
                 )
             )
+        programs.append(self._inbox_program())
         programs += [
             Program(
                 "nginx",
@@ -687,6 +698,26 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             ),
         ]
         return programs
+
+    def _inbox_program(self) -> Program:
+        """The alert inbox (stack/inbox): settings and its SMTP password by environment
+        (supervisord.conf is 0600), never argv; nginx's certificate from the local CA
+        for STARTTLS (its SANs are the stack's host and localhost)."""
+        s, files = self.settings, tls.TlsFiles(self.settings.tls_dir)
+        return Program(
+            "alert-inbox",
+            [sys.executable, "-m", "ocean_inbox"],
+            env={
+                "INBOX_HOST": s.host,
+                "INBOX_HTTP_PORT": str(s.ports["alert-webhook"]),
+                "INBOX_SMTP_PORT": str(s.ports["alert-smtp"]),
+                "INBOX_DIR": str(s.data / "inbox"),
+                "INBOX_TLS_CERT": str(files.cert),
+                "INBOX_TLS_KEY_FILE": str(files.key),
+                "INBOX_SMTP_USER": receivers.INBOX_USER,
+                "INBOX_SMTP_PASSWORD": self._secret("INBOX_SMTP_PASSWORD"),
+            },
+        )
 
     def _initdb(self) -> Iterator[Step]:
         pg_dir = self.settings.data / "postgres"
@@ -1225,7 +1256,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         def one(service: Service) -> ServiceStatus:
             info = infos.get(service.name, {})
             state = info.get("statename", "ABSENT").lower()
-            port = self.settings.ports[service.name]
+            port = self.settings.ports[service.port_name]
             if state == "running":
                 healthy, detail = self._probe(service)
             else:
@@ -1250,13 +1281,18 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
             statuses = list(pool.map(one, SERVICES))
         # An on-demand service (the idle color) is part of the stack only while it
-        # runs; the live color always is (stopped, it makes the stack unhealthy).
+        # runs; the live color always is (stopped, it makes the stack unhealthy). So is
+        # a service this stack skips (the inbox, with every receiver real).
         live = f"shop-{self.live_color()}"
+        skipped = self.skipped_services()
         return [
             s
             for s in statuses
             if s.name == live
-            or not (BY_NAME[s.name].on_demand and s.state in ("stopped", "absent", "exited"))
+            or not (
+                (BY_NAME[s.name].on_demand or s.name in skipped)
+                and s.state in ("stopped", "absent", "exited")
+            )
         ]
 
     _EXIT_RE = re.compile(r"exited: (\S+) \(.*not expected\)")

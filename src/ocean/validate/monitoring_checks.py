@@ -25,7 +25,7 @@ import yaml
 
 from ocean.model import Finding
 from ocean.render import render
-from ocean.services import BY_NAME
+from ocean.services import SERVICES
 from ocean.validate.core import check, missing_tool, program, scaled
 from ocean.validate.rendering import local_context
 
@@ -217,7 +217,7 @@ def _job_services(job: dict, ports: dict[int, str]) -> set[str]:
         match = re.search(r":(\d+)(?:/|$)", address)
         if match and int(match.group(1)) in ports:
             found.add(ports[int(match.group(1))])
-    return {name for name in found if name in BY_NAME}
+    return found
 
 
 @check(kind="cross-file", name="scrape-jobs")
@@ -228,7 +228,9 @@ def scrape_jobs(root: Path) -> list[Finding]:
     try:
         from ocean.config import DEFAULT_PORT_BASE, PortPlan
 
-        ports = {port: name for name, port in PortPlan(DEFAULT_PORT_BASE).as_dict().items()}
+        plan = PortPlan(DEFAULT_PORT_BASE)
+        # A service's port is its port-plan entry (its name, or the one it names).
+        ports = {plan[service.port_name]: service.name for service in SERVICES}
         out = []
         for job in config.get("scrape_configs") or []:
             if not _job_services(job, ports):
