@@ -22,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ocean.errors import OceanError
+from ocean.limits import MAX_LOG_LINES
 from ocean.services import get
 
 SHOP_SERVICES = ("shop-blue", "shop-green")
-SCAN_LINES = 200_000  # of each shop's log, newest first: the id of a recent request
+SCAN_LINES = MAX_LOG_LINES  # of each shop's log, newest first: a recent request's lines
 ACCESS_LOG = "nginx-access.log"
 
 _HEX_ID = re.compile(r"[0-9a-fA-F]{32}")
