@@ -262,11 +262,14 @@ def dashboards(c, action, name=None, from_="", out="", var=None, json=False, env
         raise Exit(f"error: {action!r}: list or snapshot", code=1)
     if not name or not out:
         raise Exit("error: dashboards snapshot NAME --out FILE.png|.svg", code=1)
-    runtime = _runtime(env)
+    # Every input checked before the stack is asked anything.
     dashboard = _guard(lambda: model.find(name))
     chosen = _guard(lambda: model.selection(dashboard, from_, var or []))
+    target = _guard(lambda: snapshots.check_out(Path(out)))
+    runtime = _runtime(env)
     with Prometheus.of(runtime, timeout=10) as prom:
-        drawn = _guard(lambda: snapshots.snapshot(prom, dashboard, Path(out), chosen, time.time()))
+        _guard(lambda: snapshots.reachable(prom))
+        drawn = _guard(lambda: snapshots.snapshot(prom, dashboard, target, chosen, time.time()))
     if json:
         print(_json_dumps(drawn))
         return

@@ -72,3 +72,13 @@ def test_selection_from_the_command_line():
         model.selection(dashboard, "", ["colour=blue"])
     with pytest.raises(OceanError, match=r"\.png or \.svg"):
         snapshot.render(dashboard, {}, Path("x.jpg"), chosen, 0)
+
+
+def test_out_is_checked_before_anything_is_drawn(tmp_path):
+    assert snapshot.check_out(tmp_path / "a" / "b.svg") == tmp_path / "a" / "b.svg"
+    with pytest.raises(OceanError, match="not a directory"):
+        snapshot.check_out(Path("/dev/null/x.png"))
+    with pytest.raises(OceanError, match="a directory"):
+        snapshot.check_out(tmp_path / "d.png" if (tmp_path / "d.png").mkdir() is None else 0)
+    with pytest.raises(OceanError, match="at most 400d"):
+        model.parse_range("99999d")

@@ -120,6 +120,7 @@ class Dashboard:
         return next(p for p in self.panels if p.id == panel_id)
 
 
+MAX_RANGE_S = 400 * 86400  # beyond any retention the environments set
 _RELATIVE = re.compile(r"now(?:-(\d+)([smhdw]))?$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -145,6 +146,8 @@ def parse_range(value: str) -> float:
         seconds = parse_duration(value, "from")
     if seconds <= 0:
         raise OceanError(f"time range {value!r} must reach into the past")
+    if seconds > MAX_RANGE_S:
+        raise OceanError(f"time range {value!r}: at most 400d")
     return seconds
 
 

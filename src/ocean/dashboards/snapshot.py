@@ -34,9 +34,7 @@ def render(
     now: float,
 ) -> dict:
     """Draw ``dashboard`` with ``data`` into ``out`` (.png or .svg); what was drawn."""
-    suffix = out.suffix.lower()
-    if suffix not in (".png", ".svg"):
-        raise OceanError(f"--out {out}: a .png or .svg file")
+    suffix = check_out(out).suffix.lower()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,6 +85,32 @@ def render(
         "axes": axes_count,
         "errors": {pid: d.error for pid, d in data.items() if d.error},
     }
+
+
+def check_out(out: Path) -> Path:
+    """``out`` when it names a .png or .svg file in a directory that exists or can be
+    made (not below a file)."""
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise OceanError(f"--out {str(out)!r}: a .png or .svg file")
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OceanError(f"--out {out}: {parent} is not a directory")
+            break
+    if out.is_dir():
+        raise OceanError(f"--out {out}: a directory")
+    return out
+
+
+def reachable(prom) -> None:
+    """OceanError naming Prometheus when it does not answer (rather than an image of
+    errors)."""
+    from ocean.prom import PromError
+
+    try:
+        prom.query("vector(1)")
+    except PromError as exc:
+        raise OceanError(f"Prometheus did not answer: {exc}") from None
 
 
 def _span(seconds: float) -> str:
