@@ -49,6 +49,8 @@ BENCHES = {
     "seed": "tests.bench.seed",
     "deploy": "tests.bench.deploy",
     "tui": "tests.bench.tui",
+    # the Dashboards screen: first paint, CPU per refresh of 20 panels, idle CPU
+    "dashboards": "tests.bench.dashboards",
     "backup": "tests.bench.backup",  # 1M orders: backup vs pg_dump, verify vs pg_restore
     "loadtest": "tests.bench.loadtest",  # browsing VU search, stress breaking point, 10k VUs
     "storefront": "tests.bench.storefront",  # page load in Chromium under 100 API VUs

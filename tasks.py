@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from invoke import Collection, Exit, Task, task
 from invoke.exceptions import ParseError
 from invoke.parser import Argument
+from invoke.parser.parser import ParseMachine
 from rich.console import Console
 from rich.table import Table
 
-from ocean import environments, environments_apply, guardrails, limits, noise
+from ocean import environments, environments_apply, guardrails, limits, noise, tracelog
 from ocean.config import Settings
 from ocean.durations import parse_duration, span
 from ocean.errors import OceanError
@@ -89,6 +92,25 @@ def _number_or_parse_error(set_value):
 
 
 Argument.set_value = _number_or_parse_error(Argument.set_value)
+
+# Positional arguments a task may go without (invoke fills a positional only while its
+# value is None, then insists on it): `invoke logs --trace ID` names no service, and
+# `invoke dashboards list` no dashboard. Left out, they are "".
+OPTIONAL_POSITIONALS = {"logs": {"service"}, "dashboards": {"name"}}
+
+
+def _optional_positionals(complete_context):
+    def completed(machine: ParseMachine) -> None:
+        context = machine.context
+        for argument in context.missing_positional_args if context else ():
+            if argument.name in OPTIONAL_POSITIONALS.get(context.name, ()):
+                argument.value = ""
+        complete_context(machine)
+
+    return completed
+
+
+ParseMachine.complete_context = _optional_positionals(ParseMachine.complete_context)
 
 
 def _guard(call):
@@ -170,16 +192,30 @@ def status(c, json=False, env=""):
 
 
 @task(
+    positional=["service"],
     help={
         "env": ENV_HELP,
         "service": "the service whose log to show (see `status` for names)",
         "follow": "keep printing new lines until Ctrl-C",
         "lines": "how many of the last lines to show first (default 50, at most 100,000)",
-    }
+        "trace": "instead: every line of one request, in time order: nginx's access line "
+        "and the shop's lines (both colors) with this trace id (a response's X-Request-ID)",
+        "json": "with --trace: the lines as JSON (time, source, line)",
+    },
 )
-def logs(c, service, follow=False, lines=50, env=""):
-    """Show a service's log (the last lines, then new ones with --follow)."""
+def logs(c, service=None, follow=False, lines=50, trace="", json=False, env=""):
+    """Show a service's log (the last lines, then new ones with --follow), or follow one
+    request through nginx and the shop with --trace ID."""
     runtime = _runtime(env)
+    if trace:
+        found = _guard(lambda: tracelog.trace(runtime, trace))
+        if json:
+            print(_json_dumps([line.as_dict() for line in found]))
+        for line in () if json else found:
+            print(tracelog.format_line(line))
+        return
+    if not service:
+        raise Exit("error: name a service (see `status`), or --trace ID", code=1)
     try:
         for line in _guard(lambda: stack.log_lines(runtime, service, int(lines), follow)):
             print(line, flush=follow)
@@ -189,6 +225,60 @@ def logs(c, service, follow=False, lines=50, env=""):
         raise Exit(f"error: {exc}", code=1) from None
     except OSError as exc:
         raise Exit(f"error: {os_error_line(exc)}", code=1) from None
+
+
+@task(
+    positional=["action", "name"],
+    iterable=["var"],
+    help={
+        "env": ENV_HELP,
+        "action": "list, or snapshot NAME",
+        "name": "snapshot: the dashboard (file name, uid or title; see `dashboards list`)",
+        "from": "snapshot: how far back, e.g. 15m, 1h, 6h, 7d (default: the dashboard's)",
+        "out": "snapshot: the image to write, FILE.png or FILE.svg",
+        "var": "snapshot: a template variable, NAME=VALUE (repeatable; default All)",
+        "json": "print what was drawn (or the list) as JSON",
+    },
+)
+def dashboards(c, action, name=None, from_="", out="", var=None, json=False, env=""):
+    """The Grafana dashboards of monitoring/dashboards/: `list` them, or `snapshot NAME
+    --out FILE.png|.svg` draws one from Prometheus (the console's key 8 shows them live)."""
+    from ocean.dashboards import model
+    from ocean.dashboards import snapshot as snapshots
+    from ocean.prom import Prometheus
+
+    if action == "list":
+        found = _guard(model.load_all)
+        rows = [
+            {"name": d.name, "title": d.title, "panels": len(d.panels), "range": d.time_from}
+            for d in found
+        ]
+        if json:
+            print(_json_dumps(rows))
+        for row in () if json else rows:
+            print(f"{row['name']:<22} {row['title']:<40} {row['panels']:>3} panels")
+        return
+    if action != "snapshot":
+        raise Exit(f"error: {action!r}: list or snapshot", code=1)
+    if not name or not out:
+        raise Exit("error: dashboards snapshot NAME --out FILE.png|.svg", code=1)
+    # Every input checked before the stack is asked anything.
+    dashboard = _guard(lambda: model.find(name))
+    chosen = _guard(lambda: model.selection(dashboard, from_, var or []))
+    target = _guard(lambda: snapshots.check_out(Path(out)))
+    runtime = _runtime(env)
+    with Prometheus.of(runtime, timeout=10) as prom:
+        _guard(lambda: snapshots.reachable(prom))
+        drawn = _guard(lambda: snapshots.snapshot(prom, dashboard, target, chosen, time.time()))
+    if json:
+        print(_json_dumps(drawn))
+        return
+    console.print(
+        f"[green]✓[/] {drawn['out']}: {dashboard.title}, {len(drawn['panels'])} panels, "
+        f"{drawn['width']}×{drawn['height']} px"
+    )
+    for panel_id, error in drawn["errors"].items():
+        console.print(f"[yellow]![/] panel {panel_id}: {error}")
 
 
 @task(

@@ -34,6 +34,7 @@ from tui.messages import HealthFailed, HealthUpdated, ProcedureDone, StepPosted
 from tui.screens.alerts import AlertsScreen
 from tui.screens.audit import AuditScreen
 from tui.screens.backups import BackupsScreen
+from tui.screens.dashboards import DashboardsScreen
 from tui.screens.deploy import DeployScreen
 from tui.screens.help import HelpScreen
 from tui.screens.loadtest import LoadTestScreen
@@ -55,6 +56,7 @@ class OceanConsole(App):
         "validate": ValidateScreen,
         "logs": LogsScreen,
         "audit": AuditScreen,
+        "dashboards": DashboardsScreen,
         "alerts": AlertsScreen,
     }
     DEFAULT_MODE = "overview"
@@ -67,7 +69,8 @@ class OceanConsole(App):
         Binding("6", "switch_mode('logs')", "Logs", id="screen.logs"),
         # Off the footer (it is full); `?` and the command palette list it.
         Binding("7", "switch_mode('audit')", "Audit log", id="screen.audit", show=False),
-        Binding("8", "switch_mode('alerts')", "Alerts", id="screen.alerts", show=False),
+        Binding("8", "switch_mode('dashboards')", "Dashboards", id="screen.dashboards", show=False),
+        Binding("9", "switch_mode('alerts')", "Alerts", id="screen.alerts", show=False),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -233,6 +236,13 @@ TASKS = [
     ("Silence the selected alert", "invoke alerts.silence ALERT", "alerts", "silence", True),
     ("End the selected silence", "invoke alerts.unsilence ID", "alerts", "unsilence", True),
     ("Run the alert drill", "invoke alerts.drill", "alerts", "drill", True),
+    (
+        "Dashboards",
+        "monitoring/dashboards/ drawn live (invoke dashboards snapshot NAME)",
+        "dashboards",
+        None,
+        False,
+    ),
     (
         "Audit log",
         "destructive actions and their outcomes (<state>/audit.jsonl)",

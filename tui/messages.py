@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from ocean.dashboards.query import PanelData
 from ocean.model import ServiceStatus, Step
 from ocean.observe import HealthView
 
@@ -47,6 +48,25 @@ class ProcedureDone(Message):
         self.source = source
         self.error = error
         self.result = result
+
+
+class DashboardFetched(Message):
+    """One refresh of a dashboard's panels (``data``: panel id → PanelData) and the
+    values each template variable offers; ``generation`` names the dashboard and
+    selection it was fetched for, so a late answer for an old one is dropped."""
+
+    def __init__(
+        self,
+        generation: int,
+        data: dict[int, PanelData],
+        options: dict[str, list[str]],
+        seconds: float,
+    ) -> None:
+        super().__init__()
+        self.generation = generation
+        self.data = data
+        self.options = options
+        self.seconds = seconds
 
 
 class AlertsFetched(Message):

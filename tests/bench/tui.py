@@ -68,9 +68,11 @@ asyncio.run(main())
 """
 
 
-def child(env: dict[str, str], mode: str, refresh: float, amount: float) -> dict:
+def run_child(script: str, env: dict[str, str], *args: object) -> dict:
+    """``script`` in a fresh Python process (``args`` as its argv); the JSON it printed
+    last (tests/bench/dashboards.py runs its console the same way)."""
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, mode, str(refresh), str(amount)],
+        [sys.executable, "-c", script, *map(str, args)],
         capture_output=True,
         text=True,
         env=env,
@@ -80,6 +82,10 @@ def child(env: dict[str, str], mode: str, refresh: float, amount: float) -> dict
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-2000:])
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def child(env: dict[str, str], mode: str, refresh: float, amount: float) -> dict:
+    return run_child(CHILD, env, mode, refresh, amount)
 
 
 def main() -> None:

@@ -84,6 +84,11 @@ def test_rendered_config_passes_amtool_and_is_consistent(tmp_path: Path, environ
 
     # Undefined or unused receivers, inhibit rules without `equal` (`invoke validate`).
     assert alertmanager_problems(config) == []
+    # The dead-man's switch repeats at every flush: its repeat_interval is below its
+    # group_interval (equal ones skip every other flush).
+    (deadman,) = [r for r in config["route"]["routes"] if r["receiver"] == "deadman"]
+    seconds = {"50s": 50, "1m": 60}
+    assert seconds[deadman["repeat_interval"]] < seconds[deadman["group_interval"]]
     for receiver in config["receivers"]:
         for kind, configs in receiver.items():
             if kind.endswith("_configs"):

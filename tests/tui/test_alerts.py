@@ -1,4 +1,4 @@
-"""The Alerts screen (8): per receiver the last delivery and failures, silence and
+"""The Alerts screen (9): per receiver the last delivery and failures, silence and
 unsilence from the console, and the drill, against a real Alertmanager (Debian's
 binary, the stack's rendered config: tests/alerting_support.py) and the alert inbox
 (the real service where the runtime has it, else the stand-in there). Prometheus is
@@ -57,7 +57,7 @@ async def fetched(pilot, app: OceanConsole, more: int = 1) -> AlertsScreen:
 
 async def open_alerts(pilot, app: OceanConsole) -> AlertsScreen:
     await settle(pilot, app)
-    await pilot.press("8")
+    await pilot.press("9")
     await pilot.pause()
     return await fetched(pilot, app)
 

@@ -72,6 +72,7 @@ TASKS: dict[str, list[str]] = {
     "alerts.silence": ["ShopInstanceDown", "--for=1h", "--reason=maintenance"],
     "alerts.unsilence": ["0b6c5b1e-0000-4000-8000-000000000000"],
     "alerts.drill": [],
+    "dashboards": ["snapshot", "system-overview", "--out=/tmp/ocean-sweep-dashboard.png"],
 }
 INT_FLAGS = {
     "logs": ["lines"],
@@ -109,6 +110,9 @@ NAMING = [
     ("alerts.silence", ["", "NoSuchAlert", "ShopInstanceDwn"]),
     ("alerts.silence", ["--reason=", "--reason= "]),
     ("alerts.unsilence", ["", "not-an-id"]),
+    ("dashboards", ["--from=abc", "--from=0s", "--from=-5m", "--from=99999d"]),
+    ("dashboards", ["--var=nope", "--var=colour=blue", "--out=x.jpg", "--out=/dev/null/x.png"]),
+    ("dashboards", ["--name=nope", "--action=nope"]),
 ]
 # Tasks that must fail where the state dir does not exist (no stack there).
 NEEDS_A_STACK = [

@@ -157,6 +157,39 @@ async def test_trace_id_middleware_sets_the_id_for_logs_and_echoes_it() -> None:
     assert current_trace_id.get() is None  # reset once the request is done
 
 
+@pytest.mark.anyio
+async def test_each_request_but_probes_logs_one_line_with_its_trace_id(json_logger) -> None:
+    logger, stream = json_logger
+    access = logging.getLogger("ocean_shop.access")
+    access.addHandler(logger.handlers[0])
+    access.setLevel(logging.INFO)
+
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    transport = httpx.ASGITransport(app=TraceIdMiddleware(app, access_log=True))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+            await client.post("/api/cart", headers={"X-Request-ID": TRACE_ID})
+            await client.get("/healthz")
+            await client.get("/metrics")
+    finally:
+        access.removeHandler(logger.handlers[0])
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["message"] == "POST /api/cart 201" and line["trace_id"] == TRACE_ID
+    assert (line["method"], line["path"], line["status"]) == ("POST", "/api/cart", 201)
+    assert line["duration_ms"] >= 0 and line["logger"] == "ocean_shop.access"
+
+
+def test_the_access_log_is_on_unless_turned_off() -> None:
+    base = {"SHOP_DATABASE_URL": "postgresql://db", "SHOP_REDIS_URL": "redis://cache"}
+    assert Settings.from_env(base).access_log
+    assert not Settings.from_env({**base, "SHOP_ACCESS_LOG": "0"}).access_log
+
+
 # --- fault injection, metrics and the admin guard (real app, no lifespan) ---------------
 
 

@@ -1,4 +1,4 @@
-"""Alerts (key 8): firing and pending alerts with their receivers, the silences, and per
+"""Alerts (key 9): firing and pending alerts with their receivers, the silences, and per
 receiver the last delivery and the failures (issue 20); silence, unsilence and the
 delivery drill from here.
 

@@ -1,4 +1,5 @@
-"""Logs: tail one service's log, with a filter."""
+"""Logs: tail one service's log, with a filter; a trace id as the filter follows that
+request through nginx and both shop colors instead (`invoke logs --trace ID`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, RichLog, Select
 from textual.worker import get_current_worker
 
+from ocean import tracelog
 from ocean.procedures import stack
 from ocean.services import SERVICES
 from tui.screens.base import OceanScreen
@@ -36,11 +38,29 @@ class LogsScreen(OceanScreen):
         self._restart()
 
     def _restart(self) -> None:
+        needle = self.query_one("#filter", Input).value.strip()
+        if tracelog.is_trace_id(needle):
+            self.query_one("#log-lines", RichLog).clear()
+            self.trace(needle)
+            return
         service = self.query_one("#service", Select).value
         if service is Select.BLANK:
             return
         self.query_one("#log-lines", RichLog).clear()
-        self.tail(str(service), self.query_one("#filter", Input).value)
+        self.tail(str(service), needle)
+
+    @work(thread=True, exclusive=True, group="logs")
+    def trace(self, trace_id: str) -> None:
+        log = self.query_one("#log-lines", RichLog)
+        try:
+            lines = [
+                tracelog.format_line(line)
+                for line in tracelog.trace(self.console.runtime, trace_id)
+            ]
+        except Exception as exc:
+            lines = [f"error: {exc}"]
+        for line in lines:
+            self.app.call_from_thread(log.write, line)
 
     @work(thread=True, exclusive=True, group="logs")
     def tail(self, service: str, needle: str) -> None:

@@ -187,7 +187,7 @@ def drill(runtime: Runtime, only: str | None = None, timeout: float | None = Non
         yield Step("injected", detail=f"{len(planned)} drill alert(s), waiting ≤ {wait:g}s")
         try:
             yield from watch.wait(posted + wait)
-            _diagnose(alertmanager, deliveries)
+            _diagnose(alertmanager, deliveries, watch.refusals())
         finally:  # Ctrl-C or an error while waiting: the drill alerts still end
             resolved = _resolve(alertmanager, planned)
     ended = "drill alerts ended: receivers get resolved notices at their next group_interval"
@@ -227,6 +227,22 @@ class _Watch:
         self.since = time.time()
         counted = _by(deliveries, "counters")
         self.before = drills.counters(alertmanager.metrics()) if counted else {}
+        # What the inbox refuses (a wrong SMTP password …) names why nothing arrived.
+        self.refused_before = self.refused()
+
+    def refused(self) -> dict[str, float]:
+        if self.inbox is None:
+            return {}
+        try:
+            return self.inbox.rejections()
+        except OceanError:
+            return {}
+
+    def refusals(self) -> str:
+        """The inbox's refusals since the drill began, e.g. "auth_failed ×3"."""
+        now = self.refused()
+        rose = {r: n - self.refused_before.get(r, 0.0) for r, n in now.items()}
+        return ", ".join(f"{r} ×{n:g}" for r, n in sorted(rose.items()) if n > 0)
 
     def _messages(self) -> list:
         """What the inbox got since the drill began. Only for subtracting local
@@ -274,9 +290,10 @@ class _Watch:
         return any(d.received_at is None for d in self.deliveries)
 
 
-def _diagnose(alertmanager: AlertmanagerApi, deliveries: list) -> None:
+def _diagnose(alertmanager: AlertmanagerApi, deliveries: list, refusals: str = "") -> None:
     """Why an undelivered drill alert did not go out, when Alertmanager knows: a silence
-    or an inhibit rule muted it."""
+    or an inhibit rule muted it; or the inbox refused what Alertmanager sent
+    (``refusals``: a wrong SMTP password shows as auth_failed)."""
     for delivery in deliveries:
         if delivery.received_at is not None or delivery.problem:
             continue  # delivered, or the counters already say why not
@@ -288,6 +305,11 @@ def _diagnose(alertmanager: AlertmanagerApi, deliveries: list) -> None:
             delivery.problem = "inhibited by another alert"
         elif not held:
             delivery.problem = "Alertmanager does not hold the drill alert"
+        elif refusals and delivery.via == "inbox":
+            delivery.problem = (
+                f"nothing arrived: the inbox refused Alertmanager ({refusals}; a wrong SMTP "
+                "password shows as auth_failed)"
+            )
         else:
             delivery.problem = f"nothing arrived ({delivery.via})"
 

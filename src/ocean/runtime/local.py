@@ -416,7 +416,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             "group_wait": conf["group_wait"],
             "group_interval": conf["group_interval"],
             "repeat_interval": conf["repeat_interval"],
+            # The dead-man's switch beats once a minute: repeat just under the flush
+            # interval (alertmanager.yml says why).
             "watchdog_interval": "1m",
+            "watchdog_repeat": "50s",
             "pager_url": chosen.pager_url,
             "pager_token_file": files / "pager_token" if pager_token else None,
             "deadman_url": chosen.deadman_url,

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(FaultInjectionMiddleware, faults=app.state.faults)
     app.add_middleware(HTTPMetricsMiddleware, metrics=metrics)
     tracing = settings.otlp_endpoint is not None
-    app.add_middleware(TraceIdMiddleware, tracing=tracing)
+    app.add_middleware(TraceIdMiddleware, tracing=tracing, access_log=settings.access_log)
     if tracing:
         from ocean_shop import tracing as otel  # only now: the SDK costs memory
 

@@ -55,6 +55,10 @@ class Settings:
     # Where the storefront's fingerprinted assets are published for nginx
     # (<dir>/static/<name>, see assets.py). None: served by the shop only.
     static_dir: str | None = None
+    # One log line per request (method, path, status, duration, with its trace id):
+    # what `invoke logs --trace ID` finds beside nginx's access line. Probes and
+    # /metrics are never logged.
+    access_log: bool = True
 
     def __post_init__(self) -> None:
         if self.color not in COLORS:
@@ -154,6 +158,8 @@ class Settings:
             admin_token=environ.get("SHOP_ADMIN_TOKEN", "").strip() or None,
             otlp_endpoint=environ.get("SHOP_OTLP_ENDPOINT", "").strip() or None,
             static_dir=environ.get("SHOP_STATIC_DIR", "").strip() or None,
+            access_log=environ.get("SHOP_ACCESS_LOG", "").strip().lower()
+            not in ("0", "false", "no", "off"),
         )
 
 

@@ -14,7 +14,10 @@ Every record logged while a request is handled has ``trace_id`` (32 hex digits),
 
 Every HTTP response carries the id back as ``X-Request-ID``, so a client (or nginx's
 access log, which logs $request_id) can quote the id the shop logged and, with
-tracing on, the trace to open in Jaeger.
+tracing on, the trace to open in Jaeger. Each request but probes and scrapes also
+gets one line of its own (logger ``ocean_shop.access``: method, path, status,
+duration_ms; SHOP_ACCESS_LOG=0 turns it off), so `invoke logs --trace ID` finds every
+request in the shop's log, not only those that logged something.
 
 Extra structured fields: ``log.info(msg, extra={"fields": {...}})`` adds them to the
 line (they never replace the standard keys).
@@ -26,6 +29,7 @@ import logging
 import random
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -110,9 +114,10 @@ class TraceIdMiddleware:
     (uvicorn runs each request in a task of its own), and that line needs it most.
     """
 
-    def __init__(self, app: ASGIApp, tracing: bool = False) -> None:
+    def __init__(self, app: ASGIApp, tracing: bool = False, access_log: bool = False) -> None:
         self.app = app
         self.span_ids = otel_span_ids() if tracing else None
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -124,16 +129,51 @@ class TraceIdMiddleware:
         token = current_trace_id.set(trace_id)
         if kind == "http":
             header = (b"x-request-id", trace_id.encode())
+            status = 0
 
             async def send_with_id(message: Message) -> None:
+                nonlocal status
                 if message["type"] == "http.response.start":
                     message["headers"] = [*message.get("headers", ()), header]
+                    status = message["status"]
                 await send(message)
 
-            await self.app(scope, receive, send_with_id)
+            if not self.access_log or scope["path"] in UNLOGGED_PATHS:
+                await self.app(scope, receive, send_with_id)
+            else:
+                started = time.perf_counter()
+                try:
+                    await self.app(scope, receive, send_with_id)
+                finally:
+                    _log_request(scope, status, time.perf_counter() - started)
         else:
             await self.app(scope, receive, send)
         current_trace_id.reset(token)
+
+
+# Probes and scrapes: every second from Prometheus and the health checks; no trace to follow.
+UNLOGGED_PATHS = frozenset(("/healthz", "/readyz", "/metrics"))
+access_log = logging.getLogger("ocean_shop.access")
+
+
+def _log_request(scope: Scope, status: int, seconds: float) -> None:
+    """The request's line: what `invoke logs --trace ID` finds beside nginx's line
+    (status 0: the app failed before answering; the server logs that exception next)."""
+    method, path = scope["method"], scope["path"]
+    access_log.info(
+        "%s %s %d",
+        method,
+        path,
+        status,
+        extra={
+            "fields": {
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+            }
+        },
+    )
 
 
 class TraceContextFilter(logging.Filter):
