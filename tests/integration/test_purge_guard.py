@@ -39,14 +39,20 @@ def test_purge_refuses_foreign_dirs_beside_a_live_stack(tmp_path_factory, tmp_pa
         foreign = tmp_path / "somebodys"
         (foreign / "important").mkdir(parents=True)
         (foreign / "important" / "data.txt").write_text("keep\n")
-        # The foreign dir, and the directory that holds the live stack's state dir.
+        # The foreign dir, and the directory that holds the live stack's state dir. That
+        # one is the test session's temp root, where other tests' stacks write as they
+        # run: what must survive there is a file of ours and the live stack's state dir.
+        sentinel = state.parent / f"{state.name}-sentinel.txt"
+        sentinel.write_text("keep\n")
         for target in (foreign, state.parent):
-            before = sorted(str(p) for p in target.rglob("*"))
+            before = sorted(str(p) for p in foreign.rglob("*"))
             done = _purge(target, base)
             assert done.returncode == 1, done.stderr
             (line,) = done.stderr.strip().splitlines()
             assert line.startswith("error: refusing to purge"), line
-            assert sorted(str(p) for p in target.rglob("*")) == before
+            assert sorted(str(p) for p in foreign.rglob("*")) == before
+            assert sentinel.read_text() == "keep\n"
+            assert (state / statedir.MARKER).is_file()
         assert "postgres" in runtime.running()  # nothing was stopped either
         assert (state / statedir.MARKER).is_file()
         done = _purge(state, base)  # its own state dir: stopped, then deleted
