@@ -8,7 +8,6 @@ is not JSON).
 
 from __future__ import annotations
 
-import re
 from typing import Any, Self
 
 import httpx
@@ -124,15 +123,8 @@ class InboxApi(StackApi):
     def __init__(self, runtime: Any, timeout: float = TIMEOUT) -> None:
         super().__init__(runtime, "alert-webhook", timeout)
 
-    def rejections(self) -> dict[str, float]:
-        """{reason: count} of what the inbox refused (its ``ocean_inbox_rejected_total``):
-        auth_failed, auth_required, tls_required, bad_payload."""
-        found: dict[str, float] = {}
-        pattern = re.compile(r'^ocean_inbox_rejected_total\{[^}]*reason="([^"]+)"[^}]*\}\s+(\S+)')
-        for line in self.call("GET", "/metrics").text.splitlines():
-            if hit := pattern.match(line):
-                found[hit[1]] = found.get(hit[1], 0.0) + float(hit[2])
-        return found
+    def metrics(self) -> str:
+        return self.call("GET", "/metrics").text
 
     def messages(self, since: float) -> list[dict[str, Any]]:
         found = self.json("GET", "/api/messages", params={"since": f"{since:.3f}"})

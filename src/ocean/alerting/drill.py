@@ -326,11 +326,15 @@ NOTIFICATIONS = ("alertmanager_notifications_total", "alertmanager_notifications
 
 def counters(metrics_text: str) -> dict[tuple[str, str], float]:
     """{(metric, integration): value} of Alertmanager's notification counters."""
+    names = r"alertmanager_notification(?:s|_requests)(?:_failed)?_total"
+    return counter_totals(metrics_text, names, "integration")
+
+
+def counter_totals(metrics_text: str, names: str, label: str) -> dict[tuple[str, str], float]:
+    """{(metric, value of ``label``): sum} of the samples whose name matches the regex
+    ``names``, from a Prometheus text exposition."""
     found: dict[tuple[str, str], float] = {}
-    pattern = re.compile(
-        r"^(alertmanager_notification(?:s|_requests)(?:_failed)?_total)"
-        r'\{[^}]*integration="([^"]+)"[^}]*\}\s+(\S+)'
-    )
+    pattern = re.compile(rf'^({names})\{{[^}}]*{label}="([^"]+)"[^}}]*\}}\s+(\S+)')
     for line in metrics_text.splitlines():
         if hit := pattern.match(line):
             key = (hit[1], hit[2])

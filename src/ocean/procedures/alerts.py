@@ -234,9 +234,11 @@ class _Watch:
         if self.inbox is None:
             return {}
         try:
-            return self.inbox.rejections()
+            text = self.inbox.metrics()
         except OceanError:
             return {}
+        totals = drills.counter_totals(text, "ocean_inbox_rejected_total", "reason")
+        return {reason: n for (_, reason), n in totals.items()}
 
     def refusals(self) -> str:
         """The inbox's refusals since the drill began, e.g. "auth_failed ×3"."""
