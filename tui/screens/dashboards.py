@@ -14,7 +14,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.scalar import Scalar, Unit
-from textual.lazy import Lazy
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Select, Static
@@ -29,7 +28,6 @@ from tui.widgets.dashboard import PanelWidget, RowTitle, panel_widget
 
 RANGES = ("5m", "15m", "1h", "3h", "6h", "12h", "24h", "2d", "7d")
 GRID_COLUMNS = 24
-FIRST_SCREENFUL = 60  # lines; the panels below are mounted after the first paint
 LINES_PER_GRID_UNIT = 1.5  # a Grafana grid row is ~30 px; a terminal line ~20
 
 
@@ -112,7 +110,7 @@ class DashboardsScreen(OceanScreen):
             line = Horizontal(*children, classes="dash-line")
             height = max(round(max(p.h for p in panels) * LINES_PER_GRID_UNIT), 4)
             line.styles.height = height
-            widgets.append(line if top < FIRST_SCREENFUL else Lazy(line))
+            widgets.append(line)
             top += height
         body.mount_all(widgets)
         self._variables()
