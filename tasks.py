@@ -771,8 +771,9 @@ def loadtest(
     server-side guard (from slo.yaml) breaches; judge every SLO. Results go to
     <state>/loadtests/<id>/. Exit 1 when a verdict fails or a guard stopped the run;
     exit 3 when the run is inconclusive: the load generator (k6) was saturated, starved of
-    CPU or dropped iterations, and only client-side timings failed (a server-side breach
-    still exits 1); the output names the side that limited the run, with the figures."""
+    CPU or dropped iterations, and only client-side timings failed; or other processes
+    kept the machine busy, and only timings failed (errors still exit 1). The output
+    names the side that limited the run, with the figures."""
     from ocean.loadtest.scenarios import options
     from ocean.procedures import loadtest as loadtests
 
@@ -912,6 +913,11 @@ def _print_loadtest(report: dict) -> None:
             console.print(
                 f"[yellow]{limited} was limited by the load generator: its figures measure "
                 "k6 as much as the shop[/]"
+            )
+        for limited in report.get("machine_limited", []):
+            console.print(
+                f"[yellow]{limited} ran while other processes took the cores: its figures "
+                "measure the machine as much as the shop[/]"
             )
         table = Table("metric", base["id"], run["id"], "change", "", box=None)
         for row in report["rows"]:
