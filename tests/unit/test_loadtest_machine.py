@@ -138,3 +138,11 @@ def test_cpu_pressure_is_read_from_psi():
     subprocess.run(["timeout", "0.3", "sh", "-c", "while :; do :; done"], check=False)
     again = machine.cpu_pressure_us()
     assert again is not None and again >= first
+
+
+def test_a_hogged_machine_that_also_starved_k6_of_its_load_says_so():
+    verdicts, figures, _ = judged(277.0, 312.0, HOGGED_MACHINE)
+    figures = {**figures, "dropped_iterations": 400, "dropped_share": 0.4}
+    judgement = generator.judge(verdicts, figures)
+    assert judgement.limited_by == "machine" and judgement.undelivered
+    assert "400 iterations dropped (40.0%)" in judgement.detail

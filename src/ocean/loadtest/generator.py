@@ -279,7 +279,7 @@ def judge(
     """
     figures_line = describe(gen)
     if breach is None and machine_.starved(gen):
-        judged = _judge_starved_machine(verdicts, gen, figures_line)
+        judged = _judge_starved_machine(verdicts, gen, figures_line, stopped_by)
         if judged is not None:
             return judged
     server_failed = [v for v in verdicts if v.source == SERVER and v.passed is False]
@@ -319,7 +319,7 @@ def judge(
 
 
 def _judge_starved_machine(
-    verdicts: list[Verdict], gen: dict[str, Any], figures_line: str
+    verdicts: list[Verdict], gen: dict[str, Any], figures_line: str, stopped_by: str
 ) -> Judgement | None:
     why = f"{MACHINE} busy: {machine_.describe(gen)}"
     for v in verdicts:
@@ -332,7 +332,10 @@ def _judge_starved_machine(
         return Judgement(SERVER, f"{what}, not explained by the busy machine; {why}", False)
     if not any(v.excused for v in verdicts):
         return None
-    return Judgement(MACHINE, f"processes outside the run took the cores: {figures_line}", False)
+    # k6, starved with the rest, may not have delivered the load either.
+    undelivered = gen.get("dropped_share", 0.0) > DROPPED_MAX or stopped_by == "deadline"
+    detail = f"processes outside the run took the cores: {figures_line}"
+    return Judgement(MACHINE, detail, undelivered)
 
 
 def _measured(verdict: Verdict) -> bool:
