@@ -320,8 +320,8 @@ def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False, en
         "redis-server) from Debian when run as root (CI does)",
         "refresh-catalog": "instead of checking: rewrite monitoring/catalog.json (the metric "
         "catalog the `series` checks read) from the running stack of --env; it first drives "
-        "traffic (reads, the warm-up, one injected 5xx per color, 3 s k6 smoke and websocket runs) so "
-        "series that need traffic are captured too",
+        "traffic (reads, the warm-up, one injected 5xx per color, 3 s k6 smoke and "
+        "websocket runs) so series that need traffic are captured too",
     }
 )
 def validate(c, json=False, only="", strict=False, install=False, env="", refresh_catalog=False):

@@ -234,8 +234,10 @@ def parse_exposition(text: str) -> list[Exposed]:
 def _belongs(series: str, family: Exposed) -> bool:
     if series == family.name:
         return True
-    suffixes = SUFFIXES.get(family.type, ())
-    return any(series == family.name + s for s in suffixes if s)
+    base = family.name
+    if family.type == "counter" and base.endswith("_total"):
+        base = base[: -len("_total")]  # the text format names a counter by its _total
+    return any(series == base + s for s in SUFFIXES.get(family.type, ()) if s)
 
 
 # ---------------------------------------------------------------------------------------

@@ -40,11 +40,11 @@ import httpx
 
 from ocean import textfile
 from ocean.config import PortPlan, Settings
-from ocean.model import Step, StepStatus
 from ocean.errors import OceanError
+from ocean.model import Step, StepStatus
 from ocean.prom import PromError, Prometheus
 from ocean.services import COLORS
-from ocean.validate.catalog import Catalog, Family, parse_exposition, save
+from ocean.validate.catalog import Catalog, Exposed, Family, parse_exposition, save
 
 # Series Prometheus stores for at most this long back are read (a fresh capture is
 # what counts: a metric renamed an hour ago must not linger in the catalog).
@@ -52,6 +52,10 @@ LOOKBACK_S = 300
 # Series Prometheus makes for alerting rules: the series check knows them from the rule
 # files, whatever fired while the catalog was captured.
 SYNTHESISED = ("ALERTS", "ALERTS_FOR_STATE")
+# Our own Python services: prometheus_client prints every registered family's HELP and
+# TYPE, sampled or not, so each must be on any live stack (the staleness test's check
+# that nothing the catalog holds was dropped). Exporters print a family only with samples.
+DECLARING_JOBS = ("shop", "alert_inbox")
 # The k6 scenarios a refresh runs: between them, every k6 metric the toolkit reads.
 K6_SCENARIOS = ("smoke", "websocket")
 # build_info metrics → the name their version is filed under.
@@ -196,13 +200,16 @@ def _add_target(families: dict[str, Family], http: httpx.Client, target: dict) -
     except httpx.HTTPError:
         return  # a target down now: Prometheus' series still name what it exported
     exposed = parse_exposition(response.text)
-    declares_empty = any(not f.samples for f in exposed)
+    declares_empty = job in DECLARING_JOBS
     for family in exposed:
-        for name in family.series_names():
+        # What the exporter declares with or without samples (not the _created series
+        # a first sample adds): what any live stack must show.
+        typed = Exposed(family.name, family.type).series_names() if declares_empty else []
+        for name in family.series_names() + typed:
             entry = families.setdefault(name, Family(family.type, family.help, "scrape"))
             entry.type, entry.help = family.type, family.help or entry.help
             entry.jobs.add(job)
-            entry.declared = entry.declared or declares_empty
+            entry.declared = entry.declared or name in typed
         for name, sample_labels in family.samples:
             families[name].add_series({**sample_labels, **labels})
 
