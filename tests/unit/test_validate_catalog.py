@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ocean.config import REPO_ROOT
 from ocean.validate import catalog
 from ocean.validate.catalog import Catalog, Family, differences, parse_exposition
+from tests.task_runner import run_task
 
 PAGE = """\
 # HELP shop_http_requests_total HTTP requests.
@@ -96,3 +99,22 @@ def test_the_committed_catalog_loads_and_names_its_versions():
     assert {"blue", "green"} <= set(labels["color"])
     assert "5xx" in labels["status"]
     assert "postgres" in loaded.labels("up")["job"]
+
+
+@pytest.mark.parametrize("made", [False, True], ids=["no state dir", "no stack running"])
+def test_refresh_without_a_stack_is_one_line_and_keeps_the_catalog(tmp_path, made):
+    state = tmp_path / "state"
+    if made:
+        state.mkdir()
+    before = (REPO_ROOT / catalog.CATALOG_PATH).read_bytes()
+    outcome = run_task(
+        "validate",
+        "--refresh-catalog",
+        env={"OCEAN_STATE_DIR": str(state), "OCEAN_PORT_BASE": "32700"},
+    )
+    assert outcome.code == 1 and outcome.traceback == ""
+    assert outcome.stderr.startswith("error: ") and outcome.stderr.count("\n") == 1, outcome.stderr
+    assert ("does not exist" in outcome.stderr) != made
+    assert "does not answer" in outcome.stderr or not made
+    assert (REPO_ROOT / catalog.CATALOG_PATH).read_bytes() == before
+    assert state.exists() == made  # nothing created for a stack that is not there

@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from ocean import textfile
+from ocean import statedir, textfile
 from ocean.config import PortPlan, Settings
 from ocean.errors import OceanError
 from ocean.model import Step, StepStatus
@@ -74,6 +74,12 @@ VERSION_METRICS = {
 def refresh(runtime: Any, root: Path, traffic: bool = True) -> Iterator[Step]:
     """Drive traffic and events on ``runtime``'s live stack, capture its catalog, write
     it to ``root``/monitoring/catalog.json."""
+    statedir.require(runtime.settings.state_dir)  # no secrets made for a stack not there
+    url = runtime.url("prometheus")
+    try:  # before the stack's credentials are read: a stopped stack may have none
+        httpx.get(url + "/-/ready", timeout=5)
+    except httpx.HTTPError:
+        raise OceanError(f"Prometheus at {url} does not answer: `up` the stack first") from None
     with Prometheus.of(runtime) as prom:
         if not prom.ready():
             raise OceanError(f"Prometheus at {prom.url} is not ready: `up` the stack first")

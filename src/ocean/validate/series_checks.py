@@ -410,7 +410,7 @@ _K6_CUSTOM = re.compile(r"new\s+(?:Trend|Counter|Rate|Gauge)\s*\(\s*['\"`]([\w.]
 _K6_THRESHOLD_KEYS = [
     re.compile(r"thresholds\s*\[\s*[`'\"]([^`'\"]+)[`'\"]\s*\]"),  # thresholds[`name{…}`]
 ]
-_K6_OBJECT = re.compile(r"thresholds\s*:\s*\{")
+_K6_OBJECT = re.compile(r"thresholds\s*[:=]\s*\{")  # options' key, or a variable
 _K6_KEY = re.compile(r"(?:^|[{,])\s*(?:['\"`]([^'\"`]+)['\"`]|([A-Za-z_]\w*))\s*:")
 
 
@@ -463,7 +463,7 @@ def k6_metric_names(root: Path, catalog: catalog_file.Catalog) -> set[str]:
     for series in catalog.names():
         if series.startswith("k6_"):
             base = re.sub(r"_(total|rate|p\d+|min|max|avg|med|count|sum|seconds)$", "", series)
-            names.add(base[3:])
+            names.update((series[3:], base[3:]))
     for path in (root / "testing" / "k6").rglob("*.js"):
         names.update(_K6_CUSTOM.findall(path.read_text()))
     return names
