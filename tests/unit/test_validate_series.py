@@ -129,6 +129,20 @@ def test_typo_in_the_consoles_query(repo: Path):
     assert "shop_http_requests_total" in finding.hint
 
 
+def test_typo_in_a_joined_literal_names_the_line_of_its_piece(repo: Path):
+    guards = "src/ocean/loadtest/guards.py"
+    (repo / guards).parent.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / guards, repo / guards)
+    line = edit(
+        repo / guards,
+        """/ sum(rate(k6_http_reqs_total{{testid""",
+        """/ sum(rate(k6_http_req_total{{testid""",
+    )
+    finding = only(series_selectors(repo))
+    assert (finding.file, finding.line) == (guards, line)  # the second of two lines
+    assert "k6_http_reqs_total" in finding.hint
+
+
 def test_typo_in_a_k6_threshold(repo: Path):
     line = edit(
         repo / WEBSOCKET, "thresholds: { ws_first_message:", "thresholds: { ws_first_mesage:"

@@ -330,10 +330,10 @@ def code_queries(root: Path) -> Iterator[Query]:
                 tree = ast.parse(text)
             except (SyntaxError, ValueError, OSError):
                 continue
-            yield from _strings(rel, tree)
+            yield from _strings(rel, tree, text.splitlines())
 
 
-def _strings(rel: str, tree: ast.AST) -> Iterator[Query]:
+def _strings(rel: str, tree: ast.AST, lines: list[str]) -> Iterator[Query]:
     """PromQL in the module's string literals and f-strings (one walk of the tree:
     it is most of this check's time)."""
     skip: set[int] = set()  # docstrings, and the pieces of f-strings
@@ -363,16 +363,24 @@ def _strings(rel: str, tree: ast.AST) -> Iterator[Query]:
         query = _as_promql(text)
         if query is not None:
             line = getattr(node, "lineno", None)
-            yield Query(rel, line, query, "query", _code_line(node, query))
+            yield Query(rel, line, query, "query", _code_line(node, lines))
 
 
-def _code_line(node: ast.AST, query: str) -> Any:
-    """Selector → line: a string spanning lines counts its line breaks (approximately
-    for implicitly joined literals, which ast reports as one node)."""
+def _code_line(node: ast.AST, lines: list[str]) -> Any:
+    """Selector → line: the first line of the literal's span holding its name (implicitly
+    joined literals are one node to ast, spanning several lines)."""
     first = getattr(node, "lineno", None)
+    last = getattr(node, "end_lineno", None) or first
     if first is None:
         return None
-    return lambda selector: first + query.count("\n", 0, selector.offset)
+
+    def at(selector: Selector) -> int:
+        for number in range(first, min(last, len(lines)) + 1):
+            if selector.name and selector.name in lines[number - 1]:
+                return number
+        return first
+
+    return at
 
 
 def _as_promql(text: str) -> str | None:
