@@ -128,9 +128,16 @@ class Catalog:
         return set(self.metrics)
 
     def labels(self, name: str) -> dict[str, list[str] | None] | None:
-        """label → closed values (None: open) of ``name``; None when unknown."""
+        """label → closed values (None: open) of ``name``; None when unknown (or when
+        the entry is not what a refresh writes: a hand edit is judged by name only)."""
         entry = self.metrics.get(name)
-        return None if entry is None else entry.get("labels")
+        labels = entry.get("labels") if isinstance(entry, dict) else None
+        if not isinstance(labels, dict):
+            return None
+        return {
+            str(label): [str(v) for v in values] if isinstance(values, list) else None
+            for label, values in labels.items()
+        }
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -272,36 +272,54 @@ def _yaml_line_at(node: yaml.Node | None, lines: list[str], expr: str) -> Any:
 
 def rule_queries(root: Path) -> Iterator[Query]:
     for path in sorted((root / "monitoring" / "rules").glob("*.yml")):
-        lines = path.read_text().splitlines()
-        for _, rule, node in _rules(path):
-            expr = rule.get("expr")
-            if not isinstance(expr, str | int | float):
-                continue
-            name = rule.get("alert") or rule.get("record") or "?"
-            kind = "alert" if "alert" in rule else "recording rule"
-            at = _yaml_line_at(node, lines, str(expr))
-            line = node.start_mark.line + 1 if node is not None else None
-            yield Query(_rel(root, path), line, str(expr), f"{kind} {name}", at)
+        yield from _tolerant(_rule_file_queries, root, path)
+
+
+def _rule_file_queries(root: Path, path: Path) -> Iterator[Query]:
+    lines = path.read_text().splitlines()
+    for _, rule, node in _rules(path):
+        expr = rule.get("expr")
+        if not isinstance(expr, str | int | float):
+            continue
+        name = rule.get("alert") or rule.get("record") or "?"
+        kind = "alert" if "alert" in rule else "recording rule"
+        at = _yaml_line_at(node, lines, str(expr))
+        line = node.start_mark.line + 1 if node is not None else None
+        yield Query(_rel(root, path), line, str(expr), f"{kind} {name}", at)
 
 
 def dashboard_queries(root: Path) -> Iterator[Query]:
+    for path in sorted((root / "monitoring" / "dashboards").glob("*.json")):
+        yield from _tolerant(_dashboard_file_queries, root, path)
+
+
+def _dashboard_file_queries(root: Path, path: Path) -> Iterator[Query]:
     from ocean.validate.monitoring_checks import expressions
 
-    for path in sorted((root / "monitoring" / "dashboards").glob("*.json")):
-        text = path.read_text()
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError:
-            continue  # dashboard-structure reports it
-        if not isinstance(doc, dict):
+    text = path.read_text()
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return  # dashboard-structure reports it
+    if not isinstance(doc, dict):
+        return
+    used: set[int] = set()
+    for title, ref_id, expr in expressions(doc):
+        if not isinstance(expr, str):
             continue
-        used: set[int] = set()
-        for title, ref_id, expr in expressions(doc):
-            if not isinstance(expr, str):
-                continue
-            line = _json_string_line(text, expr, used)
-            where = f"panel {title!r} {ref_id}" if ref_id != "-" else str(title)
-            yield Query(_rel(root, path), line, expr, where)
+        line = _json_string_line(text, expr, used)
+        where = f"panel {title!r} {ref_id}" if ref_id != "-" else str(title)
+        yield Query(_rel(root, path), line, expr, where)
+
+
+def _tolerant(read: Any, root: Path, path: Path) -> Iterator[Query]:
+    """The queries of one file, up to where it is shaped unlike a rule file or a
+    dashboard (a list where a mapping belongs …): that file's structure check reports
+    it; this one must not crash on it."""
+    try:
+        yield from read(root, path)
+    except (AttributeError, TypeError, ValueError, RecursionError, UnicodeDecodeError):
+        return
 
 
 def _json_string_line(text: str, value: str, used: set[int]) -> int | None:
