@@ -184,6 +184,19 @@ def test_regex_matching_no_value_in_a_dashboard(repo: Path):
     assert "hit" in finding.hint
 
 
+def test_impossible_value_on_a_recording_rules_output(repo: Path):
+    slo_rules = "monitoring/rules/slo.rules.yml"
+    line = edit(
+        repo / slo_rules,
+        'slo:sli_error:ratio_rate5m{slo="availability"}',
+        'slo:sli_error:ratio_rate5m{slo="availabilty"}',
+    )
+    finding = only(series_selectors(repo))
+    assert (finding.file, finding.line) == (slo_rules, line)
+    assert 'slo="availabilty" matches no slo:sli_error:ratio_rate5m series' in finding.message
+    assert finding.hint.startswith("nearest: availability")
+
+
 def test_a_label_the_metric_does_not_carry(repo: Path):
     line = edit(repo / DATABASE, 'pg_up{job="postgres"}', 'pg_up{colour="blue"}')
     finding = only(series_selectors(repo))

@@ -61,8 +61,9 @@ BARE_NAME = re.compile(
 # Cheap pre-filter of a module's text before it is parsed: a selector with matchers or a
 # range, or a name with a metric suffix.
 _MAY_HOLD_PROMQL = re.compile(
-    r"_(?:total|seconds|bytes|info|bucket|count|sum|created)\b|\{\{|\bup\[|slo:"
-    r"|[a-z0-9]_[a-z0-9_:]*(?:\{\s*[A-Za-z_]+\s*(?:=|!=|=~|!~)|\[\d+[smhdwy]\])"
+    r"\{\{|\bup\[|slo:|"
+    + BARE_NAME.pattern
+    + r"|[a-z0-9]_[a-z0-9_:]*(?:\{\s*[A-Za-z_]+\s*(?:=|!=|=~|!~)|\[\d+[smhdwy]\])"
 )
 _FORMAT_FIELD = re.compile(r"\{\{|\}\}|\{[A-Za-z_][\w.]*(?:\[[^\]]*\])?(?:![rsa])?(?::[^{}]*)?\}")
 
