@@ -208,9 +208,16 @@ def _add_target(families: dict[str, Family], http: httpx.Client, target: dict) -
     exposed = parse_exposition(response.text)
     declares_empty = job in DECLARING_JOBS
     for family in exposed:
-        # What the exporter declares with or without samples (not the _created series
-        # a first sample adds): what any live stack must show.
-        typed = Exposed(family.name, family.type).series_names() if declares_empty else []
+        # What the exporter declares with or without samples: what any live stack must
+        # show. Not the _created series (prometheus_client prints their family, a gauge
+        # of its own, only once the counter or histogram has a sample).
+        typed = []
+        if declares_empty and not family.name.endswith("_created"):
+            typed = [
+                name
+                for name in Exposed(family.name, family.type).series_names()
+                if not name.endswith("_created")
+            ]
         for name in family.series_names() + typed:
             entry = families.setdefault(name, Family(family.type, family.help, "scrape"))
             entry.type, entry.help = family.type, family.help or entry.help
