@@ -74,7 +74,7 @@ class Query:
     line: int | None
     expr: str
     where: str  # what holds it: a rule, a panel, a function
-    # line of each selector: a function of its offset in expr (None: ``line`` for all)
+    # Selector → its line in the file (None: ``line`` for every selector of expr)
     line_at: Any = None
 
 
@@ -93,8 +93,10 @@ class Known:
 
     def labels(self, name: str) -> dict[str, list[str] | None] | None:
         if name in ("ALERTS", "ALERTS_FOR_STATE"):
-            # An alert carries its rule's labels too: only these two are closed.
-            return _open_labels(alertname=sorted(self.alert_names), alertstate=None)
+            # An alert carries its rule's labels too: any other label may appear.
+            return _open_labels(
+                alertname=sorted(self.alert_names), alertstate=["firing", "pending"]
+            )
         return self.catalog.labels(name)
 
 
