@@ -318,9 +318,13 @@ def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False, en
         "strict": "also exit 1 on warnings (default: errors only)",
         "install": "first install missing checkers (promtool, amtool, nginx, postgres, "
         "redis-server) from Debian when run as root (CI does)",
+        "refresh-catalog": "instead of checking: rewrite monitoring/catalog.json (the metric "
+        "catalog the `series` checks read) from the running stack of --env; it first drives "
+        "traffic (reads, the warm-up, one injected 5xx per color, 3 s k6 smoke and "
+        "websocket runs) so series that need traffic are captured too",
     }
 )
-def validate(c, json=False, only="", strict=False, install=False, env=""):
+def validate(c, json=False, only="", strict=False, install=False, env="", refresh_catalog=False):
     """Check every config the stack ships, offline; exit 1 on an error.
 
     Prometheus, rules and their tests, Alertmanager, dashboards, runbooks, generated
@@ -330,8 +334,19 @@ def validate(c, json=False, only="", strict=False, install=False, env=""):
     Exit 1 on any error (or warning with --strict). Needs no running service. Passing
     promtool unit tests are remembered by content in ~/.cache/ocean/validate
     (OCEAN_VALIDATE_CACHE: another directory, or 0 for none).
+
+    The `series` checks hold every query (rules, dashboards, k6 thresholds, deploy
+    analysis, console) against monitoring/catalog.json; --refresh-catalog rewrites it
+    from a live stack (commit it with the change that needs it).
     """
     import time
+
+    if refresh_catalog:
+        from ocean.config import REPO_ROOT
+        from ocean.validate.catalog_capture import refresh
+
+        _run(refresh(_runtime(env), REPO_ROOT), json)
+        return
 
     from ocean.config import REPO_ROOT
     from ocean.validate import run as run_checks

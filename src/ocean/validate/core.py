@@ -60,6 +60,7 @@ _MODULES = (
     "ocean.validate.stack_checks",
     "ocean.validate.compose_checks",
     "ocean.validate.environment_checks",
+    "ocean.validate.series_checks",
 )
 
 
