@@ -61,6 +61,8 @@ _MODULES = (
     "ocean.validate.compose_checks",
     "ocean.validate.environment_checks",
     "ocean.validate.series_checks",
+    "ocean.validate.route_reachability",
+    "ocean.validate.rule_sanity",
 )
 
 

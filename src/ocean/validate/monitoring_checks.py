@@ -26,8 +26,11 @@ import yaml
 from ocean.model import Finding
 from ocean.render import render
 from ocean.services import SERVICES
+from ocean.validate.alertmanager_shape import shape_problems
+from ocean.validate.amtool_output import amtool_reason, reason_line
 from ocean.validate.core import check, missing_tool, program, scaled
 from ocean.validate.rendering import local_context
+from ocean.validate.template_lines import TemplateLines, node_line
 
 TOOL_TIMEOUT = 60
 
@@ -558,26 +561,10 @@ def alertmanager_config(root: Path) -> list[Finding]:
         else:
             result = _run([amtool, "check-config", str(path)])
             if result.returncode != 0:
-                text = (result.stdout + result.stderr).replace(tmp + "/", "")
-                message = " ".join(
-                    line.strip()
-                    for line in text.splitlines()
-                    if line.strip() and not line.startswith("Checking")
-                )
-                match = _PROMTOOL_LINE.search(text)
-                out.append(
-                    Finding(
-                        "alertmanager-config",
-                        "alertmanager",
-                        "error",
-                        ALERTMANAGER_TEMPLATE,
-                        int(match.group(1)) if match else None,
-                        message[:500],
-                        "line numbers are those of the rendered file",
-                    )
-                )
+                out.append(_amtool_finding(root, path, result.stdout + result.stderr, tmp))
+        rendered_text = path.read_text()
         try:
-            config = yaml.safe_load(path.read_text()) or {}
+            config = yaml.safe_load(rendered_text)
         except yaml.YAMLError as exc:
             return [
                 *out,
@@ -586,6 +573,25 @@ def alertmanager_config(root: Path) -> list[Finding]:
                 ),
             ]
     template = root / ALERTMANAGER_TEMPLATE
+    # A list, a scalar, `routes: 5` … parse as YAML: findings, never a crash. amtool's
+    # reason (when it ran) already says what is wrong first; these say where each is.
+    shape = shape_problems(config)
+    if shape:
+        if out:
+            return out
+        lines = TemplateLines(template.read_text(), rendered_text)
+        return [
+            Finding(
+                "alertmanager-config",
+                "alertmanager",
+                "error",
+                ALERTMANAGER_TEMPLATE,
+                lines.line(node_line(rendered_text, problem.path)),
+                problem.message,
+                problem.hint,
+            )
+            for problem in shape
+        ]
     for needle, message, hint in alertmanager_problems(config):
         out.append(
             Finding(
@@ -599,6 +605,24 @@ def alertmanager_config(root: Path) -> list[Finding]:
             )
         )
     return out
+
+
+def _amtool_finding(root: Path, rendered: Path, output: str, tmp: str) -> Finding:
+    """amtool's reason verbatim (ocean.validate.amtool_output), at the template's line."""
+    output = output.replace(tmp + "/", "")
+    reason = amtool_reason(output)
+    template = root / ALERTMANAGER_TEMPLATE
+    text = rendered.read_text()
+    line = reason_line(reason, text, TemplateLines(template.read_text(), text)) if reason else None
+    return Finding(
+        "alertmanager-config",
+        "alertmanager",
+        "error",
+        ALERTMANAGER_TEMPLATE,
+        line,
+        f"amtool check-config: {reason}"[:500] if reason else output.strip()[:500],
+        "fix what amtool names; `./ocean validate --only alertmanager` checks again",
+    )
 
 
 # ---------------------------------------------------------------------------------------
