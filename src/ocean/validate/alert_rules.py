@@ -22,6 +22,8 @@ every label but ``alertname`` unknown.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from ocean.errors import OceanError
 from ocean.validate.rendering import rendering
 
 RULES_DIR = "monitoring/rules"
@@ -79,18 +82,34 @@ def rule_files(root: Path) -> list[Path]:
     return sorted((Path(root) / RULES_DIR).glob("*.yml"))
 
 
+# libyaml when present: the rule files parse ≈ 10× faster (marks included).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_rules(root: Path) -> list[Rule]:
-    """Every well-formed rule of monitoring/rules/*.yml, in file order."""
-    out: list[Rule] = []
+    """Every well-formed rule of monitoring/rules/*.yml, in file order (remembered per
+    file content stamp: several checks read them in one run)."""
+    stamps = []
     for path in rule_files(root):
         try:
-            text = path.read_text()
-            node = yaml.compose(text)
-            data = yaml.safe_load(text)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            stat = path.stat()
+        except OSError:
             continue
-        out += _rules_of(path.relative_to(root).as_posix(), node, data)
-    return out
+        stamps.append(
+            (str(path), path.relative_to(root).as_posix(), stat.st_mtime_ns, stat.st_size)
+        )
+    return [rule for stamp in stamps for rule in _file_rules(*stamp)]
+
+
+@functools.lru_cache(maxsize=256)
+def _file_rules(path: str, rel: str, mtime_ns: int, size: int) -> tuple[Rule, ...]:
+    try:
+        text = Path(path).read_text()
+        node = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return ()
+    return tuple(_rules_of(rel, node, data))
 
 
 def _mapping_entry(node: Any, key: str) -> tuple[Any, Any]:
@@ -162,13 +181,52 @@ class PrometheusSettings:
 DEFAULT_EVALUATION_INTERVAL = 60.0
 
 
+ALERTMANAGER_TEMPLATE = "monitoring/alertmanager/alertmanager.yml"
+RENDERED = (PROMETHEUS_TEMPLATE, ALERTMANAGER_TEMPLATE)
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), 0, -1)
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def rendered_text(root: Path, template: str) -> str | None:
+    """``template`` (one of RENDERED) rendered as the local runtime would; None when it
+    does not render (``prometheus-config`` / ``alertmanager-config`` report why).
+
+    Both are rendered in one context and remembered by the stamps of the templates and
+    the environment files: a context costs two bcrypt hashes (≈ 0.4 s), and the route,
+    inhibit and rule checks all read them.
+    """
+    root = Path(root)
+    stamps = [_stamp(root / t) for t in RENDERED]
+    stamps += [_stamp(p) for p in sorted((root / "stack" / "environments").glob("*.yaml"))]
+    return _render_all(str(root), tuple(stamps)).get(template)
+
+
+@functools.lru_cache(maxsize=16)
+def _render_all(root: str, stamps: tuple) -> dict[str, str | None]:
+    out: dict[str, str | None] = dict.fromkeys(RENDERED)
+    try:
+        with rendering(Path(root)) as rendered:
+            for template in RENDERED:
+                with contextlib.suppress(OSError, UnicodeDecodeError, jinja2.TemplateError):
+                    out[template] = rendered.render(template)
+    except (OSError, ValueError, KeyError, OceanError, jinja2.TemplateError):
+        pass  # no context (a broken environment file): environment-checks report it
+    return out
+
+
 def prometheus_settings(root: Path) -> PrometheusSettings:
     """The rendered prometheus.yml's alert settings; defaults when it does not render or
     parse (``prometheus-config`` reports that)."""
+    text = rendered_text(root, PROMETHEUS_TEMPLATE)
     try:
-        with rendering(root) as rendered:
-            config = yaml.safe_load(rendered.render(PROMETHEUS_TEMPLATE))
-    except (OSError, jinja2.TemplateError, yaml.YAMLError):
+        config = yaml.load(text, Loader=_LOADER) if text is not None else None
+    except yaml.YAMLError:
         return PrometheusSettings()
     if not isinstance(config, dict):
         return PrometheusSettings()

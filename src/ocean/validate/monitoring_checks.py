@@ -554,6 +554,7 @@ def alertmanager_config(root: Path) -> list[Finding]:
         if path is None:
             return found
         out = []
+        amtool_refused = False
         if amtool is None:
             out += _missing_tool(
                 "amtool", "alertmanager-config", "alertmanager", "prometheus-alertmanager"
@@ -562,6 +563,7 @@ def alertmanager_config(root: Path) -> list[Finding]:
             result = _run([amtool, "check-config", str(path)])
             if result.returncode != 0:
                 out.append(_amtool_finding(root, path, result.stdout + result.stderr, tmp))
+                amtool_refused = True
         rendered_text = path.read_text()
         try:
             config = yaml.safe_load(rendered_text)
@@ -577,10 +579,10 @@ def alertmanager_config(root: Path) -> list[Finding]:
     # reason (when it ran) already says what is wrong first; these say where each is.
     shape = shape_problems(config)
     if shape:
-        if out:
+        if amtool_refused:
             return out
         lines = TemplateLines(template.read_text(), rendered_text)
-        return [
+        return out + [
             Finding(
                 "alertmanager-config",
                 "alertmanager",

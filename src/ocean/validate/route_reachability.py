@@ -48,17 +48,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from ocean.alerting import matchers as m
 from ocean.alerting import routes
 from ocean.errors import OceanError
 from ocean.model import Finding
-from ocean.validate.alert_rules import PrometheusSettings, load_rules, prometheus_settings
+from ocean.validate.alert_rules import (
+    PrometheusSettings,
+    load_rules,
+    prometheus_settings,
+    rendered_text,
+)
 from ocean.validate.alertmanager_shape import shape_problems
 from ocean.validate.core import check
-from ocean.validate.rendering import rendering
 from ocean.validate.template_lines import TemplateLines, node_line
 
 ALERTMANAGER_TEMPLATE = "monitoring/alertmanager/alertmanager.yml"
@@ -219,12 +222,13 @@ class RenderedConfig:
 def rendered_alertmanager(root: Path) -> RenderedConfig | None:
     """The rendered alertmanager.yml; None when it does not render or parse (then
     ``alertmanager-config`` reports why)."""
+    text = rendered_text(root, ALERTMANAGER_TEMPLATE)
+    if text is None:
+        return None
     try:
         template = (Path(root) / ALERTMANAGER_TEMPLATE).read_text()
-        with rendering(root) as rendered:
-            text = rendered.render(ALERTMANAGER_TEMPLATE)
-        config = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, jinja2.TemplateError, yaml.YAMLError):
+        config = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     return RenderedConfig(config, text, TemplateLines(template, text))
 
