@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,13 +198,15 @@ def rendered_text(root: Path, template: str) -> str | None:
     """``template`` (one of RENDERED) rendered as the local runtime would; None when it
     does not render (``prometheus-config`` / ``alertmanager-config`` report why).
 
-    Both are rendered in one context and remembered by the stamps of the templates and
-    the environment files: a context costs two bcrypt hashes (≈ 0.4 s), and the route,
-    inhibit and rule checks all read them.
+    Both are rendered in one context and remembered by the stamps of the templates, the
+    environment files and the OCEAN_* variables: a context costs two bcrypt hashes
+    (≈ 0.4 s), and the route, inhibit and rule checks all read them.
     """
     root = Path(root)
     stamps = [_stamp(root / t) for t in RENDERED]
     stamps += [_stamp(p) for p in sorted((root / "stack" / "environments").glob("*.yaml"))]
+    # The receivers and settings an environment's OCEAN_* variables choose, too.
+    stamps += sorted((k, v) for k, v in os.environ.items() if k.startswith("OCEAN_"))
     return _render_all(str(root), tuple(stamps)).get(template)
 
 
