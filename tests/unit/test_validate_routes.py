@@ -7,14 +7,18 @@ config must give no finding at all (its Watchdog/deadman and inbox routes includ
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ocean.config import REPO_ROOT
+from ocean.errors import OceanError
 from ocean.model import Finding
 from ocean.validate import core, monitoring_checks
 from ocean.validate import route_reachability as rr
@@ -314,3 +318,86 @@ def test_shape_problems_name_their_path():
     (problem,) = shape_problems({"route": {"receiver": "a", "routes": [{"receiver": "a"}, 7]}})
     assert problem.path == ("route", "routes", 1)
     assert shape_problems(rr.rendered_alertmanager(REPO_ROOT).config) == []
+
+
+# -- never a crash: arbitrary documents and mutated real configs -----------------------
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.sampled_from(["", "chat", "5m", 'severity="critical"', 'a=~"("', "{a=1}", 'x="']),
+    st.text(max_size=8),
+)
+KEYS = st.sampled_from(
+    ["route", "routes", "receiver", "receivers", "name", "matchers", "match", "match_re",
+     "continue", "group_by", "group_wait", "inhibit_rules", "source_matchers",
+     "target_matchers", "equal", "global"]
+)  # fmt: skip
+DOCUMENTS = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+def _mutations(config: object) -> st.SearchStrategy:
+    """The shipped config with one node replaced by an arbitrary document."""
+    paths: list[tuple] = []
+
+    def walk(node: object, path: tuple) -> None:
+        paths.append(path)
+        items = (
+            node.items()
+            if isinstance(node, dict)
+            else enumerate(node)
+            if isinstance(node, list)
+            else ()
+        )
+        for key, child in items:
+            walk(child, (*path, key))
+
+    walk(config, ())
+
+    def replace(path: tuple, value: object) -> object:
+        doc = copy.deepcopy(config)
+        if not path:
+            return value
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        return doc
+
+    return st.builds(replace, st.sampled_from(paths), DOCUMENTS)
+
+
+def _judge(config: object) -> None:
+    """What the checks do with a parsed config: shape first, the walks when sound."""
+    text = yaml.dump(config, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
+    rendered = rr.RenderedConfig(config, text, TemplateLines(text, text))
+    if shape_problems(config):
+        return
+    try:
+        tree = rr.route_tree(config)
+    except (OceanError, ValueError):
+        return  # a bad duration: alertmanager-config reports it (amtool's reason)
+    rr.reachability_findings(tree, rendered, ALERTS)
+    rr.inhibit_findings(rendered, ALERTS)
+    monitoring_checks.alertmanager_problems(config)
+
+
+ALERTS = rr.alerts_of(REPO_ROOT)
+SHIPPED = rr.rendered_alertmanager(REPO_ROOT).config
+
+
+@settings(max_examples=1000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(DOCUMENTS)
+def test_no_document_crashes_the_alertmanager_checks(config):
+    _judge(config)
+
+
+@settings(max_examples=1000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(_mutations(SHIPPED))
+def test_no_mutation_of_the_shipped_config_crashes_them(config):
+    _judge(config)

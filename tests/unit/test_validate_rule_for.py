@@ -11,10 +11,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ocean import slo
 from ocean.config import REPO_ROOT
-from ocean.validate import rule_sanity
+from ocean.validate import alert_rules, rule_sanity
 from ocean.validate.alert_rules import Rule, duration_seconds
 
 COPIED = ("monitoring", "docs/runbooks", "stack", "testing")
@@ -153,3 +156,30 @@ def test_windows_come_through_recording_rules():
 )
 def test_prometheus_durations(text, seconds):
     assert duration_seconds(text) == seconds
+
+
+# -- never a crash: arbitrary rule files ------------------------------------------------
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.sampled_from(["", "5m", "0s", "1x", "{{ $labels.x }}", "rate(x[5m:1m]) and y[1h]", "]["]),
+    st.text(max_size=8),
+)
+KEYS = st.sampled_from(
+    ["groups", "name", "interval", "rules", "alert", "record", "expr", "for", "labels"]
+)
+DOCUMENTS = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=1000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(DOCUMENTS, st.sampled_from([None, 1.0, 60.0]))
+def test_no_rule_file_crashes_the_for_check(doc, interval):
+    text = yaml.dump(doc, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
+    rules = alert_rules._rules_of("f.yml", yaml.compose(text), yaml.safe_load(text))
+    rule_sanity.for_problems(rules, interval)

@@ -62,7 +62,7 @@ from ocean.validate.alert_rules import (
 )
 from ocean.validate.alertmanager_shape import shape_problems
 from ocean.validate.core import check
-from ocean.validate.template_lines import TemplateLines, node_line
+from ocean.validate.template_lines import TemplateLines, compose, node_line
 
 ALERTMANAGER_TEMPLATE = "monitoring/alertmanager/alertmanager.yml"
 KIND = "alertmanager"
@@ -214,9 +214,12 @@ class RenderedConfig:
     config: Any
     text: str
     lines: TemplateLines
+    _tree: Any = field(default=None, repr=False)  # the composed node tree, made once
 
     def line(self, path: tuple) -> int | None:
-        return self.lines.line(node_line(self.text, path))
+        if self._tree is None:
+            self._tree = compose(self.text) or False
+        return self.lines.line(node_line(self._tree or None, path))
 
 
 def rendered_alertmanager(root: Path) -> RenderedConfig | None:

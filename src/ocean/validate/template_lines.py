@@ -51,15 +51,26 @@ class TemplateLines:
         return self._map.get(rendered_line)
 
 
-def node_line(text: str, path: Sequence[str | int]) -> int | None:
-    """The 1-based line of the YAML node reached by ``path`` (mapping keys, sequence
-    indexes) in ``text``: the key's line for a mapping entry, the item's for a list
-    entry; the deepest line reached when the path stops early; None if unparseable."""
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def compose(text: str) -> yaml.Node | None:
+    """``text``'s YAML node tree (marks included); None when it does not parse."""
     try:
-        node = yaml.compose(text)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError:
         return None
-    line = 1 if node is not None else None
+
+
+def node_line(text: str | yaml.Node | None, path: Sequence[str | int]) -> int | None:
+    """The 1-based line of the YAML node reached by ``path`` (mapping keys, sequence
+    indexes) in ``text`` (or its node tree, from ``compose``): the key's line for a
+    mapping entry, the item's for a list entry; the deepest line reached when the path
+    stops early; None if unparseable."""
+    node = compose(text) if isinstance(text, str) else text
+    if node is None:
+        return None
+    line = 1
     for step in path:
         if isinstance(node, yaml.MappingNode) and isinstance(step, str):
             for key, value in node.value:
