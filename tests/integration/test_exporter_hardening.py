@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -304,3 +305,30 @@ def test_a_killed_nginx_exporter_comes_back_on_its_socket(stack: LocalRuntime):
 
 def _pid(stack: LocalRuntime, name: str) -> int | None:
     return next(s.pid for s in stack.status() if s.name == name)
+
+
+# The system's python: the venv's may sit below a home other users cannot enter.
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON),
+    reason="needs root (to act as other local users) and the system's python",
+)
+def test_another_local_user_cannot_reach_the_sockets_behind_nginx(stack: LocalRuntime):
+    """The exporter's socket and nginx's stub_status socket are for nginx's workers and
+    the exporter (both nobody) only: any other uid is stopped at their directory."""
+    sockets = stack.scrape_sockets()
+    probe = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n    sys.exit(13)\n"
+    )
+
+    def connect_as(user: str, group: str, path) -> int:
+        argv = [SYSTEM_PYTHON, "-c", probe, str(path)]
+        return subprocess.run(argv, user=user, group=group, timeout=60).returncode
+
+    for path in (sockets.nginx_exporter, sockets.nginx_status):
+        assert connect_as("daemon", "daemon", path) == 13, path
+        assert connect_as("nobody", "nogroup", path) == 0, path  # the probe can tell
