@@ -316,12 +316,12 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             _grant_traverse(s.state_dir / "nginx", NGINX_WORKER_USER)
         self._secrets = secrets.load_or_create(s.secrets_file)
         if any(service.name in ("nginx", *FRONTED_BY_NGINX) for service in services):
-            sockets = self.scrape_sockets().directory
+            sockets = self.scrape_sockets()
             # nginx's workers connect to the exporter's socket, the exporter (as the
             # same user) to nginx's: nobody else may enter (runtime/scrape_sockets.py).
-            scrape_sockets.prepare(self.scrape_sockets(), self._scrape_socket_owner())
+            scrape_sockets.prepare(sockets, self._scrape_socket_owner())
             if self.as_root:
-                _grant_traverse(sockets, NGINX_WORKER_USER)
+                _grant_traverse(sockets.directory, NGINX_WORKER_USER)
         yield self._ensure_tls()
         changed = self._render_configs()
         yield Step("render configs", detail=f"{changed} changed" if changed else "up to date")
