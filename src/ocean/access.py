@@ -128,6 +128,8 @@ def _acl_hash(password: str) -> str:
 # password, on the replica (issue 25); refused, the exporter logs it at debug level and
 # carries on (every metric the rules and dashboards use comes from INFO, maxmemory
 # too). SLOWLOG GET is left out: it returns the arguments of slow commands, i.e. data.
+# Each refusal is in Redis' ACL LOG: one merged entry per command, its count rising
+# with every scrape (user exporter, config|get and slowlog|get): expected, not an attack.
 EXPORTER_COMMANDS = ("+ping", "+client|setname", "+info", "+latency|latest", "+slowlog|len")
 # Full copies of the data set: only the replica's user may ask for one.
 REPLICATION_COMMANDS = ("+psync", "+replconf", "+ping")
