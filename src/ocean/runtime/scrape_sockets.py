@@ -49,8 +49,11 @@ class ScrapeSockets:
 
 def locate(run_dir: Path, state_dir: Path) -> ScrapeSockets:
     preferred = ScrapeSockets(run_dir / "scrape")
-    longest = max(str(preferred.nginx_status), str(preferred.nginx_exporter), key=len)
-    if len(longest) <= MAX_SOCKET_PATH and ":" not in longest:
+    # sun_path counts bytes: a path of non-ASCII letters is longer than it looks.
+    longest = max(
+        os.fsencode(preferred.nginx_status), os.fsencode(preferred.nginx_exporter), key=len
+    )
+    if len(longest) <= MAX_SOCKET_PATH and b":" not in longest:
         return preferred
     digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
     return ScrapeSockets(Path(f"/tmp/ocean-{digest}-scrape"))

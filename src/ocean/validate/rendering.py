@@ -40,7 +40,9 @@ def _runtime(repo_root: Path, state_dir: Path) -> Any:
     # promtool checks the scrape client certificate's files exist; nginx -t binds (and
     # removes) its unix socket, whose directory must exist.
     scrape_tls.ensure(runtime.scrape_tls(), [settings.host])
-    scrape_sockets.prepare(runtime.scrape_sockets(), None)
+    sockets = runtime.scrape_sockets()
+    if sockets.directory.is_relative_to(state_dir):  # never a /tmp fallback from a check
+        scrape_sockets.prepare(sockets, None)
     runtime._secrets = collections.defaultdict(lambda: "placeholder")  # no secrets file
     runtime._bin = lambda binary: binary  # only argv shapes are read, nothing runs
     return runtime
