@@ -28,12 +28,13 @@ from typing import Any
 from ocean.runtime.procfs import descendants, process_table
 
 # Processes outside the run used at least this share of the machine's cores (half a core
-# on the 2-core CI box). Measured there: idle suites and the session's idle stacks
-# 0.02-0.10 of the cores; a CPU hog at nice -15, 0.55-0.80.
+# on the 2-core CI box). Measured there (2026-12-06): one busy loop at nice -10 beside
+# the suite took 0.69 cores; the suite with two such loops, 1.95 cores over 20 s. Not
+# yet measured: the idle neighbours of a quiet run (the session's other stacks).
 OTHERS_MIN = 0.25
 # Some runnable task waited for a CPU at least this share of the run (PSI "some").
-# Measured on the 2-core box: quiet 1-9%; a smoke load test alone 5-15%; with a CPU hog
-# 48-64%.
+# Measured on the 2-core box: a mostly idle machine 9% (avg300); the load test that
+# failed beside a CPU hog 48-64%; the suite with two busy loops 60% over 20 s.
 PRESSURE_MIN = 0.20
 
 PRESSURE_FILE = Path("/proc/pressure/cpu")
