@@ -969,7 +969,7 @@ def test(c, sessions="lint,validate,tests", env="", cpu_hogs=0):
     """Run the test suite through nox (the command CI runs).
 
     The tests make their own stacks: --env is only checked to name an environment.
-    `--cpu-hogs 1` is the busy-machine run (docs/benchmarks.md)."""
+    `--cpu-hogs 2` is the busy-machine run (about one core busy; README)."""
     _settings(env)
     hogs_wanted = int(cpu_hogs)
     if not 0 <= hogs_wanted <= MAX_CPU_HOGS:
