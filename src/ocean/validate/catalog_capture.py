@@ -10,7 +10,9 @@ only after traffic or an event. The capture therefore *drives* what it cheaply c
    that leaves nothing behind), one 5xx per color by fault injection on its admin
    listener (set and reset around a single request: too short for any alert's ``for:``),
    and short k6 smoke and websocket runs, whose remote-written ``k6_*`` series the console reads
-   (it also writes the load-test textfile, as any load test does).
+   (it also writes the load-test textfile, as any load test does); then it waits for
+   the always-firing Watchdog to reach the alert inbox (series only a delivered alert
+   brings: Prometheus' notification latency, the inbox's counters).
 2. **Scrapes**: each active target's /metrics, read as Prometheus reads it (its
    scrape URL, with the operator's credentials), HELP/TYPE lines included: a family a
    client library declares without samples is in the catalog by name. Target labels
@@ -90,6 +92,10 @@ def refresh(runtime: Any, root: Path, traffic: bool = True) -> Iterator[Step]:
             started = time.monotonic()
             detail = run_k6(runtime, scenario)
             yield Step(f"k6 {scenario}", StepStatus.OK, detail, time.monotonic() - started)
+        started = time.monotonic()
+        yield Step(
+            "alerts", StepStatus.OK, wait_for_alert_delivery(runtime), time.monotonic() - started
+        )
         time.sleep(3 * _scrape_interval_s(runtime))  # scraped and rules evaluated after it
     started = time.monotonic()
     try:
@@ -158,6 +164,9 @@ def capture(runtime: Any) -> Catalog:
     return Catalog(metrics, versions)
 
 
+INBOX_KINDS = ("webhook", "slack", "email")  # ocean_inbox_messages_total{kind}
+
+
 def _complete_domains(family: Family, routes: set[str]) -> None:
     """Closed sets a capture cannot see whole, completed from what fixes them:
 
@@ -165,9 +174,13 @@ def _complete_domains(family: Family, routes: set[str]) -> None:
       it; a capture must not depend on which color is live now);
     - ``route`` (the shop labels a request with its route template): every route of
       both listeners' OpenAPI documents, and ``other``;
-    - ``status`` in classes (``2xx``: the shop folds statuses): all five classes.
+    - ``status`` in classes (``2xx``: the shop folds statuses): all five classes;
+    - ``kind`` of the inbox's deliveries: webhook, slack and email (stack/inbox: one per
+      listener; the Watchdog the capture waits for brings only the webhook).
     """
     labels = family.labels or {}
+    if family.jobs == {"alert_inbox"} and labels.get("kind"):
+        labels["kind"].update(INBOX_KINDS)
     if labels.get("color") and labels["color"] - {""}:
         labels["color"].update(COLORS)
     if labels.get("route") and routes and labels["route"] & routes:
@@ -292,6 +305,30 @@ def drive_traffic(runtime: Any) -> str:
         warm_up(runtime.url(f"shop-{color}"), 60, 2, admin=admin, seconds=15)
         _one_5xx(runtime.url(f"shop-{color}"), admin)
     return f"reads through nginx; warm-up and one 5xx on {', '.join(colors) or 'no color'}"
+
+
+# Prometheus has sent an alert (the always-firing Watchdog) and the inbox has stored a
+# delivery: the series only a delivered alert brings (Prometheus' notification latency,
+# the inbox's per-receiver counters and their _created) exist from then on.
+DELIVERED = (
+    "sum(prometheus_notifications_sent_total) > 0 and on() sum(ocean_inbox_messages_total) > 0"
+)
+DELIVERY_WAIT_S = 300.0  # the Watchdog's group_wait and a rule evaluation, with room
+
+
+def wait_for_alert_delivery(runtime: Any) -> str:
+    """Wait until an alert went from Prometheus through Alertmanager to the inbox; one
+    line. Not faked: a stack whose Watchdog does not reach the inbox is not one to
+    capture from."""
+    deadline = time.monotonic() + DELIVERY_WAIT_S
+    with Prometheus.of(runtime) as prom:
+        while time.monotonic() < deadline:
+            if prom.query(DELIVERED):
+                return "the Watchdog alert delivered to the inbox"
+            time.sleep(2)
+    raise OceanError(
+        f"no alert reached the inbox within {DELIVERY_WAIT_S:.0f} s: check `./ocean alerts`"
+    )
 
 
 def _running(runtime: Any, color: str) -> bool:
