@@ -322,15 +322,15 @@ async def test_a_redis_stall_delays_carts_and_skips_the_cache(settings: Settings
             ).is_success
             proxy.delay = 0.5
 
-            started = time.monotonic()
             product = await client.get("/api/products/3")
-            product_s = time.monotonic() - started
             started = time.monotonic()
             cart = await client.get("/api/carts/stalled-cart")
             cart_s = time.monotonic() - started
 
             assert product.status_code == 200 and product.json()["id"] == 3
-            assert product_s < proxy.delay  # did not wait for the cache
+            # Did not wait for the cache: a read that waited would have had Redis' answer
+            # (a hit); the error says it gave up first. Told by the counters, not by a
+            # stopwatch a busy machine stretches.
             assert await cache_counts(client) == {"hit": 0, "miss": 1, "error": 1}
             assert cart.status_code == 200, cart.text
             assert [(line["product_id"], line["quantity"]) for line in cart.json()["lines"]] == [
