@@ -128,3 +128,13 @@ def wait_for_delivery(
         time.sleep(0.2)
     got = [(m["receiver"], m["status"], m["alertnames"]) for m in seen]
     raise AssertionError(f"no {status} delivery of {alert} in {timeout:.0f}s; got {got}")
+
+
+def sigint_as_a_terminal_sends_it() -> None:
+    """A Popen ``preexec_fn``: SIGINT back to its default in the child. A shell runs a
+    job started with ``&`` (a CI script's background run) with SIGINT ignored, and
+    children inherit that: Python then never raises KeyboardInterrupt, and a test of
+    Ctrl-C would test nothing. An operator's terminal delivers it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

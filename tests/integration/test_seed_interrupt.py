@@ -23,6 +23,7 @@ from ocean.config import REPO_ROOT
 from ocean.procedures import stack as stack_procedures
 from ocean.runtime.local import LocalRuntime
 from tests.conftest import make_runtime
+from tests.helpers import sigint_as_a_terminal_sends_it
 
 pytestmark = pytest.mark.integration
 
@@ -92,6 +93,7 @@ def test_sigint_ends_a_ten_million_order_seed(postgres_only: LocalRuntime, whom:
          "--customers=0", "--orders=10000000"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group, as a shell job has
+        preexec_fn=sigint_as_a_terminal_sends_it,
     )  # fmt: skip
     seen: list[str] = []
     try:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from ocean.config import REPO_ROOT
+from tests.helpers import sigint_as_a_terminal_sends_it
 
 DRIVER = textwrap.dedent(
     """
@@ -70,6 +71,7 @@ def test_sigint_stops_seed_and_its_loader(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_a_terminal_sends_it,
     )
     try:
         deadline = time.monotonic() + 60
