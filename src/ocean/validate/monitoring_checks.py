@@ -30,6 +30,7 @@ from ocean.validate.alertmanager_shape import shape_problems
 from ocean.validate.amtool_output import amtool_reason, reason_line
 from ocean.validate.core import check, missing_tool, program, scaled
 from ocean.validate.rendering import local_context
+from ocean.validate.selectors import KEYWORDS, LABEL_LIST_KEYWORDS
 from ocean.validate.template_lines import TemplateLines, node_line
 
 TOOL_TIMEOUT = 60
@@ -644,26 +645,6 @@ PLACEHOLDER = "grafana_variable"
 
 FUNCTIONS_WANTING_RATE_INTERVAL = re.compile(r"^(rate|irate|increase|\w+_over_time)$")
 
-KEYWORDS = {
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "offset",
-    "bool",
-    "and",
-    "or",
-    "unless",
-    "atan2",
-    "inf",
-    "nan",
-    "start",
-    "end",
-}
-# Keywords followed by a parenthesised list of label names, not expressions.
-LABEL_LIST_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _COMMENT = re.compile(r"#[^\n]*")
