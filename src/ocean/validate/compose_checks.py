@@ -47,6 +47,8 @@ COMPOSE_PATTERNS = (
     "compose.*.yaml",
 )
 ENV_TEMPLATE = ".env.template"
+# What the checks read (for the fuzz test, ocean.validate.core).
+INPUTS = ("stack/docker-compose*.yml", f"stack/{ENV_TEMPLATE}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
 SECRETS_DIR = "/run/secrets/"
 # Compose interpolation: $$ is a literal $; ${NAME}, ${NAME:-default}, ${NAME?err}, …, $NAME.
@@ -179,7 +181,7 @@ def _schema_errors(validator: Any, data: dict[str, Any]) -> list[Any]:
     return [e for e in errors if not echo(e)]
 
 
-@check(kind=KIND, name="compose-schema")
+@check(kind=KIND, name="compose-schema", inputs=INPUTS)
 def compose_schema(root: Path) -> list[Finding]:
     """Each compose file is valid against the Compose Specification's JSON schema."""
     files = compose_files(root)
@@ -245,7 +247,7 @@ def _healthcheck(compose: ComposeFile, name: str, service: dict[str, Any]) -> It
     yield line, f"service {name} {problem}", hint, "error"
 
 
-@check(kind=KIND, name="compose-healthcheck")
+@check(kind=KIND, name="compose-healthcheck", inputs=INPUTS)
 def compose_healthcheck(root: Path) -> list[Finding]:
     """Every service has a healthcheck with a test, not disabled."""
     return _per_service(root, "compose-healthcheck", _healthcheck)
@@ -270,7 +272,7 @@ def _limits(compose: ComposeFile, name: str, service: dict[str, Any]) -> Iterato
         )
 
 
-@check(kind=KIND, name="compose-limits")
+@check(kind=KIND, name="compose-limits", inputs=INPUTS)
 def compose_limits(root: Path) -> list[Finding]:
     """Every service has a memory and a CPU limit (deploy.resources.limits, or
     mem_limit / cpus)."""
@@ -289,7 +291,7 @@ def declared_variables(path: Path) -> set[str]:
     }
 
 
-@check(kind=KIND, name="compose-env")
+@check(kind=KIND, name="compose-env", inputs=INPUTS)
 def compose_env(root: Path) -> list[Finding]:
     """Every variable a compose file interpolates is declared in .env.template."""
     out = []
@@ -368,7 +370,7 @@ def _secrets(compose: ComposeFile, name: str, service: dict[str, Any]) -> Iterat
         yield line, f"service {name}: {message}", hint, "error"
 
 
-@check(kind=KIND, name="compose-secrets")
+@check(kind=KIND, name="compose-secrets", inputs=INPUTS)
 def compose_secrets(root: Path) -> list[Finding]:
     """No secret-named environment variable has a literal value."""
     return _per_service(root, "compose-secrets", _secrets)
@@ -398,7 +400,7 @@ def _image(compose: ComposeFile, name: str, service: dict[str, Any]) -> Iterator
     yield compose.line("services", name, "image"), f"service {name}: {problem}", hint, severity
 
 
-@check(kind=KIND, name="compose-images")
+@check(kind=KIND, name="compose-images", inputs=INPUTS)
 def compose_images(root: Path) -> list[Finding]:
     """Every image is pinned by a tag other than latest (or a digest); build: exempts."""
     return _per_service(root, "compose-images", _image)

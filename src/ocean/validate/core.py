@@ -30,9 +30,14 @@ it as its gate, and warnings never fail without --strict). The hint says how to
 install it; ``./ocean up`` installs the programs, ``pip install -e '.[dev]'`` the
 libraries.
 
-Modules holding checks register them on import; ``registry()`` imports
-``monitoring_checks``, ``stack_checks``, ``compose_checks`` and ``environment_checks``
-(each when it exists).
+Modules holding checks register them on import; ``registry()`` imports every module
+of this package whose name ends in ``_checks`` (``monitoring_checks``, ``stack_checks``,
+…): a new module of checks needs no list to be edited, and the fuzz test
+(tests/unit/test_validate_fuzz.py) feeds its checks generated documents at once.
+
+``inputs`` (globs relative to the repo root) names the files a check reads, for that fuzz
+test: it writes its generated documents there. A check that declares none is fuzzed
+through every YAML and JSON file below monitoring/ and stack/ (``FUZZ_DEFAULT_INPUTS``).
 
 No invoke/textual imports here (tests/unit/test_import_contract.py).
 """
@@ -41,6 +46,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import shutil
 import time
 from collections.abc import Callable
@@ -55,12 +61,24 @@ DEFAULT_TIMEOUT = 60.0
 # How often the runner looks at the clocks of running checks.
 POLL_SECONDS = 0.1
 SEVERITIES = ("error", "warning")
-_MODULES = (
-    "ocean.validate.monitoring_checks",
-    "ocean.validate.stack_checks",
-    "ocean.validate.compose_checks",
-    "ocean.validate.environment_checks",
+# Where a check that names no ``inputs`` is fuzzed (see the module's docstring).
+FUZZ_DEFAULT_INPUTS = (
+    "monitoring/**/*.yml",
+    "monitoring/**/*.yaml",
+    "monitoring/**/*.json",
+    "stack/**/*.yml",
+    "stack/**/*.yaml",
 )
+
+
+def _check_modules() -> list[str]:
+    """Every ``ocean.validate.*_checks`` module, sorted (the registry's import order)."""
+    package = Path(__file__).parent
+    return sorted(
+        f"{__package__}.{info.name}"
+        for info in pkgutil.iter_modules([str(package)])
+        if info.name.endswith("_checks")
+    )
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,7 @@ class Check:
     name: str
     fn: CheckFn
     timeout: float = DEFAULT_TIMEOUT
+    inputs: tuple[str, ...] = ()  # globs of the files it reads (for the fuzz test)
 
 
 _REGISTRY: dict[str, Check] = {}
@@ -76,14 +95,17 @@ _LOAD_ERRORS: list[Finding] = []
 _loaded = False
 
 
-def check(kind: str, name: str, timeout: float = DEFAULT_TIMEOUT) -> Callable[[CheckFn], CheckFn]:
-    """Register ``fn`` as the check ``name`` of ``kind`` (a decorator)."""
+def check(
+    kind: str, name: str, timeout: float = DEFAULT_TIMEOUT, inputs: tuple[str, ...] = ()
+) -> Callable[[CheckFn], CheckFn]:
+    """Register ``fn`` as the check ``name`` of ``kind`` (a decorator); ``inputs``: the
+    globs of the files it reads (relative to the repo root), where it is fuzzed."""
 
     def register(fn: CheckFn) -> CheckFn:
         existing = _REGISTRY.get(name)
         if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"validation check {name!r} is registered twice")
-        _REGISTRY[name] = Check(kind, name, fn, timeout)
+        _REGISTRY[name] = Check(kind, name, fn, timeout, tuple(inputs))
         return fn
 
     return register
@@ -94,7 +116,7 @@ def registry() -> dict[str, Check]:
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in _MODULES:
+        for module in _check_modules():
             try:
                 importlib.import_module(module)
             except ModuleNotFoundError as exc:

@@ -20,7 +20,8 @@ installed programs judge the result wherever they can:
 - nginx-syntax      ``nginx -t -p <tmp> -c <rendered nginx.conf>``.
 - nginx-upstreams   upstream servers are services of the port plan; proxy_pass names a
                     defined upstream.
-- yamllint          every YAML file (Jinja templates rendered first), config ``.yamllint``.
+- yamllint          every YAML file (Jinja templates rendered first), config ``.yamllint``;
+                    style findings are warnings, a syntax error or a duplicate key an error.
 
 The compose files have their own module: ``ocean.validate.compose_checks``.
 """
@@ -136,7 +137,7 @@ _PG_ERRORS = (
 )
 
 
-@check(kind="postgres", name="postgres-params")
+@check(kind="postgres", name="postgres-params", inputs=(PG_CONF,))
 def check_postgres_params(repo_root: Path) -> list[Finding]:
     """Every parameter of postgresql.conf and of the local runtime's ``-c`` overrides is
     known to the installed server, with a valid value.
@@ -270,7 +271,7 @@ def pg_memory_mb(values: dict[str, str]) -> dict[str, float] | None:
     }
 
 
-@check(kind="postgres", name="postgres-memory")
+@check(kind="postgres", name="postgres-memory", inputs=(PG_CONF,))
 def check_postgres_memory(repo_root: Path) -> list[Finding]:
     """shared_buffers + max_connections × work_mem + maintenance_work_mem + wal_buffers
     ≤ PG_MEMORY_BUDGET_MB, for postgresql.conf as it is and with the local overrides.
@@ -334,7 +335,7 @@ def _rendered_redis(r: Rendered) -> dict[str, str]:
     return rendered
 
 
-@check(kind="redis", name="redis-directives")
+@check(kind="redis", name="redis-directives", inputs=REDIS_CONFS)
 def check_redis_directives(repo_root: Path) -> list[Finding]:
     """The installed redis-server accepts every directive (and value) of each rendered
     config: it loads the file with ``--port 0``, a unix socket and dir in a temp dir,
@@ -438,7 +439,7 @@ def _judge_redis_loads(
     return findings
 
 
-@check(kind="redis", name="redis-replica-of-master")
+@check(kind="redis", name="redis-replica-of-master", inputs=REDIS_CONFS)
 def check_redis_replica(repo_root: Path) -> list[Finding]:
     """The replica's ``replicaof`` is the master's bind address and port (port plan)."""
     name, kind, rel = "redis-replica-of-master", "redis", REDIS_CONFS[1]
@@ -491,7 +492,7 @@ def check_redis_replica(repo_root: Path) -> list[Finding]:
     ]
 
 
-@check(kind="redis", name="redis-persistence")
+@check(kind="redis", name="redis-persistence", inputs=REDIS_CONFS)
 def check_redis_persistence(repo_root: Path) -> list[Finding]:
     """Persistence agrees with the backup procedure, which runs BGSAVE on the master and
     copies ``<dir>/<dbfilename>`` (then checks it with redis-check-rdb). The rule, for
@@ -580,7 +581,7 @@ def _render_nginx(r: Rendered) -> tuple[Path, str, str]:
     return etc / "nginx.conf", nginx, upstream
 
 
-@check(kind="nginx", name="nginx-syntax")
+@check(kind="nginx", name="nginx-syntax", inputs=(NGINX_CONF, UPSTREAM_CONF))
 def check_nginx_syntax(repo_root: Path) -> list[Finding]:
     """The rendered nginx.conf (with a rendered upstream.conf) passes ``nginx -t``."""
     name, kind = "nginx-syntax", "nginx"
@@ -637,7 +638,7 @@ def check_nginx_syntax(repo_root: Path) -> list[Finding]:
         return findings
 
 
-@check(kind="nginx", name="nginx-upstreams")
+@check(kind="nginx", name="nginx-upstreams", inputs=(NGINX_CONF, UPSTREAM_CONF))
 def check_nginx_upstreams(repo_root: Path) -> list[Finding]:
     """Every server of the rendered upstream.conf is a service's port in the port plan
     (config.PORT_OFFSETS, on the stack's host), and every proxy_pass names an upstream
@@ -704,6 +705,17 @@ def yaml_files(repo_root: Path) -> list[Path]:
     return found
 
 
+# yamllint findings that change what a file means: a syntax error (no rule: the file does
+# not parse) and a key given twice (the YAML loader keeps the last one silently).
+YAMLLINT_ERROR_RULES = {None, "key-duplicates"}
+
+
+def yamllint_severity(rule: str | None) -> str:
+    """The policy: style (indentation, spacing, line length, …) is a warning on a file
+    that parses, whatever level yamllint gives it; what changes the meaning is an error."""
+    return "error" if rule in YAMLLINT_ERROR_RULES else "warning"
+
+
 @check(kind="yaml", name="yamllint")
 def check_yamllint(repo_root: Path) -> list[Finding]:
     """yamllint (config: ``.yamllint`` at the repo root) over every YAML file.
@@ -712,6 +724,8 @@ def check_yamllint(repo_root: Path) -> list[Finding]:
     rendered with the local runtime's context first; their findings name the template
     and the rendered line (the same line unless a block tag sits above it); line-length
     is not checked on them (the rendered temp paths and URLs set it, not the author).
+    Severity: ``yamllint_severity`` (style is a warning, a syntax error or a duplicate key
+    an error).
     """
     name, kind = "yamllint", "yaml"
     try:
@@ -756,8 +770,10 @@ def check_yamllint(repo_root: Path) -> list[Finding]:
                         rel,
                         problem.line,
                         f"{problem.desc} ({problem.rule})" if problem.rule else problem.desc,
-                        "yamllint config: .yamllint",
-                        "error" if problem.level == "error" else "warning",
+                        "yamllint config: .yamllint"
+                        if problem.rule
+                        else "fix the YAML syntax: the file does not parse",
+                        yamllint_severity(problem.rule),
                     )
                 )
     return findings
