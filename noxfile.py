@@ -56,6 +56,8 @@ BENCHES = {
     "storefront": "tests.bench.storefront",  # page load in Chromium under 100 API VUs
     # 10 healthy, 10 failing, 10 slow deploys under 50 VUs, with CPU hogs and without
     "verdicts": "tests.bench.verdicts",
+    # `invoke validate` cold, after one rule file changed, and warm (issue 21)
+    "validate": "tests.bench.validate",
 }
 
 

@@ -327,9 +327,15 @@ def validate(c, json=False, only="", strict=False, install=False, env=""):
     SLO files, PostgreSQL, Redis, nginx, Compose files, YAML hygiene, and every
     environment's definition (stack/environments/), whatever --env says.
 
-    Exit 1 on any error (or warning with --strict). Needs no running service. Passing
-    promtool unit tests are remembered by content in ~/.cache/ocean/validate
-    (OCEAN_VALIDATE_CACHE: another directory, or 0 for none).
+    Beyond syntax, the meaning: prometheus.yml has a scrape job, rule files and an
+    Alertmanager; every scrape target reaches a service; promtool's lint (a duplicate
+    rule is an error). Style (yamllint: indentation, spacing) is a warning.
+
+    Exit 1 on any error (or warning with --strict). Needs no running service. --json:
+    each finding has check, kind, severity, file, line, message and hint. Passing
+    promtool unit tests are remembered by the test file and the rule files it loads in
+    ~/.cache/ocean/validate (OCEAN_VALIDATE_CACHE: another directory, or 0 for none).
+    Details: docs/validation.md.
     """
     import time
 

@@ -218,9 +218,7 @@ def test_a_duplicate_rule_is_an_error(repo: Path):
     ]
     found = the_finding(run_check(repo, "promtool-check-rules"), "promtool-check-rules")
     assert (found.file, found.line, found.severity) == (RULES, second, "error")
-    assert (
-        "duplicate rule ShopInstanceDownCopy{severity='warning', team='shop'}" in found.message
-    )
+    assert "duplicate rule ShopInstanceDownCopy{severity='warning', team='shop'}" in found.message
     assert f"lines {first}, {second}" in found.message
 
 
@@ -350,3 +348,29 @@ def test_json_findings_carry_where_what_and_how_to_fix(tmp_path: Path):
         }
     ]
     assert "no rule_files" in ours[0]["message"] and ours[0]["hint"]
+
+
+# -- the registry and the runner -------------------------------------------------------
+
+
+def test_every_checks_module_is_imported_by_the_registry():
+    package = Path(core.__file__).parent
+    modules = {f"ocean.validate.{p.stem}" for p in package.glob("*_checks.py")}
+    assert "ocean.validate.prometheus_checks" in modules
+    assert set(core._check_modules()) == modules
+    assert {"prometheus-sections", "scrape-jobs"} <= set(core.registry())
+
+
+def test_a_template_that_does_not_render_is_a_finding_not_a_crash(repo: Path):
+    edit(
+        repo, PROM, "  scrape_interval: {{ scrape_interval }}\n", "  scrape_interval: {{ nope }}\n"
+    )
+    for name in ("prometheus-sections", "scrape-jobs", "prometheus-config"):
+        (found,) = core.run_one(core.registry()[name], repo)
+        assert (found.check, found.file, found.severity) == (name, PROM, "error")
+        assert "template does not render" in found.message and found.hint
+    # The stack checks render through ocean.validate.rendering: the runner locates it.
+    (repo / "stack/nginx/upstream.conf").write_text("{% for x in %}\n")
+    (found,) = core.run_one(core.registry()["nginx-upstreams"], repo)
+    assert (found.file, found.line) == ("stack/nginx/upstream.conf", 1), found
+    assert "TemplateSyntaxError" in found.message

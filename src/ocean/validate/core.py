@@ -13,9 +13,11 @@ A check is a function ``fn(repo_root: Path) -> list[Finding]`` registered under 
 
 Checks read files below ``root`` only (tests pass a broken copy of the repo), write
 only into temp dirs, and run concurrently in threads: subprocesses (promtool, amtool)
-must carry their own ``timeout=`` (``scaled(seconds)``). A check that raises becomes
-one error finding that names it; one that outlives its ``timeout`` (seconds, default 60)
-likewise.
+must carry their own ``timeout=`` (``scaled(seconds)``). A Jinja template that does not
+render is the template's error: whichever check meets it, ``run_one`` turns it into a
+finding on the template's line. A check that raises anything else becomes one error
+finding that names it ("check crashed"); one that outlives its ``timeout`` (seconds,
+default 60) likewise.
 
 Timeouts are there to catch a hung check, not a busy machine: each check's clock starts
 when it starts (not when the run does: with more checks than workers, the last ones
@@ -180,7 +182,7 @@ def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Find
 
     def timed(c: Check) -> list[Finding]:
         started[c.name] = time.monotonic()
-        return c.fn(Path(root))
+        return run_one(c, Path(root))
 
     try:
         futures: dict[Future, Check] = {pool.submit(timed, c): c for c in chosen}
@@ -208,6 +210,52 @@ def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Find
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return sorted(findings, key=_order)
+
+
+def run_one(c: Check, root: Path) -> list[Finding]:
+    """One check as ``run`` runs it: a Jinja template that does not render is the
+    template's problem, so it becomes a finding on the template's line, from whichever
+    check met it; any other exception propagates (``run`` makes it "check crashed")."""
+    try:
+        return c.fn(root)
+    except Exception as exc:
+        finding = _template_error(c, root, exc)
+        if finding is None:
+            raise
+        return [finding]
+
+
+def _template_error(c: Check, root: Path, exc: Exception) -> Finding | None:
+    try:
+        import jinja2
+    except ImportError:
+        return None
+    if not isinstance(exc, jinja2.TemplateError):
+        return None
+    # A syntax error names its file and line; a render-time error (an undefined value)
+    # is located by the template's frame in the traceback.
+    filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while filename is None and tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not name.endswith(".py") and Path(name).is_file():
+            filename, line = name, tb.tb_lineno
+        tb = tb.tb_next
+    file = ""
+    if filename:
+        try:
+            file = Path(filename).resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            file = str(filename)
+    return Finding(
+        c.name,
+        c.kind,
+        "error",
+        file,
+        line if isinstance(line, int) and line > 0 else None,
+        f"template does not render: {type(exc).__name__}: {exc}"[:500],
+        "fix the Jinja template",
+    )
 
 
 def _collect(c: Check, future: Future) -> list[Finding]:

@@ -180,13 +180,14 @@ def prometheus_config(root: Path) -> list[Finding]:
         output = (result.stdout + result.stderr).replace(tmp + "/", "")
         match = _PROMTOOL_LINE.search(output)
         message = " ".join(line.strip() for line in output.splitlines() if line.strip())
+        message = message or f"promtool check config exited {result.returncode}, saying nothing"
         return [
             Finding(
                 "prometheus-config",
                 "prometheus",
                 "error",
                 PROMETHEUS_TEMPLATE,
-                int(match.group(1)) if match else None,
+                int(match.group(1)) or None if match else None,
                 message[:500],
                 "line numbers are those of the rendered file; "
                 "promtool check config shows the rendered error",
@@ -410,9 +411,9 @@ def loaded_rule_files(test_file: Path) -> list[Path]:
     file beside its directory: the cache key then errs towards running it again.
     """
     every = sorted(test_file.parent.parent.glob("*.yml"))
-    try:
-        doc = yaml.safe_load(test_file.read_text())
-    except (yaml.YAMLError, OSError, ValueError):
+    try:  # libyaml's loader where there is one: 16 test files a run, some large
+        doc = yaml.load(test_file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, OSError, ValueError, RecursionError):
         return every
     patterns = doc.get("rule_files") if isinstance(doc, dict) else None
     if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
@@ -506,14 +507,16 @@ def alerts(root: Path) -> Iterator[tuple[Path, int | None, dict]]:
     """(file, line, rule) of every alerting rule in monitoring/rules/*.yml."""
     for path in rule_files(root):
         try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
+            doc = yaml.safe_load(path.read_text())
+            lines = rule_lines(path)
+        except (yaml.YAMLError, RecursionError):
             continue  # promtool-check-rules reports it
-        lines = rule_lines(path)
-        for g, group in enumerate(doc.get("groups") or []):
-            for r, rule in enumerate(group.get("rules") or []):
-                if isinstance(rule, dict) and "alert" in rule:
-                    yield path, lines.get((g, r)), rule
+        groups = doc.get("groups") if isinstance(doc, dict) else None
+        for g, group in enumerate(groups if isinstance(groups, list) else []):
+            rules = group.get("rules") if isinstance(group, dict) else None
+            for r, rule in enumerate(rules if isinstance(rules, list) else []):
+                if isinstance(rule, dict) and isinstance(rule.get("alert"), str):
+                    yield path, lines.get((g, r)), rule  # any other shape: promtool's
 
 
 @check(kind="cross-file", name="alert-runbooks", inputs=("monitoring/rules/*.yml",))
@@ -522,7 +525,8 @@ def alert_runbooks(root: Path) -> list[Finding]:
     out = []
     for path, line, rule in alerts(root):
         name = rule["alert"]
-        url = str((rule.get("annotations") or {}).get("runbook_url") or "")
+        annotations = rule.get("annotations")
+        url = str(annotations.get("runbook_url") or "") if isinstance(annotations, dict) else ""
         expected = f"docs/runbooks/{name}.md"
         if url != expected:
             out.append(
@@ -671,6 +675,7 @@ def alertmanager_config(root: Path) -> list[Finding]:
                     for line in text.splitlines()
                     if line.strip() and not line.startswith("Checking")
                 )
+                message = message or f"amtool exited {result.returncode}, saying nothing"
                 match = _PROMTOOL_LINE.search(text)
                 out.append(
                     Finding(
@@ -678,7 +683,7 @@ def alertmanager_config(root: Path) -> list[Finding]:
                         "alertmanager",
                         "error",
                         ALERTMANAGER_TEMPLATE,
-                        int(match.group(1)) if match else None,
+                        int(match.group(1)) or None if match else None,
                         message[:500],
                         "line numbers are those of the rendered file",
                     )

@@ -28,6 +28,7 @@ The compose files have their own module: ``ocean.validate.compose_checks``.
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import re
@@ -35,6 +36,7 @@ import shlex
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -611,7 +613,7 @@ def check_nginx_syntax(repo_root: Path) -> list[Finding]:
             )
             source = (repo_root / template).read_text()
             lines = text.splitlines()
-            offending = lines[line - 1].strip() if line <= len(lines) else ""
+            offending = lines[line - 1].strip() if 1 <= line <= len(lines) else ""
             # The template's line when the rendered one holds no Jinja, else the
             # rendered file's line (block tags shift it by a line or two).
             mapped = _template_line(source, offending) if offending else None
@@ -620,7 +622,7 @@ def check_nginx_syntax(repo_root: Path) -> list[Finding]:
                     name,
                     kind,
                     rel,
-                    mapped or line,
+                    mapped or line or None,
                     f"{match.group(1)} (at: {offending})".replace(str(r.root), "<tmp>"),
                     "nginx -t -p PREFIX -c nginx.conf",
                 )
@@ -632,7 +634,8 @@ def check_nginx_syntax(repo_root: Path) -> list[Finding]:
                     kind,
                     NGINX_CONF,
                     None,
-                    result.stderr.strip().replace(str(r.root), "<tmp>"),
+                    result.stderr.strip().replace(str(r.root), "<tmp>")
+                    or f"nginx -t exited {result.returncode} and printed nothing",
                 )
             )
         return findings
@@ -705,6 +708,29 @@ def yaml_files(repo_root: Path) -> list[Path]:
     return found
 
 
+@functools.lru_cache(maxsize=8)
+def _yamllint_config(text: str) -> Any:
+    from yamllint.config import YamlLintConfig
+
+    return YamlLintConfig(text)
+
+
+@functools.lru_cache(maxsize=512)
+def _yamllint_problems(config_text: str, rel: str, text: str) -> tuple[Any, ...]:
+    """yamllint's problems of one file's text, remembered in the process: linting the
+    repo's ≈ 70 YAML files costs ≈ 1 CPU-second, and the console, the deploy gate and
+    the fuzz test validate again and again where mostly nothing changed."""
+    import yaml
+    from yamllint import linter
+
+    try:
+        return tuple(linter.run(text, _yamllint_config(config_text), rel))
+    except yaml.YAMLError as exc:  # the reader's refusal (a control character) escapes it
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        return (linter.LintProblem(line, 1, f"syntax error: {exc}".splitlines()[0]),)
+
+
 # yamllint findings that change what a file means: a syntax error (no rule: the file does
 # not parse) and a key given twice (the YAML loader keeps the last one silently).
 YAMLLINT_ERROR_RULES = {None, "key-duplicates"}
@@ -729,16 +755,12 @@ def check_yamllint(repo_root: Path) -> list[Finding]:
     """
     name, kind = "yamllint", "yaml"
     try:
-        from yamllint import linter
-        from yamllint.config import YamlLintConfig
+        import yamllint.linter  # noqa: F401  (installed? _yamllint_problems needs it)
     except ImportError:
         return [missing_tool(name, kind, "yamllint", "pip install -e '.[dev]'", ".yamllint")]
     config_file = repo_root / ".yamllint"
-    config = (
-        YamlLintConfig(file=str(config_file))
-        if config_file.exists()
-        else YamlLintConfig("extends: default")
-    )
+    config_text = config_file.read_text() if config_file.exists() else "extends: default"
+    config = _yamllint_config(config_text)
     findings = []
     with rendering(repo_root) as r:
         for path in yaml_files(repo_root):
@@ -760,7 +782,7 @@ def check_yamllint(repo_root: Path) -> list[Finding]:
                         )
                     )
                     continue
-            for problem in linter.run(text, config, rel):
+            for problem in _yamllint_problems(config_text, rel, text):
                 if rel in YAML_TEMPLATES and problem.rule == "line-length":
                     continue  # rendered temp paths and URLs, not the template's lines
                 findings.append(
