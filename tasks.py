@@ -312,7 +312,8 @@ def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False, en
 @task(
     help={
         "env": ENV_HELP,
-        "json": "print the findings as JSON ({ok, seconds, findings: [...]})",
+        "json": "print the findings as JSON ({ok, errors, warnings, seconds, findings: "
+        "[{check, kind, severity, file, line, message, hint}]})",
         "only": "comma-separated check kinds to run (default: all), e.g. rules,dashboards; "
         "an unknown kind lists the known ones",
         "strict": "also exit 1 on warnings (default: errors only)",

@@ -11,8 +11,9 @@ one, in three states (issue 21's targets):
    test file that loads it runs again; the others come from the cache). Target ≤ 8 s.
 3. warm: nothing changed since a passing run.
 
-Each figure is the median of --runs runs with min and max; a wide spread says the
-machine was busy (the load average is printed with each line). Prints a Markdown table
+Each figure is the median of --runs runs with min and max, and the CPU seconds of the
+command with its promtool children; a wide spread says the machine was busy (the load
+average is printed with each line). Prints a Markdown table
 for docs/benchmarks.md; --json-out writes the raw figures.
 """
 
@@ -22,6 +23,7 @@ import argparse
 import datetime
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,9 +48,16 @@ def copy_checkout(into: Path) -> Path:
     return into
 
 
-def timed_validate(root: Path, cache: Path) -> tuple[float, int]:
-    """(wall seconds, exit code) of one `invoke validate` of the copy at ``root``."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_validate(root: Path, cache: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds with its promtool children, exit code) of one
+    `invoke validate` of the copy at ``root``."""
     env = {**os.environ, "PYTHONPATH": str(root / "src"), "OCEAN_VALIDATE_CACHE": str(cache)}
+    cpu_before = _children_cpu()
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "invoke", "-r", str(root), "validate"],
@@ -59,15 +68,16 @@ def timed_validate(root: Path, cache: Path) -> tuple[float, int]:
         timeout=300,
         check=False,
     )
-    took = time.monotonic() - started
+    took, cpu = time.monotonic() - started, _children_cpu() - cpu_before
     if result.returncode != 0:
         print(result.stdout[-2000:], result.stderr[-2000:], file=sys.stderr)
-    return took, result.returncode
+    return took, cpu, result.returncode
 
 
-def summary(name: str, runs: list[float], loads: list[float]) -> dict:
+def summary(name: str, runs: list[float], cpus: list[float], loads: list[float]) -> dict:
     return {
         "state": name,
+        "median_cpu_s": round(statistics.median(cpus), 2),
         "median_s": round(statistics.median(runs), 2),
         "min_s": round(min(runs), 2),
         "max_s": round(max(runs), 2),
@@ -89,15 +99,16 @@ def main() -> None:
         warm_cache = caches / "warm"
 
         def measure(name: str, before_each, cache_for) -> None:
-            runs, loads = [], []
+            runs, cpus, loads = [], [], []
             for index in range(args.runs):
                 before_each(index)
                 loads.append(os.getloadavg()[0])
-                took, code = timed_validate(root, cache_for(index))
+                took, cpu, code = timed_validate(root, cache_for(index))
                 if code != 0:
                     raise SystemExit(f"{name}: validate exited {code} (see above)")
                 runs.append(took)
-            results.append(summary(name, runs, loads))
+                cpus.append(cpu)
+            results.append(summary(name, runs, cpus, loads))
             print(json.dumps(results[-1]), flush=True)
 
         rule_file = root / args.rule_file
@@ -112,12 +123,12 @@ def main() -> None:
         measure("warm", lambda i: None, lambda i: warm_cache)
     today = datetime.date.today().isoformat()
     print(f"\n{today}, {os.cpu_count()} cores, {args.runs} runs each, --rule-file {args.rule_file}")
-    print("| state | wall time, median (min–max) | load average |")
-    print("|---|---|---|")
+    print("| state | wall time, median (min–max) | CPU s, median | load average |")
+    print("|---|---|---|---|")
     for r in results:
         print(
             f"| {r['state']} | **{r['median_s']:.2f} s** ({r['min_s']:.2f}–{r['max_s']:.2f}) "
-            f"| {r['load_average'][0]}–{r['load_average'][1]} |"
+            f"| {r['median_cpu_s']:.2f} | {r['load_average'][0]}–{r['load_average'][1]} |"
         )
     if args.json_out:
         args.json_out.write_text(json.dumps({"date": today, "results": results}, indent=2))
