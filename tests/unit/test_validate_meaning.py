@@ -173,6 +173,18 @@ def test_a_null_entry(repo: Path, section: str, anchor: str):
     assert run_check(repo, "scrape-jobs") == []  # the other entries are judged as usual
 
 
+def test_a_null_entry_inside_a_scrape_job(repo: Path):
+    line = edit(
+        repo,
+        PROM,
+        "  - job_name: nginx\n    static_configs:\n",
+        "  - job_name: nginx\n    static_configs:\n      -\n",
+    )
+    found = the_finding(run_check(repo, "scrape-jobs"), "scrape-jobs")
+    assert (found.file, found.line) == (PROM, line + 2)
+    assert "scrape job 'nginx': static_configs entry #1 is empty (null)" in found.message
+
+
 def test_no_check_crashes_on_a_null_scrape_config(repo: Path):
     edit(repo, PROM, "scrape_configs:\n", "scrape_configs:\n  -\n")
     findings = core.run(repo, {"prometheus", "cross-file"})

@@ -42,6 +42,8 @@ _EXPRESSION = re.compile(r"\{\{.*?\}\}|\{#.*?#\}")
 # A line that holds only block tags: trim_blocks/lstrip_blocks remove it when rendering.
 _BLOCK_ONLY = re.compile(r"^\s*(\{%.*?%\}\s*)+$")
 _PORT = re.compile(r":(\d+)(?:/|$)")
+# A scrape job's lists whose empty entries are findings of scrape-jobs.
+JOB_LISTS = ("static_configs", "file_sd_configs", "relabel_configs", "metric_relabel_configs")
 
 
 @dataclass(frozen=True)
@@ -354,6 +356,17 @@ def target_problems(node: yaml.Node | None, ports: dict[int, str]) -> list[Probl
         if not isinstance(job, yaml.MappingNode):
             continue  # a null or odd entry: prometheus-sections reports it
         name = text(value(job, "job_name")) or f"#{index}"
+        for key in JOB_LISTS:
+            for number, entry in enumerate(entries(value(job, key)), 1):
+                if is_null(entry):
+                    problems.append(
+                        Problem(
+                            line_of(entry),
+                            f"scrape job {name!r}: {key} entry #{number} is empty (null): "
+                            "a `-` with nothing after it",
+                            "complete it or delete the empty `-`",
+                        )
+                    )
         targets = list(job_targets(job))
         if not targets:
             problems.append(
