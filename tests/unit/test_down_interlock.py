@@ -197,3 +197,14 @@ def test_up_leaves_a_paused_or_running_deploy_alone(tmp_path: Path):
     with Journal(tmp_path).lock("deploy green HEAD"):  # its process is alive
         assert interlock.unsettled(runtime) is None
     assert interlock.unsettled(runtime)["step"] == "promoted"
+
+
+def test_a_stack_gone_under_a_task_is_a_one_line_error(tmp_path: Path):
+    """What the deploy met when `down` stopped supervisord under it: a 132-line
+    SupervisorUnavailable traceback, since it was no OceanError."""
+    from ocean.errors import OceanError
+    from ocean.runtime.supervisor import Supervisor
+
+    with pytest.raises(OceanError) as gone:
+        Supervisor(tmp_path / "supervisor.sock").processes()
+    assert "the stack is not running" in str(gone.value) and "\n" not in str(gone.value)
