@@ -101,10 +101,21 @@ def served_color(runtime: LocalRuntime) -> str:
 
 def assert_healthy_on(runtime: LocalRuntime, color: str) -> None:
     """The whole stack healthy, every Prometheus target up, nginx serving ``color``
-    alone, no deploy open."""
-    status = cli(runtime, "status", "--json")
-    report = json.loads(status.stdout)
-    assert status.returncode == 0, [s for s in report["services"] if not s["healthy"]]
+    alone, no deploy open.
+
+    Polled a while: right after a deploy's scale-down, Prometheus lists the stopped
+    color (down) until it has read its target file again.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        status = cli(runtime, "status", "--json")
+        report = json.loads(status.stdout)
+        if status.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    unhealthy = [s["name"] for s in report["services"] if not s["healthy"]]
+    down = [f"{t['job']}/{t['instance']} {t['health']}" for t in report["targets"]]
+    assert status.returncode == 0, (unhealthy, [t for t in down if not t.endswith(" up")])
     assert report["live_color"] == color
     assert report["targets"] and all(t["health"] == "up" for t in report["targets"])
     assert served_color(runtime) == color
