@@ -9,6 +9,7 @@ Logic lives in ``ocean/``, never here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -70,6 +71,14 @@ def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:
     except KeyboardInterrupt:
         # The procedure's own cleanup (a child process terminated, a lock released) ran
         # as the interrupt left it; say so in one line, exit as a shell does on SIGINT.
+        # An interrupt that landed here, between two steps, never reached the procedure:
+        # close it now, so its cleanup (a deploy's rollback) runs before the exit, not
+        # whenever the garbage collector gets to it.
+        close = getattr(steps, "close", None)
+        if close is not None:
+            # The interrupt is the story; a failed cleanup is the journal's to tell.
+            with contextlib.suppress(OceanError, OSError, KeyboardInterrupt):
+                close()
         raise Exit("error: interrupted", code=INTERRUPTED_EXIT) from None
     if as_json:
         print(json.dumps({"ok": True, "steps": [s.as_dict() for s in done]}, indent=2))
@@ -168,14 +177,18 @@ def up(c, services="", install=True, wait_targets=True, json=False, env=""):
         "purge": "also delete the state dir (all data, logs and configs but the audit log); "
         "needs --yes",
         "yes": "confirm --purge",
+        "force": "interrupt a running deploy first, as Ctrl-C where it runs would: it "
+        "rolls back to the old color and closes its journal; without it, `down` refuses "
+        "while a deploy runs",
         "confirm-env": CONFIRM_HELP,
         "json": "print the steps as JSON",
     }
 )
-def down(c, purge=False, yes=False, json=False, env="", confirm_env=""):
-    """Stop every service (data is kept unless --purge --yes)."""
+def down(c, purge=False, yes=False, force=False, json=False, env="", confirm_env=""):
+    """Stop every service (data is kept unless --purge --yes); refused while a deploy
+    runs, unless --force."""
     runtime = _runtime(env)
-    _run(guardrails.down(runtime, purge, yes, confirm_env), json)
+    _run(guardrails.down(runtime, purge, yes, confirm_env, force=force), json)
 
 
 @task(help={"env": ENV_HELP, "json": "print machine-readable JSON (secrets are never included)"})
@@ -319,9 +332,13 @@ def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False, en
         "strict": "also exit 1 on warnings (default: errors only)",
         "install": "first install missing checkers (promtool, amtool, nginx, postgres, "
         "redis-server) from Debian when run as root (CI does)",
+        "refresh-catalog": "instead of checking: rewrite monitoring/catalog.json (the metric "
+        "catalog the `series` checks read) from the running stack of --env; it first drives "
+        "traffic (reads, the warm-up, one injected 5xx per color, 3 s k6 smoke and "
+        "websocket runs) so series that need traffic are captured too",
     }
 )
-def validate(c, json=False, only="", strict=False, install=False, env=""):
+def validate(c, json=False, only="", strict=False, install=False, env="", refresh_catalog=False):
     """Check every config the stack ships, offline; exit 1 on an error.
 
     Prometheus, rules and their tests, Alertmanager, dashboards, runbooks, generated
@@ -337,8 +354,19 @@ def validate(c, json=False, only="", strict=False, install=False, env=""):
     promtool unit tests are remembered by the test file and the rule files it loads in
     ~/.cache/ocean/validate (OCEAN_VALIDATE_CACHE: another directory, or 0 for none).
     Details: docs/validation.md.
+
+    The `series` checks hold every query (rules, dashboards, k6 thresholds, deploy
+    analysis, console) against monitoring/catalog.json; --refresh-catalog rewrites it
+    from a live stack (commit it with the change that needs it).
     """
     import time
+
+    if refresh_catalog:
+        from ocean.config import REPO_ROOT
+        from ocean.validate.catalog_capture import refresh
+
+        _run(refresh(_runtime(env), REPO_ROOT), json)
+        return
 
     from ocean.config import REPO_ROOT
     from ocean.validate import run as run_checks
@@ -581,6 +609,8 @@ def _print_deploy_status(report: dict) -> None:
     console.print(table)
     if report["running"]:
         console.print(f"[yellow]{report['running']}[/]")
+    if report.get("unsettled"):
+        console.print(f"[yellow]{report['unsettled']}[/]")
     open_deploy = report["open"]
     if open_deploy:
         state = "awaits promotion" if open_deploy.get("paused") else f"at {open_deploy.get('step')}"
@@ -778,8 +808,9 @@ def loadtest(
     server-side guard (from slo.yaml) breaches; judge every SLO. Results go to
     <state>/loadtests/<id>/. Exit 1 when a verdict fails or a guard stopped the run;
     exit 3 when the run is inconclusive: the load generator (k6) was saturated, starved of
-    CPU or dropped iterations, and only client-side timings failed (a server-side breach
-    still exits 1); the output names the side that limited the run, with the figures."""
+    CPU or dropped iterations, and only client-side timings failed; or other processes
+    kept the machine busy, and only timings failed (errors still exit 1). The output
+    names the side that limited the run, with the figures."""
     from ocean.loadtest.scenarios import options
     from ocean.procedures import loadtest as loadtests
 
@@ -919,6 +950,11 @@ def _print_loadtest(report: dict) -> None:
             console.print(
                 f"[yellow]{limited} was limited by the load generator: its figures measure "
                 "k6 as much as the shop[/]"
+            )
+        for limited in report.get("machine_limited", []):
+            console.print(
+                f"[yellow]{limited} ran while other processes took the cores: its figures "
+                "measure the machine as much as the shop[/]"
             )
         table = Table("metric", base["id"], run["id"], "change", "", box=None)
         for row in report["rows"]:

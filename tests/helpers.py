@@ -21,11 +21,24 @@ def free_port_base() -> int:
     """A port base whose whole plan is free right now (random, so parallel runs differ),
     below the ephemeral ports: an outgoing connection must never take the port of a
     service that a test stopped for a moment (a deploy's idle color)."""
+    low, high = _port_base_range()
     for _ in range(200):
-        base = random.randrange(10000, EPHEMERAL_PORTS.start - HIGHEST_OFFSET, 100)
+        base = random.randrange(low, high, 100)
         if all(_free(base + offset) for offset in range(HIGHEST_OFFSET + 1)):
             return base
     raise RuntimeError("no free port range found")
+
+
+def _port_base_range() -> tuple[int, int]:
+    """Where bases are drawn from: OCEAN_TEST_PORT_RANGE=LOW-HIGH (e.g. 24000-24999)
+    keeps one run's stacks inside its share when several runs use the machine at once;
+    by default anywhere from 10000 to below the ephemeral ports."""
+    default = (10000, EPHEMERAL_PORTS.start - HIGHEST_OFFSET)
+    chosen = os.environ.get("OCEAN_TEST_PORT_RANGE", "")
+    if not chosen:
+        return default
+    low, _, high = chosen.partition("-")
+    return int(low), int(high) - HIGHEST_OFFSET
 
 
 def _free(port: int) -> bool:

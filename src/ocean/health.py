@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 import psycopg
 import redis
@@ -21,16 +23,21 @@ def probe(
     port: int,
     password: str = "",
     auth: tuple[str, str] | None = None,
+    client_tls: ssl.SSLContext | None = None,
 ) -> tuple[bool, str]:
     """(healthy, one-line detail) for ``service`` listening on host:port.
 
     ``password``: PostgreSQL's superuser or Redis' default user; ``auth``: the
-    operator's basic auth, sent to services that require it (``service.auth``).
+    operator's basic auth, sent to services that require it (``service.auth``);
+    ``client_tls``: the scrape CA and client certificate, for services that require
+    one (``service.client_cert``).
     """
     for timeout in TIMEOUTS:
         try:
             if service.probe == "http":
-                return _http(service, host, port, auth if service.auth else None, timeout)
+                credentials = auth if service.auth else None
+                tls_context = client_tls if service.client_cert else None
+                return _http(service, host, port, credentials, tls_context, timeout)
             return _PROBES[service.probe](service, host, port, password, timeout)
         except Exception as exc:  # a probe reports, it never raises
             if not _timed_out(exc):
@@ -46,9 +53,20 @@ def _timed_out(exc: Exception) -> bool:
 
 
 def _http(
-    service: Service, host: str, port: int, auth: tuple[str, str] | None, timeout: float
+    service: Service,
+    host: str,
+    port: int,
+    auth: tuple[str, str] | None,
+    client_tls: ssl.SSLContext | None,
+    timeout: float,
 ) -> tuple[bool, str]:
-    response = httpx.get(f"http://{host}:{port}{service.path}", timeout=timeout, auth=auth)
+    scheme = "https" if client_tls is not None else "http"
+    response = httpx.get(
+        f"{scheme}://{host}:{port}{service.path}",
+        timeout=timeout,
+        auth=auth,
+        verify=client_tls if client_tls is not None else True,
+    )
     return response.status_code == 200, f"GET {service.path} → {response.status_code}"
 
 

@@ -4,8 +4,8 @@ Headless (no Textual): the console renders these dataclasses, and tests build th
 from recorded Prometheus answers. One fetch is a handful of queries over the one
 reused connection of ``ocean.prom.Prometheus``:
 
-- every scrape target with its state; a target that changed state ≥ 2 times in the
-  last 5 minutes is ``flapping`` (Prometheus' own ``changes(up[5m])``);
+- every scrape target with its state; a target that is up but changed state ≥ 2 times
+  in the last 5 minutes is ``flapping`` (Prometheus' own ``changes(up[5m])``);
 - the SLO panel, derived from monitoring/slo.yaml: request rate, error ratio, p99,
   DB p95, cache hit ratio and error budget left, each with its last 15 minutes;
 - firing and pending alerts, most severe first, with summary and runbook.
@@ -206,7 +206,9 @@ def _flapping(prom: Prometheus) -> set[tuple[str, str]]:
 def _targets(targets: list[TargetHealth], flapping: set[tuple[str, str]]) -> list[TargetRow]:
     rows = []
     for t in targets:
-        state = "flapping" if (t.job, t.instance) in flapping else t.health
+        # Down now says more than "changed often": a flapping target that is down shows down.
+        flapped = (t.job, t.instance) in flapping and t.health != "down"
+        state = "flapping" if flapped else t.health
         rows.append(TargetRow(t.job, t.instance, state, t.last_scrape[11:19], t.last_error))
     order = {"down": 0, "flapping": 1, "unknown": 2, "up": 3}
     return sorted(rows, key=lambda r: (order.get(r.state, 2), r.job, r.instance))

@@ -25,6 +25,8 @@ class Service:
     scheme: str = "http"
     # Its HTTP port requires the operator's basic auth (ocean/access.py).
     auth: bool = False
+    # Its port is HTTPS and requires the scrape client certificate (ocean/scrape_tls.py).
+    client_cert: bool = False
     # Its port-plan entry, when not its name (the alert inbox listens on alert-webhook,
     # the port Alertmanager's receivers have always posted to).
     port: str = ""
@@ -68,13 +70,14 @@ SERVICES: tuple[Service, ...] = (
         on_demand=True,
         needs=("postgres", "redis-master"),
     ),
-    # nginx's own health: its status endpoint (the shop behind it has its own probe).
+    # nginx's own health: its status port answers (the shop behind it has its own
+    # probe; stub_status there requires the operator's credentials, /healthz does not).
     # Its url() is the HTTPS front (the shop, /prometheus/, /alertmanager/).
     Service(
         "nginx",
         "nginx load balancer",
         "http",
-        "/stub_status",
+        "/healthz",
         probe_port="nginx-status",
         scheme="https",
     ),
@@ -92,9 +95,13 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service("node-exporter", "node exporter", "http", "/metrics", auth=True),
     Service("postgres-exporter", "PostgreSQL exporter", "http", "/metrics", auth=True),
-    Service("redis-exporter", "Redis exporter", "http", "/metrics"),
-    # It exits at start when stub_status does not answer yet: start it after nginx.
-    Service("nginx-exporter", "nginx exporter", "http", "/metrics", needs=("nginx",)),
+    # No basic auth in redis_exporter 1.45: mutual TLS instead (ocean/scrape_tls.py).
+    Service(
+        "redis-exporter", "Redis exporter", "http", "/metrics", scheme="https", client_cert=True
+    ),
+    # It exits at start when stub_status does not answer yet: start it after nginx. Its
+    # port is nginx's (basic auth), in front of the exporter's private unix socket.
+    Service("nginx-exporter", "nginx exporter", "http", "/metrics", needs=("nginx",), auth=True),
     Service("blackbox-exporter", "blackbox exporter", "http", "/-/healthy", auth=True),
 )
 BY_NAME = {service.name: service for service in SERVICES}

@@ -317,6 +317,15 @@ def parse(data: Any, root: Path = REPO_ROOT) -> SLOs:
                 r.error(f"{p}.{key}", f"must be a recorded window, one of {', '.join(SLI_WINDOWS)}")
         if {"long", "short"} <= set(d) and seconds(alert.short) >= seconds(alert.long):
             r.error(f"{p}.short", f"must be shorter than long ({alert.long})")
+        # The generated promtool tests follow whatever `for` says; this is the policy of
+        # `invoke validate`'s rule-for check (ocean.validate.rule_sanity), applied here so
+        # the generator never writes an alert that check refuses.
+        if {"short", "for"} <= set(d) and seconds(alert.for_) > seconds(alert.short):
+            r.error(
+                f"{p}.for",
+                f"must not exceed short ({alert.short}): a multiwindow alert whose for: is "
+                "longer than its short window pages late, or never for a burn that stops",
+            )
         if alert.name and alert.name in {a.name for a in alerts}:
             r.error(f"{p}.name", f"duplicate alert name {alert.name!r}")
         alerts.append(alert)

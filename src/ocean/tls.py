@@ -75,28 +75,61 @@ def issue_server(
     files: TlsFiles, hosts: list[str], not_before: dt.datetime, not_after: dt.datetime
 ) -> None:
     """A server certificate for ``hosts`` signed by the local CA, valid in that window."""
+    names = [_san(host) for host in dict.fromkeys([*hosts, "localhost"])]
+    _issue(
+        files,
+        hosts[0],
+        x509.SubjectAlternativeName(names),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        (files.cert, files.key),
+        (not_before, not_after),
+    )
+
+
+def issue_client(
+    files: TlsFiles,
+    name: str,
+    cert: Path,
+    key: Path,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> None:
+    """A client certificate (clientAuth only: it opens no server) named ``name``, signed
+    by the local CA, for a listener that requires one (mutual TLS)."""
+    _issue(files, name, None, ExtendedKeyUsageOID.CLIENT_AUTH, (cert, key), (not_before, not_after))
+
+
+def _issue(
+    files: TlsFiles,
+    common_name: str,
+    sans: x509.SubjectAlternativeName | None,
+    usage: x509.ObjectIdentifier,
+    out: tuple[Path, Path],
+    window: tuple[dt.datetime, dt.datetime],
+) -> None:
     ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    names = [_san(host) for host in dict.fromkeys([*hosts, "localhost"])]
-    cert = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before - dt.timedelta(minutes=5))
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .not_valid_before(window[0] - dt.timedelta(minutes=5))
+        .not_valid_after(window[1])
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
-        .sign(ca_key, hashes.SHA256())
     )
-    write_atomic(files.key, _key_pem(key), mode=0o600)
-    write_atomic(files.cert, cert.public_bytes(serialization.Encoding.PEM).decode(), mode=0o644)
+    if sans is not None:
+        builder = builder.add_extension(sans, critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    cert_path, key_path = out
+    write_atomic(key_path, _key_pem(key), mode=0o600)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM).decode(), mode=0o644)
 
 
 def install_provided(

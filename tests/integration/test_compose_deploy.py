@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ocean.loadtest import machine
 from ocean.procedures import deploy as deploys
 from ocean.procedures import stack as stack_procedures
 from ocean.procedures.seed import seed
@@ -171,16 +172,19 @@ def test_loadtest_judges_the_compose_stack(calm: ComposeRuntime) -> None:
     """`invoke loadtest` on compose: k6 on the host against nginx's container, the
     server side measured by the containers' Prometheus, every SLO verdict made.
 
-    On a busy host k6 may get too little CPU for its own latency figures: then the run
-    is inconclusive (exit 3) and names the load generator, never an SLO failure."""
+    On a busy host k6 may get too little CPU for its own latency figures, or other
+    processes may take the cores the shop needed: then the run is inconclusive (exit 3)
+    and names the load generator or the machine, never an SLO failure."""
     result = cli(calm, "loadtest", "--scenario", "smoke", "--vus", "5", "--duration", "10s",
                  "--json", OCEAN_RUNTIME="compose")  # fmt: skip
     assert result.returncode in (0, 3), result.stdout[-3000:] + result.stderr
     run = json.loads(result.stdout)
     if result.returncode == 3:
         assert run["outcome"] == "inconclusive", run
-        assert run["limited_by"] == "load generator", run["limit_detail"]
+        assert run["limited_by"] in ("load generator", "machine"), run["limit_detail"]
         assert run["generator"]["k6_cpu_pct"] is not None, run["generator"]
+        if run["limited_by"] == "machine":
+            assert machine.starved(run["generator"]), run["generator"]
     else:
         assert run["ok"] and run["outcome"] == "pass"
         assert run["client"]["requests"] >= 100 and run["server"]["requests"] >= 50

@@ -23,7 +23,7 @@ import pytest
 
 from ocean import secrets
 from ocean.errors import OceanError
-from ocean.loadtest import generator, results
+from ocean.loadtest import generator, machine, results
 from ocean.loadtest.scenarios import options
 from ocean.model import StepStatus
 from ocean.procedures import loadtest as loadtests
@@ -203,6 +203,12 @@ def test_a_starved_load_generator_makes_the_run_inconclusive(
     assert gen["k6_saturated"] and generator.saturated(gen), gen
     assert gen["k6_wait_share"] >= generator.WAIT_MAX, gen
     assert any(s.data.get("k6_cpu_pct") is not None for s in steps if s.name == "progress")
+    if result["limited_by"] == "machine":
+        # Other processes kept this machine busy (a CI neighbour, the busy-suite run's
+        # hog): they are named first, and nothing timed is judged either way.
+        assert machine.starved(gen) and result["outcome"] == "inconclusive", result
+        assert latency_outcomes(result) <= {"pass", "inconclusive"}, result
+        return
     if any(v["outcome"] == "fail" for v in result["verdicts"] if v["source"] == "server"):
         # This machine was too busy for the shop itself: its breach stands.
         assert result["outcome"] == "fail" and result["limited_by"] == "server", result
@@ -228,6 +234,10 @@ def test_a_starved_load_generator_makes_the_run_inconclusive(
     text = " ".join(shown.stderr.split())
     assert "inconclusive: load generator" in text
     assert "limited by load generator" in text and "waited for a CPU" in text
+
+
+def latency_outcomes(result: dict) -> set[str]:
+    return {v["outcome"] for v in result["verdicts"] if "latency" in v["slo"]}
 
 
 def test_non_loopback_target_is_refused(stack: LocalRuntime):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 from pathlib import Path
 
@@ -83,8 +84,17 @@ def test_override_uses_the_port_plan_and_state_dir(prepared: ComposeRuntime) -> 
     assert by_name["shop-blue"].env["SHOP_PORT"] == str(ports["shop-blue"])
     assert by_name["shop-green"].env["SHOP_PORT"] == str(ports["shop-green"])
     assert str(ports["redis-replica"]) in " ".join(by_name["redis-replica"].healthcheck)
-    # nginx runs itself (no launcher: a container has no orphans to reap)
-    assert by_name["nginx"].command[0] == "/usr/sbin/nginx"
+    # nginx runs itself (no launcher: a container has no orphans to reap), after a
+    # stale stub_status socket is removed (runtime/scrape_sockets.py)
+    nginx = by_name["nginx"].command
+    assert nginx[:2] == ["/bin/sh", "-c"]
+    assert nginx[3] == str(prepared.scrape_sockets().nginx_status)
+    assert nginx[4] == "/usr/sbin/nginx"
+    assert "ocean.runtime.launch" not in nginx
+    # As root: the nginx exporter as nginx's worker user, who owns the sockets' directory.
+    nobody = pwd.getpwnam("nobody")
+    if os.geteuid() == 0:
+        assert by_name["nginx-exporter"].user == f"{nobody.pw_uid}:{nobody.pw_gid}"
     state = str(prepared.settings.state_dir)
     assert f"{state}:{state}" in by_name["prometheus"].volumes
     assert by_name["postgres"].stop_signal == "SIGINT"
@@ -268,6 +278,13 @@ def test_healthchecks_authenticate_without_a_secret_in_the_command(
     netrc = prometheus[prometheus.index("--netrc-file") + 1]
     assert netrc == str(prepared.settings.etc / "ops.netrc")
     assert values["OPS_PASSWORD"] in Path(netrc).read_text()
-    assert "--netrc-file" not in by_name["nginx-exporter"].healthcheck  # no auth there
+    # nginx serves the nginx exporter's port behind the same basic auth.
+    assert "--netrc-file" in by_name["nginx-exporter"].healthcheck
+    # The redis exporter's port wants the scrape client certificate (files, no secret).
+    redis_exporter = by_name["redis-exporter"].healthcheck
+    scrape = prepared.scrape_tls()
+    assert redis_exporter[redis_exporter.index("--cert") + 1] == str(scrape.client_cert)
+    assert redis_exporter[redis_exporter.index("--key") + 1] == str(scrape.client_key)
+    assert redis_exporter[-1].startswith("https://")
     every_test = json.dumps([s.healthcheck for s in by_name.values()])
     assert not [name for name, value in values.items() if value in every_test]

@@ -41,6 +41,9 @@ def test_down_and_flapping_targets_come_first():
         ("node", "up"),
     ]
     assert rows[0].last_scrape == "08:00:01"
+    # Down now outranks "changed often": a flapping target that is down shows down.
+    rows = _targets(targets, flapping={("redis", "a:3"), ("shop", "a:2")})
+    assert [(r.job, r.state) for r in rows][:2] == [("shop", "down"), ("redis", "flapping")]
 
 
 def test_alerts_sort_by_severity_then_firing_first():

@@ -75,6 +75,7 @@ def _error(mutate) -> str:
         (lambda d: d["slos"]["cache_hit_ratio"].update({"for": "soon"}), "not a duration"),
         (lambda d: d["burn_rate_alerts"][0].update(long="4h"), "must be a recorded window"),
         (lambda d: d["burn_rate_alerts"][0].update(short="1h"), "must be shorter than long"),
+        (lambda d: d["burn_rate_alerts"][0].update({"for": "2h"}), "[0].for: must not exceed"),
         (lambda d: d["burn_rate_alerts"][0].update(severity="page"), "critical|warning"),
         (lambda d: d["burn_rate_alerts"][1].update(name="Fast"), "duplicate alert name"),
         (lambda d: d.update(slos=[]), "slos: must be a mapping"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import ssl
 import stat
 
@@ -95,8 +96,37 @@ def test_redis_acl_carries_hashes_and_limits_the_shop_and_exporter(tmp_path):
     by_user = {line.split()[1]: line for line in lines}
     assert set(by_user) == {"default", "shop", "exporter", "replica"}
     assert "-@admin" in by_user["shop"] and "-@dangerous" in by_user["shop"]
-    assert by_user["exporter"].split()[4] == "-@all"  # nothing but what is listed
+    assert "-@all" in by_user["exporter"].split()  # nothing but what is listed
     assert "~" not in by_user["exporter"]  # no key access
+
+
+def test_redis_acl_least_privilege_for_the_exporter_and_replication(tmp_path):
+    """Issue 25: the exporter read `masterauth` with CONFIG GET, and every user with
+    +@all could ask the master for a full copy (PSYNC/SYNC)."""
+    lines = access.redis_acl(secrets.load_or_create(tmp_path / "secrets.env"))
+    by_user = {line.split()[1]: line.split()[3:] for line in lines}
+    granted = {user: {w for w in words if w.startswith("+")} for user, words in by_user.items()}
+    assert granted["exporter"] == set(access.EXPORTER_COMMANDS)
+    assert not any(w.startswith("+config") or w.startswith("+@") for w in granted["exporter"])
+    assert granted["replica"] == {"+psync", "+replconf", "+ping"}
+    assert not any(w.startswith(("~", "&", "%")) for w in by_user["replica"] + by_user["exporter"])
+    assert {"-psync", "-sync"} <= set(by_user["default"])
+    assert {"-@admin", "-@dangerous"} <= set(by_user["shop"])  # PSYNC and SYNC are both
+
+
+def test_the_exporter_password_file_names_only_the_given_targets():
+    targets = ["redis://127.0.0.1:18030", "redis://127.0.0.1:18031"]
+    text = access.redis_exporter_passwords(targets, "pw")
+    assert json.loads(text) == {targets[0]: "pw", targets[1]: "pw"}
+
+
+def test_the_scrape_htpasswd_is_the_operators_at_the_lowest_bcrypt_cost(tmp_path):
+    line = access.scrape_htpasswd("secret-pw", tmp_path / "cache")
+    user, hashed = line.strip().split(":", 1)
+    assert user == access.OPS_USER
+    assert hashed.startswith(f"$2b${access.SCRAPE_BCRYPT_ROUNDS:02d}$")
+    assert bcrypt.checkpw(b"secret-pw", hashed.encode())
+    assert "secret-pw" not in (tmp_path / "cache").read_text()
 
 
 def test_secrets_file_has_every_new_secret_and_is_private(tmp_path):

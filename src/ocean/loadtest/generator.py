@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ocean.loadtest.results import FAIL, LOAD_GENERATOR, Verdict
+from ocean.loadtest import machine as machine_
+from ocean.loadtest.results import FAIL, LOAD_GENERATOR, MACHINE, Verdict
 
 SERVER = "server"
 
@@ -62,6 +63,9 @@ LATE_CLOCK_SHARE = 0.5
 # starved load generator inflates. Error ratios are not among them: a slow client does
 # not make the server answer errors.
 TIMED = frozenset({("latency", "client"), ("page_load", "browser")})
+# The shop's own timings: what processes outside the run inflate when they take the cores
+# (loadtest/machine.py). Its error ratio and cache hit ratio are not among them.
+SERVER_TIMED = frozenset({("latency", "server"), ("db_query_latency", "server")})
 
 
 # -- sampling k6's CPU ------------------------------------------------------------------
@@ -243,6 +247,8 @@ def describe(gen: dict[str, Any]) -> str:
             f"k6 p99 {gen['client_p99_ms']:.0f} ms vs the shop's "
             + ("-" if shop is None else f"{shop:.0f} ms")
         )
+    if "others_cores" in gen:
+        parts.append(machine_.describe(gen))
     return ", ".join(parts)
 
 
@@ -263,11 +269,19 @@ def judge(
       failed timing verdicts (TIMED) become inconclusive, and a run that dropped
       iterations did not deliver its load. (Saturated, and nothing failed or dropped:
       named only when k6's p99 ran LATE_CLOCK_SHARE past the shop's.)
+    - First, with no guard tripped: processes outside the run took the cores
+      (loadtest/machine.py): the **machine**; every failed timing verdict, the shop's
+      own and the clients', becomes inconclusive. Failed error or cache verdicts stand
+      (**server**); with nothing failed, the rules below apply.
     - Else a verdict failed: the **server** (k6 had the CPU it needed: the time it
       measured was spent in nginx, the shop or the network).
     - Else nothing limited the run: None.
     """
     figures_line = describe(gen)
+    if breach is None and machine_.starved(gen):
+        judged = _judge_starved_machine(verdicts, gen, figures_line, stopped_by)
+        if judged is not None:
+            return judged
     server_failed = [v for v in verdicts if v.source == SERVER and v.passed is False]
     if breach is not None or server_failed:
         what = f"guard {breach['guard']} tripped" if breach else f"{server_failed[0].slo} failed"
@@ -302,6 +316,26 @@ def judge(
     if any(v.passed is False for v in verdicts):
         return Judgement(SERVER, f"k6 had the CPU it needed: {figures_line}", False)
     return Judgement(None, figures_line, False)
+
+
+def _judge_starved_machine(
+    verdicts: list[Verdict], gen: dict[str, Any], figures_line: str, stopped_by: str
+) -> Judgement | None:
+    why = f"{MACHINE} busy: {machine_.describe(gen)}"
+    for v in verdicts:
+        timed = (v.slo, v.source) in TIMED | SERVER_TIMED
+        if v.passed is False and timed and _measured(v):
+            v.excused = why
+    standing = [v for v in verdicts if v.outcome == FAIL]
+    if standing:
+        what = f"{standing[0].slo} ({standing[0].source}) failed"
+        return Judgement(SERVER, f"{what}, not explained by the busy machine; {why}", False)
+    if not any(v.excused for v in verdicts):
+        return None
+    # k6, starved with the rest, may not have delivered the load either.
+    undelivered = gen.get("dropped_share", 0.0) > DROPPED_MAX or stopped_by == "deadline"
+    detail = f"processes outside the run took the cores: {figures_line}"
+    return Judgement(MACHINE, detail, undelivered)
 
 
 def _measured(verdict: Verdict) -> bool:

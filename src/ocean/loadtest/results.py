@@ -24,6 +24,7 @@ _THRESHOLD = re.compile(r"^(p\((\d+(?:\.\d+)?)\)|rate|avg|med|max|min|count)\s*<
 # A latency rise smaller than this is noise, whatever the ratio (sub-ms p99s double).
 LATENCY_FLOOR_MS = 5.0
 LOAD_GENERATOR = "load generator"  # a LoadResult.limited_by (loadtest/generator.py)
+MACHINE = "machine"  # another: processes outside the run took the cores (loadtest/machine.py)
 
 
 def runs_dir(settings: Settings) -> Path:
@@ -178,9 +179,10 @@ class LoadResult:
     breach: dict[str, Any] | None = None
     levels: list[dict] = field(default_factory=list)
     breaking_point: dict | None = None
-    # Which side limited the run (loadtest/generator.py): "server", "load generator" or
-    # None; the figures behind it (k6's CPU and wait, drops, k6's p99 vs the shop's) and
-    # one line saying so. Runs saved before these existed load with None, {} and "".
+    # Which side limited the run (loadtest/generator.py): "server", "load generator",
+    # "machine" or None; the figures behind it (k6's CPU and wait, drops, k6's p99 vs the
+    # shop's, other processes' CPU) and one line saying so. Runs saved before these
+    # existed load with None, {} and "".
     limited_by: str | None = None
     generator: dict[str, Any] = field(default_factory=dict)
     limit_detail: str = ""

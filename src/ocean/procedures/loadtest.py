@@ -30,7 +30,7 @@ import httpx
 from ocean import environments_apply, slo, statedir, storefront, textfile
 from ocean.access import TRAFFIC_HEADER
 from ocean.errors import OceanError
-from ocean.loadtest import chart, generator, guards, results
+from ocean.loadtest import chart, generator, guards, machine, results
 from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
 from ocean.model import Step, StepStatus
 from ocean.prom import PromError, Prometheus
@@ -301,6 +301,9 @@ def _run(
         # k6's Go GC competes with the stack for the cores: collect less often.
         "GOGC": "400",
     }
+    # Who else used the cores meanwhile: everything but the stack's services, this process
+    # and its children (k6, Chromium), read before k6 starts (loadtest/machine.py).
+    others = machine.MachineWatch({s.pid for s in runtime.status() if s.pid})
     proc = runtime.run_k6(args, env, run_dir / "k6.log")
     t0 = time.monotonic()
     cpu = generator.CpuWatch(proc.pid, 0.0)  # k6's own CPU: was the client the bottleneck?
@@ -317,6 +320,7 @@ def _run(
             time.sleep(max(0.0, POLL_S - (time.monotonic() - t0) % POLL_S))
             at_s = time.monotonic() - t0
             k6_cpu = cpu.sample(at_s)
+            others.sample()
             if time.monotonic() > deadline:
                 stopped_by = "deadline"
                 break
@@ -352,6 +356,7 @@ def _run(
     finally:
         _stop(proc)  # also when the caller stops early (Ctrl-C, an error)
     stopped_at = time.monotonic() - t0
+    others.sample()
     page_verdict = None
     if browser is not None:
         yield Step("browser", StepStatus.INFO, "waiting for the storefront journeys to end")
@@ -383,7 +388,7 @@ def _run(
     verdicts = results.verdicts(client, server, limits, slo_limits) + (
         [page_verdict] if page_verdict else []
     )
-    gen = generator.figures(cpu.figures(), client, server)
+    gen = {**generator.figures(cpu.figures(), client, server), **others.figures()}
     judged = generator.judge(verdicts, gen, breach.as_dict() if breach else None, stopped_by)
     result = results.LoadResult(
         id=run_id,
@@ -418,8 +423,8 @@ def _run(
         )
     if levels:
         capacity = _capacity_line(levels, best)
-        if result.limited_by == results.LOAD_GENERATOR:
-            capacity += " (the load generator was the limit: a lower bound)"
+        if result.limited_by in (results.LOAD_GENERATOR, results.MACHINE):
+            capacity += f" (the {result.limited_by} was the limit: a lower bound)"
         yield Step("capacity", StepStatus.INFO, capacity, data={"levels": levels})
     yield Step(
         "limited by",
@@ -522,4 +527,6 @@ def report(
         out["load_generator_limited"] = [
             r.id for r in (base, run) if r.limited_by == results.LOAD_GENERATOR
         ]
+        # Likewise a run on a machine other processes kept busy (loadtest/machine.py).
+        out["machine_limited"] = [r.id for r in (base, run) if r.limited_by == results.MACHINE]
     return out

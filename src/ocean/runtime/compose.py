@@ -278,6 +278,7 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             argv = list(program.argv)
             if "--" in argv:  # nginx's launcher reaps orphans: a container has none
                 argv = argv[argv.index("--") + 1 :]
+            argv = program.started_argv(argv)  # a stale socket removed first
             shop = program.name.startswith("shop-")
             inbox = program.name == "alert-inbox"
             env = dict(program.env or {})
@@ -297,15 +298,25 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                 user = f"{os.getuid()}:{os.getgid()}"
             else:
                 env.setdefault("GOGC", "25")
-                mounts = stack_mounts
+                mounts = list(stack_mounts)
+                if program.socket and not program.socket.is_relative_to(s.state_dir):
+                    mounts.append(f"{program.socket.parent}:{program.socket.parent}")
                 user = f"{uid}:{gid}" if program.name == "postgres" else "0:0"
+                if program.user and program.name != "postgres":  # the scrape socket's owner
+                    entry = pwd.getpwnam(program.user)
+                    user = f"{entry.pw_uid}:{entry.pw_gid}"
             out.append(
                 LocalService(
                     name=program.name,
                     image=self._image(program.name),
                     command=argv,
                     healthcheck=compose_files.healthcheck_test(
-                        service, host, port, python=shop or inbox, netrc=s.etc / "ops.netrc"
+                        service,
+                        host,
+                        port,
+                        python=shop or inbox,
+                        netrc=s.etc / "ops.netrc",
+                        scrape=self.scrape_tls(),
                     ),
                     user=user,
                     env=env,

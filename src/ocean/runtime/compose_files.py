@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from ocean.config import REPO_ROOT, Settings
+from ocean.scrape_tls import ScrapeTls
 from ocean.services import Service
 
 PROD_FILE = REPO_ROOT / "stack" / "docker-compose.prod.yml"
@@ -103,13 +104,19 @@ def profile_only(path: Path = PROD_FILE) -> dict[str, list[str]]:
 
 
 def healthcheck_test(
-    service: Service, host: str, port: int, python: bool = False, netrc: Path | None = None
+    service: Service,
+    host: str,
+    port: int,
+    python: bool = False,
+    netrc: Path | None = None,
+    scrape: ScrapeTls | None = None,
 ) -> list[str]:
     """A healthcheck that runs inside the local image (the same probe as the runtime's).
 
     Credentials never appear here (docker inspect shows the test): redis-cli reads
     REDISCLI_AUTH from the container's environment, curl the operator's password
-    from ``netrc`` (a 0600 file in the mounted state dir) for services that need it."""
+    from ``netrc`` (a 0600 file in the mounted state dir) for services that need it,
+    and the scrape client certificate's files (``scrape``) where one is required."""
     if service.probe == "postgres":
         return ["CMD", "pg_isready", "-q", "-h", host, "-p", str(port)]
     if service.probe == "redis":
@@ -124,6 +131,21 @@ def healthcheck_test(
         return ["CMD", "python", "-c", f"import urllib.request as u; u.urlopen({url!r}, timeout=2)"]
     if service.auth and netrc is not None:
         return ["CMD", "curl", "-fsS", "--netrc-file", str(netrc), "-o", "/dev/null", url]
+    if service.client_cert and scrape is not None:
+        return [
+            "CMD",
+            "curl",
+            "-fsS",
+            "--cacert",
+            str(scrape.ca_cert),
+            "--cert",
+            str(scrape.client_cert),
+            "--key",
+            str(scrape.client_key),
+            "-o",
+            "/dev/null",
+            f"https://{host}:{port}{service.path}",
+        ]
     return ["CMD", "curl", "-fsS", "-o", "/dev/null", url]
 
 

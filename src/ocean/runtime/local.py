@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,18 +30,30 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from ocean import access, environments_apply, health, receivers, secrets, slo, statedir, tls
+from ocean import (
+    access,
+    environments_apply,
+    health,
+    receivers,
+    scrape_tls,
+    secrets,
+    slo,
+    statedir,
+    tls,
+)
 from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
 from ocean.render import render, write_atomic
-from ocean.runtime import builds, logtail, packages
+from ocean.runtime import builds, logtail, packages, scrape_sockets
 from ocean.runtime.local_backup import LocalBackup
 from ocean.runtime.procfs import read_stat
 from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
 from ocean.services import BY_NAME, COLORS, SERVICES, Service
 
 PG_USER = "postgres"
+# Services whose port nginx serves (basic auth) in front of their private unix socket.
+FRONTED_BY_NGINX = ("nginx-exporter",)
 # Debian's nginx runs its workers as nobody when the master is root (no `user` directive).
 NGINX_WORKER_USER = "nobody"
 NODE_COLLECTORS = (
@@ -83,10 +96,16 @@ class Program:
     env: dict[str, str] | None = None
     stopsignal: str = "TERM"
     stopwaitsecs: int = 3
+    # A unix socket it listens on: a stale one (left by a SIGKILL) is removed first.
+    socket: Path | None = None
 
     @property
     def command(self) -> str:
-        return shlex.join(self.argv)
+        return shlex.join(self.started_argv(self.argv))
+
+    def started_argv(self, argv: list[str]) -> list[str]:
+        """``argv`` (this program's, or the compose runtime's form of it) as started."""
+        return scrape_sockets.unlink_then_exec(self.socket, argv) if self.socket else argv
 
     @property
     def environment(self) -> str:
@@ -124,7 +143,23 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         password = self._secret(
             "POSTGRES_PASSWORD" if service.probe == "postgres" else "REDIS_PASSWORD"
         )
-        return health.probe(service, self.settings.host, port, password, self.access().ops_auth)
+        client_tls = self._scrape_client_tls() if service.client_cert else None
+        return health.probe(
+            service, self.settings.host, port, password, self.access().ops_auth, client_tls
+        )
+
+    def _scrape_client_tls(self) -> ssl.SSLContext:
+        """The redis exporter's CA and our client certificate (ocean/scrape_tls.py)."""
+        scrape = self.scrape_tls()
+        context = ssl.create_default_context(cafile=str(scrape.ca_cert))
+        context.load_cert_chain(scrape.client_cert, scrape.client_key)
+        return context
+
+    def scrape_tls(self) -> scrape_tls.ScrapeTls:
+        return scrape_tls.ScrapeTls(self.settings.tls_dir / "scrape")
+
+    def scrape_sockets(self) -> scrape_sockets.ScrapeSockets:
+        return scrape_sockets.locate(self.settings.run, self.settings.state_dir)
 
     # -- how our own clients talk to the stack (ocean/access.py) ------------------------
 
@@ -134,6 +169,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             ca_file=tls.TlsFiles(self.settings.tls_dir).ca_cert,
             ops_password=self._secret("OPS_PASSWORD"),
             traffic_token=self._secret("TRAFFIC_TOKEN"),
+            scrape_tls=self.scrape_tls(),
         )
 
     def http(self, service: str, path: str = "", **kwargs) -> httpx.Client:
@@ -246,9 +282,12 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         ports = [self.settings.ports[service.port_name]]
         if service.name == "alert-inbox":
             ports.append(self.settings.ports["alert-smtp"])
+        if service.name in FRONTED_BY_NGINX:  # nginx holds its port; it has a socket
+            return []
         if service.name == "nginx":
             ports.append(self.settings.ports["nginx-status"])
             ports.append(self.settings.ports["nginx-http"])
+            ports += [self.settings.ports[name] for name in FRONTED_BY_NGINX]
         if f"{service.name}-admin" in PORT_OFFSETS:  # a shop's admin listener
             ports.append(self.settings.ports[f"{service.name}-admin"])
         return ports
@@ -276,6 +315,13 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             # be able to reach it (the state dir may sit under a 0700 directory).
             _grant_traverse(s.state_dir / "nginx", NGINX_WORKER_USER)
         self._secrets = secrets.load_or_create(s.secrets_file)
+        if any(service.name in ("nginx", *FRONTED_BY_NGINX) for service in services):
+            sockets = self.scrape_sockets()
+            # nginx's workers connect to the exporter's socket, the exporter (as the
+            # same user) to nginx's: nobody else may enter (runtime/scrape_sockets.py).
+            scrape_sockets.prepare(sockets, self._scrape_socket_owner())
+            if self.as_root:
+                _grant_traverse(sockets.directory, NGINX_WORKER_USER)
         yield self._ensure_tls()
         changed = self._render_configs()
         yield Step("render configs", detail=f"{changed} changed" if changed else "up to date")
@@ -293,9 +339,16 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 done = tls.install_provided(files, cert, key)
             else:
                 done = tls.ensure(files, [self.settings.host])
+            # The redis exporter's mutual TLS, whatever nginx presents (scrape_tls.py).
+            scrape = scrape_tls.ensure(self.scrape_tls(), [self.settings.host])
         except ValueError as exc:
             raise OceanError(str(exc)) from None
-        return Step("tls", detail=done, seconds=time.monotonic() - started)
+        return Step("tls", detail=f"{done}; scrape: {scrape}", seconds=time.monotonic() - started)
+
+    def _scrape_socket_owner(self) -> str | None:
+        """Who owns the scrape sockets' directory: nginx's worker user when we are root
+        (its workers and the nginx exporter run as that user), else us."""
+        return NGINX_WORKER_USER if self.as_root else None
 
     def _access_files(self) -> dict:
         """The operator credential's bcrypt files and the password file Prometheus
@@ -311,18 +364,40 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             mode=0o600,
         )
         htpasswd = s.state_dir / "nginx" / "htpasswd"
-        # nginx's workers read it on each request: as root they run as nobody.
-        write_atomic(
-            htpasswd, access.htpasswd(password_hash), mode=0o640 if self.as_root else 0o600
+        htpasswd_scrape = s.state_dir / "nginx" / "htpasswd-scrape"
+        scrape_hash = access.scrape_htpasswd(
+            self._secret("OPS_PASSWORD"), s.etc / "ops-scrape.bcrypt"
         )
-        if self.as_root:
-            os.chown(htpasswd, 0, pwd.getpwnam(NGINX_WORKER_USER).pw_gid)
-        files = tls.TlsFiles(s.tls_dir)
+        for path, text in (
+            (htpasswd, access.htpasswd(password_hash)),
+            (htpasswd_scrape, scrape_hash),
+        ):
+            # nginx's workers read it on each request: as root they run as nobody.
+            write_atomic(path, text, mode=0o640 if self.as_root else 0o600)
+            if self.as_root:
+                os.chown(path, 0, pwd.getpwnam(NGINX_WORKER_USER).pw_gid)
+        # The only Redis servers the exporter authenticates to (access.py says why).
+        write_atomic(
+            s.etc / "redis-exporter-passwords.json",
+            access.redis_exporter_passwords(
+                self.redis_scrape_targets(), self._secret("REDIS_EXPORTER_PASSWORD")
+            ),
+            mode=0o600,
+        )
+        files, scrape, sockets = tls.TlsFiles(s.tls_dir), self.scrape_tls(), self.scrape_sockets()
         return {
             "web_config": s.etc / "web-config.yml",
             "ops_user": access.OPS_USER,
             "ops_password_file": s.etc / "ops-password",
             "htpasswd": htpasswd,
+            "htpasswd_scrape": htpasswd_scrape,
+            "scrape_ca": scrape.ca_cert,
+            "scrape_cert": scrape.client_cert,
+            "scrape_key": scrape.client_key,
+            "sockets": {
+                "nginx_status": sockets.nginx_status,
+                "nginx_exporter": sockets.nginx_exporter,
+            },
             "ca_file": files.ca_cert,
             "cert": files.cert,
             "key": files.key,
@@ -332,6 +407,11 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             "redis_acl": access.redis_acl({name: self._secret(name) for name in secrets.NAMES}),
             "redis_replica_password": self._secret("REDIS_REPLICA_PASSWORD"),
         }
+
+    def redis_scrape_targets(self) -> list[str]:
+        """The exporter's targets, as Prometheus names them (monitoring/prometheus)."""
+        s = self.settings
+        return [f"redis://{s.host}:{s.ports[name]}" for name in ("redis-master", "redis-replica")]
 
     def _secret(self, name: str) -> str:
         if self._secrets is None:
@@ -521,6 +601,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         # Basic auth on the loopback ports of Prometheus, Alertmanager and the
         # exporter-toolkit exporters (ocean/access.py says why).
         web_config = s.etc / "web-config.yml"
+        scrape, sockets = self.scrape_tls(), self.scrape_sockets()
         programs = [
             Program(
                 "postgres",
@@ -593,6 +674,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     str(ports["nginx-status"]),
                     "--port",
                     str(ports["nginx-http"]),
+                    *(arg for name in FRONTED_BY_NGINX for arg in ("--port", str(ports[name]))),
                     "--",
                     self._bin("nginx"),
                     "-p",
@@ -602,6 +684,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     "-g",
                     "daemon off;",
                 ],
+                socket=sockets.nginx_status,
             ),
             Program(
                 "prometheus",
@@ -670,22 +753,32 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 [
                     self._bin("prometheus-redis-exporter"),
                     f"-web.listen-address={host}:{ports['redis-exporter']}",
+                    # Its port requires our client certificate (ocean/scrape_tls.py).
+                    f"-tls-server-cert-file={scrape.server_cert}",
+                    f"-tls-server-key-file={scrape.server_key}",
+                    f"-tls-server-ca-cert-file={scrape.ca_cert}",
                     # Targets come from Prometheus (/scrape?target=); /metrics only
                     # describes the exporter itself.
                     "-redis.addr=",
-                    # Its ACL user (read-only INFO and friends); the password through
-                    # the environment, which only its user can read.
+                    # Its ACL user (INFO and a few more, ocean/access.py); its password
+                    # only for the stack's two Redis servers (a file, 0600): never
+                    # -redis.password or REDIS_PASSWORD, which it sends to any target.
                     "-redis.user=exporter",
+                    "-redis.password=",
+                    f"-redis.password-file={s.etc / 'redis-exporter-passwords.json'}",
                 ],
-                env={"REDIS_PASSWORD": self._secret("REDIS_EXPORTER_PASSWORD")},
             ),
             Program(
                 "nginx-exporter",
                 [
                     self._bin("prometheus-nginx-exporter"),
-                    f"-web.listen-address={host}:{ports['nginx-exporter']}",
-                    f"-nginx.scrape-uri=http://{host}:{ports['nginx-status']}/stub_status",
+                    # Private sockets; nginx serves it on its port, behind basic auth
+                    # (runtime/scrape_sockets.py).
+                    f"-web.listen-address=unix:{sockets.nginx_exporter}",
+                    f"-nginx.scrape-uri=unix:{sockets.nginx_status}:/stub_status",
                 ],
+                user=self._scrape_socket_owner(),
+                socket=sockets.nginx_exporter,
             ),
             Program(
                 "blackbox-exporter",

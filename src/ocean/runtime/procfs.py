@@ -15,6 +15,7 @@ class ProcStat(NamedTuple):
     comm: str
     state: str  # R, S, D, Z …
     ppid: int
+    cpu_ticks: int  # user + system time (fields 14, 15), in clock ticks
 
 
 def read_stat(pid: int | str) -> ProcStat | None:
@@ -26,7 +27,10 @@ def read_stat(pid: int | str) -> ProcStat | None:
     # comm may hold spaces and parentheses: it runs from the first "(" to the last ")".
     rest = raw[raw.rindex(")") + 2 :].split()
     return ProcStat(
-        comm=raw[raw.index("(") + 1 : raw.rindex(")")], state=rest[0], ppid=int(rest[1])
+        comm=raw[raw.index("(") + 1 : raw.rindex(")")],
+        state=rest[0],
+        ppid=int(rest[1]),
+        cpu_ticks=int(rest[11]) + int(rest[12]),
     )
 
 
@@ -45,3 +49,23 @@ def signal_on_parent_death(sig: int) -> Callable[[], None]:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
 
     return arm
+
+
+def process_table() -> dict[int, ProcStat]:
+    """Every live process' stat fields, by pid (processes that end meanwhile left out)."""
+    return {pid: stat for pid in all_pids() if (stat := read_stat(pid)) is not None}
+
+
+def descendants(table: dict[int, ProcStat], roots: set[int]) -> set[int]:
+    """``roots`` that are alive and every process below them in ``table``."""
+    children: dict[int, list[int]] = {}
+    for pid, stat in table.items():
+        children.setdefault(stat.ppid, []).append(pid)
+    found: set[int] = set()
+    pending = [pid for pid in roots if pid in table]
+    while pending:
+        pid = pending.pop()
+        if pid not in found:
+            found.add(pid)
+            pending.extend(children.get(pid, ()))
+    return found

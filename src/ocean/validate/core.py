@@ -71,16 +71,28 @@ FUZZ_DEFAULT_INPUTS = (
     "stack/**/*.yml",
     "stack/**/*.yaml",
 )
+# Modules of checks, imported first in this order; every other ``*_checks`` module of the
+# package is imported after them (``_check_modules``), so a new one needs no entry here.
+_MODULES = (
+    "ocean.validate.monitoring_checks",
+    "ocean.validate.stack_checks",
+    "ocean.validate.compose_checks",
+    "ocean.validate.environment_checks",
+    "ocean.validate.series_checks",
+    "ocean.validate.route_reachability",
+    "ocean.validate.rule_sanity",
+)
 
 
 def _check_modules() -> list[str]:
-    """Every ``ocean.validate.*_checks`` module, sorted (the registry's import order)."""
+    """_MODULES, then every other ``ocean.validate.*_checks`` module, sorted."""
     package = Path(__file__).parent
-    return sorted(
+    found = sorted(
         f"{__package__}.{info.name}"
         for info in pkgutil.iter_modules([str(package)])
         if info.name.endswith("_checks")
     )
+    return [*_MODULES, *(name for name in found if name not in _MODULES)]
 
 
 @dataclass(frozen=True)

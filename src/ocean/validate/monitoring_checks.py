@@ -28,8 +28,11 @@ import yaml
 from ocean.model import Finding
 from ocean.render import render
 from ocean.validate import yaml_nodes
+from ocean.validate.alertmanager_shape import shape_problems
+from ocean.validate.amtool_output import amtool_reason, reason_line
 from ocean.validate.core import check, missing_tool, program, scaled
 from ocean.validate.rendering import local_context
+from ocean.validate.template_lines import TemplateLines, node_line
 
 TOOL_TIMEOUT = 60
 
@@ -662,6 +665,7 @@ def alertmanager_config(root: Path) -> list[Finding]:
         if path is None:
             return found
         out = []
+        amtool_refused = False
         if amtool is None:
             out += _missing_tool(
                 "amtool", "alertmanager-config", "alertmanager", "prometheus-alertmanager"
@@ -669,27 +673,11 @@ def alertmanager_config(root: Path) -> list[Finding]:
         else:
             result = _run([amtool, "check-config", str(path)])
             if result.returncode != 0:
-                text = (result.stdout + result.stderr).replace(tmp + "/", "")
-                message = " ".join(
-                    line.strip()
-                    for line in text.splitlines()
-                    if line.strip() and not line.startswith("Checking")
-                )
-                message = message or f"amtool exited {result.returncode}, saying nothing"
-                match = _PROMTOOL_LINE.search(text)
-                out.append(
-                    Finding(
-                        "alertmanager-config",
-                        "alertmanager",
-                        "error",
-                        ALERTMANAGER_TEMPLATE,
-                        int(match.group(1)) or None if match else None,
-                        message[:500],
-                        "line numbers are those of the rendered file",
-                    )
-                )
+                out.append(_amtool_finding(root, path, result.stdout + result.stderr, tmp))
+                amtool_refused = True
+        rendered_text = path.read_text()
         try:
-            config = yaml.safe_load(path.read_text()) or {}
+            config = yaml.safe_load(rendered_text)
         except yaml.YAMLError as exc:
             return [
                 *out,
@@ -698,6 +686,25 @@ def alertmanager_config(root: Path) -> list[Finding]:
                 ),
             ]
     template = root / ALERTMANAGER_TEMPLATE
+    # A list, a scalar, `routes: 5` … parse as YAML: findings, never a crash. amtool's
+    # reason (when it ran) already says what is wrong first; these say where each is.
+    shape = shape_problems(config)
+    if shape:
+        if amtool_refused:
+            return out
+        lines = TemplateLines(template.read_text(), rendered_text)
+        return out + [
+            Finding(
+                "alertmanager-config",
+                "alertmanager",
+                "error",
+                ALERTMANAGER_TEMPLATE,
+                lines.line(node_line(rendered_text, problem.path)),
+                problem.message,
+                problem.hint,
+            )
+            for problem in shape
+        ]
     for needle, message, hint in alertmanager_problems(config):
         out.append(
             Finding(
@@ -711,6 +718,24 @@ def alertmanager_config(root: Path) -> list[Finding]:
             )
         )
     return out
+
+
+def _amtool_finding(root: Path, rendered: Path, output: str, tmp: str) -> Finding:
+    """amtool's reason verbatim (ocean.validate.amtool_output), at the template's line."""
+    output = output.replace(tmp + "/", "")
+    reason = amtool_reason(output)
+    template = root / ALERTMANAGER_TEMPLATE
+    text = rendered.read_text()
+    line = reason_line(reason, text, TemplateLines(template.read_text(), text)) if reason else None
+    return Finding(
+        "alertmanager-config",
+        "alertmanager",
+        "error",
+        ALERTMANAGER_TEMPLATE,
+        line,
+        f"amtool check-config: {reason}"[:500] if reason else output.strip()[:500],
+        "fix what amtool names; `./ocean validate --only alertmanager` checks again",
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ocean import tls
+from ocean import scrape_tls, tls
 from ocean.config import DEFAULT_PORT_BASE, PortPlan, Settings
 from ocean.render import render
+from ocean.runtime import scrape_sockets
 
 # -c overrides that only point at files in the state dir: nothing to validate.
 PG_PATH_OVERRIDES = {"config_file", "hba_file", "ident_file"}
@@ -47,6 +48,12 @@ def _runtime(repo_root: Path, state_dir: Path) -> Any:
     # nginx -t loads the certificate: a throwaway local CA and certificate (ms).
     tls.ensure(tls.TlsFiles(settings.tls_dir), [settings.host])
     runtime = LocalRuntime(settings, search_path="")
+    # promtool checks the scrape client certificate's files exist; nginx -t binds (and
+    # removes) its unix socket, whose directory must exist.
+    scrape_tls.ensure(runtime.scrape_tls(), [settings.host])
+    sockets = runtime.scrape_sockets()
+    if sockets.directory.is_relative_to(state_dir):  # never a /tmp fallback from a check
+        scrape_sockets.prepare(sockets, None)
     runtime._secrets = collections.defaultdict(lambda: PLACEHOLDER)  # no secrets file
     runtime._bin = lambda binary: binary  # only argv shapes are read, nothing runs
     return runtime

@@ -680,8 +680,9 @@ def check_nginx_upstreams(repo_root: Path) -> list[Finding]:
             )
     for number, line in enumerate(ng_template.splitlines(), 1):
         # An address rendered from the port plan ({{ hosts.X }}:{{ ports.X }}, the
-        # operator endpoints) names a service, not an upstream.
-        match = re.match(r"^\s*proxy_pass\s+https?://([^/;\s:${]+)", line)
+        # operator endpoints) names a service, not an upstream; nor does a unix socket
+        # (http://unix:PATH:/uri, the nginx exporter's).
+        match = re.match(r"^\s*proxy_pass\s+https?://(?!unix:)([^/;\s:${]+)", line)
         if match and match.group(1) not in defined:
             findings.append(
                 _finding(
