@@ -388,3 +388,15 @@ def test_a_template_that_does_not_render_is_a_finding_not_a_crash(repo: Path):
     (found,) = core.run_one(core.registry()["nginx-upstreams"], repo)
     assert (found.file, found.line) == ("stack/nginx/upstream.conf", 1), found
     assert "TemplateSyntaxError" in found.message
+
+
+def test_a_compose_file_whose_alias_holds_itself_is_no_crash(repo: Path):
+    # Found by the fuzz test: `extra: [*s]` inside the node anchored `&s` made the
+    # compose checks' node walks recurse until RecursionError.
+    (repo / "stack/docker-compose.prod.yml").write_text(
+        "services:\n  shop: &s\n    image: x:1\n    extra: [*s]\n"
+    )
+    for name, chosen in core.registry().items():
+        if chosen.kind == "compose":
+            found = core.run_one(chosen, repo)
+            assert all(isinstance(f, Finding) and f.message for f in found), (name, found)

@@ -91,27 +91,38 @@ def compose_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _node_lines(node: yaml.Node, path: Path_ = ()) -> Iterator[tuple[Path_, int]]:
+def _node_lines(
+    node: yaml.Node, path: Path_ = (), above: frozenset[int] = frozenset()
+) -> Iterator[tuple[Path_, int]]:
+    # An alias may point at a node that holds it (`a: &x [*x]`): a node already on the
+    # way down is not entered again, or the walk never ends (RecursionError).
+    if id(node) in above:
+        return
+    above = above | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
                 here = (*path, key.value)
                 yield here, key.start_mark.line + 1
-                yield from _node_lines(value, here)
+                yield from _node_lines(value, here, above)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield (*path, index), item.start_mark.line + 1
-            yield from _node_lines(item, (*path, index))
+            yield from _node_lines(item, (*path, index), above)
 
 
-def _scalars(node: yaml.Node) -> Iterator[tuple[str, int]]:
-    """(text, line) of every scalar value (not key): what compose interpolates."""
+def _scalars(node: yaml.Node, above: frozenset[int] = frozenset()) -> Iterator[tuple[str, int]]:
+    """(text, line) of every scalar value (not key): what compose interpolates (a node
+    already on the way down, through an alias, is not entered again)."""
+    if id(node) in above:
+        return
+    above = above | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for _, value in node.value:
-            yield from _scalars(value)
+            yield from _scalars(value, above)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            yield from _scalars(item)
+            yield from _scalars(item, above)
     elif isinstance(node, yaml.ScalarNode):
         yield node.value, node.start_mark.line + 1
 

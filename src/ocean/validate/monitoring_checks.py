@@ -733,7 +733,9 @@ def _amtool_finding(root: Path, rendered: Path, output: str, tmp: str) -> Findin
         "error",
         ALERTMANAGER_TEMPLATE,
         line,
-        f"amtool check-config: {reason}"[:500] if reason else output.strip()[:500],
+        f"amtool check-config: {reason}"[:500]
+        if reason
+        else output.strip()[:500] or "amtool check-config refused it, saying nothing",
         "fix what amtool names; `./ocean validate --only alertmanager` checks again",
     )
 
