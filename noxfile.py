@@ -56,6 +56,8 @@ BENCHES = {
     "storefront": "tests.bench.storefront",  # page load in Chromium under 100 API VUs
     # 10 healthy, 10 failing, 10 slow deploys under 50 VUs, with CPU hogs and without
     "verdicts": "tests.bench.verdicts",
+    # `invoke validate` cold, after one rule file changed, and warm (issue 21)
+    "validate": "tests.bench.validate",
 }
 
 
@@ -77,3 +79,14 @@ def bench(session: nox.Session) -> None:
         if only in (None, name):
             passed = args if only or name == "bringup" else []
             session.run("python", "-m", module, *passed)
+
+
+@nox.session(default=False)
+def fuzz(session: nox.Session) -> None:
+    """Never a crash (issue 21): every registered validation check fed 1,000 generated
+    documents (≈ 35 min on 2 busy cores). The suite runs the same test with 25 a check so
+    CI stays within its time; `-- -k NAME` fuzzes one check.
+    """
+    session.install(*PROJECT)
+    session.env["OCEAN_FUZZ_EXAMPLES"] = session.env.get("OCEAN_FUZZ_EXAMPLES", "1000")
+    session.run("pytest", "-q", "tests/unit/test_validate_fuzz.py", *session.posargs)

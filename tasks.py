@@ -9,6 +9,7 @@ Logic lives in ``ocean/``, never here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -70,6 +71,14 @@ def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:
     except KeyboardInterrupt:
         # The procedure's own cleanup (a child process terminated, a lock released) ran
         # as the interrupt left it; say so in one line, exit as a shell does on SIGINT.
+        # An interrupt that landed here, between two steps, never reached the procedure:
+        # close it now, so its cleanup (a deploy's rollback) runs before the exit, not
+        # whenever the garbage collector gets to it.
+        close = getattr(steps, "close", None)
+        if close is not None:
+            # The interrupt is the story; a failed cleanup is the journal's to tell.
+            with contextlib.suppress(OceanError, OSError, KeyboardInterrupt):
+                close()
         raise Exit("error: interrupted", code=INTERRUPTED_EXIT) from None
     if as_json:
         print(json.dumps({"ok": True, "steps": [s.as_dict() for s in done]}, indent=2))
@@ -168,14 +177,18 @@ def up(c, services="", install=True, wait_targets=True, json=False, env=""):
         "purge": "also delete the state dir (all data, logs and configs but the audit log); "
         "needs --yes",
         "yes": "confirm --purge",
+        "force": "interrupt a running deploy first, as Ctrl-C where it runs would: it "
+        "rolls back to the old color and closes its journal; without it, `down` refuses "
+        "while a deploy runs",
         "confirm-env": CONFIRM_HELP,
         "json": "print the steps as JSON",
     }
 )
-def down(c, purge=False, yes=False, json=False, env="", confirm_env=""):
-    """Stop every service (data is kept unless --purge --yes)."""
+def down(c, purge=False, yes=False, force=False, json=False, env="", confirm_env=""):
+    """Stop every service (data is kept unless --purge --yes); refused while a deploy
+    runs, unless --force."""
     runtime = _runtime(env)
-    _run(guardrails.down(runtime, purge, yes, confirm_env), json)
+    _run(guardrails.down(runtime, purge, yes, confirm_env, force=force), json)
 
 
 @task(help={"env": ENV_HELP, "json": "print machine-readable JSON (secrets are never included)"})
@@ -312,7 +325,8 @@ def seed(c, products=0, customers=10_000, orders=100_000, seed=1, json=False, en
 @task(
     help={
         "env": ENV_HELP,
-        "json": "print the findings as JSON ({ok, seconds, findings: [...]})",
+        "json": "print the findings as JSON ({ok, errors, warnings, seconds, findings: "
+        "[{check, kind, severity, file, line, message, hint}]})",
         "only": "comma-separated check kinds to run (default: all), e.g. rules,dashboards; "
         "an unknown kind lists the known ones",
         "strict": "also exit 1 on warnings (default: errors only)",
@@ -331,9 +345,15 @@ def validate(c, json=False, only="", strict=False, install=False, env="", refres
     SLO files, PostgreSQL, Redis, nginx, Compose files, YAML hygiene, and every
     environment's definition (stack/environments/), whatever --env says.
 
-    Exit 1 on any error (or warning with --strict). Needs no running service. Passing
-    promtool unit tests are remembered by content in ~/.cache/ocean/validate
-    (OCEAN_VALIDATE_CACHE: another directory, or 0 for none).
+    Beyond syntax, the meaning: prometheus.yml has a scrape job, rule files and an
+    Alertmanager; every scrape target reaches a service; promtool's lint (a duplicate
+    rule is an error). Style (yamllint: indentation, spacing) is a warning.
+
+    Exit 1 on any error (or warning with --strict). Needs no running service. --json:
+    each finding has check, kind, severity, file, line, message and hint. Passing
+    promtool unit tests are remembered by the test file and the rule files it loads in
+    ~/.cache/ocean/validate (OCEAN_VALIDATE_CACHE: another directory, or 0 for none).
+    Details: docs/validation.md.
 
     The `series` checks hold every query (rules, dashboards, k6 thresholds, deploy
     analysis, console) against monitoring/catalog.json; --refresh-catalog rewrites it
@@ -589,6 +609,8 @@ def _print_deploy_status(report: dict) -> None:
     console.print(table)
     if report["running"]:
         console.print(f"[yellow]{report['running']}[/]")
+    if report.get("unsettled"):
+        console.print(f"[yellow]{report['unsettled']}[/]")
     open_deploy = report["open"]
     if open_deploy:
         state = "awaits promotion" if open_deploy.get("paused") else f"at {open_deploy.get('step')}"

@@ -113,7 +113,14 @@ def restore(runtime: Runtime, backup_id: str, yes: bool, confirm_env: str = "", 
     return run()
 
 
-def down(runtime: Runtime, purge: bool, yes: bool, confirm_env: str = "", via: str = "cli"):
+def down(
+    runtime: Runtime,
+    purge: bool,
+    yes: bool,
+    confirm_env: str = "",
+    via: str = "cli",
+    force: bool = False,
+):
     def run() -> Iterator[Step]:
         if purge and yes:
             # Refused before the audit log is written: a directory that is not a stack's
@@ -124,8 +131,8 @@ def down(runtime: Runtime, purge: bool, yes: bool, confirm_env: str = "", via: s
         yield from guarded(
             runtime,
             "down --purge" if purge else "down",
-            {"purge": purge, "yes": yes},
-            lambda: stack.down(runtime, purge=purge, yes=yes),
+            {"purge": purge, "yes": yes, "force": force},
+            lambda: stack.down(runtime, purge=purge, yes=yes, force=force),
             confirm_env,
             destructive="--purge deletes the state dir and all its data" if purge else "",
             via=via,

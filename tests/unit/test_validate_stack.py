@@ -216,8 +216,9 @@ def test_yaml_lint_error(repo):
 def test_yaml_lint_error_in_a_rendered_template(repo):
     rel = "monitoring/blackbox/blackbox.yml"
     (repo / rel).write_text((repo / rel).read_text() + "extra:   [1,2]\n")
-    findings = only(stack_checks.check_yamllint(repo), "yamllint")
-    assert {f.file for f in findings} == {rel}
+    findings = stack_checks.check_yamllint(repo)
+    # Spacing is style: warnings on a file that parses (issue 21 class 9).
+    assert {(f.check, f.file, f.severity) for f in findings} == {("yamllint", rel, "warning")}
 
 
 @needs_postgres

@@ -31,7 +31,7 @@ from ocean.model import Build, Step, StepStatus
 from ocean.prom import PromError, Prometheus
 from ocean.rollout.analysis import FAIL, INCONCLUSIVE, Measurement, Snapshot, Thresholds, judge
 from ocean.rollout.freeze import FreezePolicy
-from ocean.rollout.journal import TRAFFIC_MOVED, DeployLocked, Journal
+from ocean.rollout.journal import TRAFFIC_MOVED, DeployLocked, Journal, live_after
 from ocean.rollout.probe import Prober
 from ocean.rollout.smoke import smoke
 from ocean.rollout.verdicts import COMPARE_S, LIVE_BASELINE_S, Analyst, compare
@@ -700,6 +700,10 @@ def rollback(runtime: Runtime) -> Iterator[Step]:
 # -- recovery -------------------------------------------------------------------------
 
 
+class StackDown(OceanError):
+    """An interrupted deploy cannot be settled while the stack is down."""
+
+
 def recover(runtime: Runtime, journal: Journal, refuse_paused: bool) -> Iterator[Step]:
     """Finish or undo a deploy whose process died (the caller holds the lock)."""
     record = journal.read()
@@ -713,15 +717,20 @@ def recover(runtime: Runtime, journal: Journal, refuse_paused: bool) -> Iterator
             )
         return
     step = record.get("step", "preflight")
-    color, old = record["color"], record["from"]
-    yield Step(
-        "recover",
-        StepStatus.INFO,
-        f"an interrupted {record['kind']} of {color} (pid {record.get('pid')}) stopped at {step}",
-    )
-    forward = record["kind"] == "rollback" or step in ("promoted", "scale-down")
-    target, leaving = (color, old) if forward else (old, color)
+    color = record["color"]
+    interrupted = f"an interrupted {record['kind']} of {color} (pid {record.get('pid')})"
+    target = live_after(record)
+    if "nginx" not in runtime.running():
+        # Settling starts colors and reloads nginx: with the stack down it would fail
+        # halfway. `up` starts the color the journal names and settles it then.
+        raise StackDown(
+            f"{interrupted} stopped at {step} and the stack is down: "
+            f"`invoke up` brings {target} back live and settles it"
+        )
+    yield Step("recover", StepStatus.INFO, f"{interrupted} stopped at {step}")
+    leaving = other(target)
     if not runtime.color_ready(target):
+        forward = target == color  # the deploy had decided (or a rollback runs)
         if record["kind"] == "deploy" and forward and runtime.color_ready(leaving):
             target, leaving = leaving, target  # the promoted color died: keep the other
         else:
@@ -759,12 +768,15 @@ def status(runtime: Runtime, history: int = 10) -> tuple[dict[str, Any], list[St
     journal = Journal(runtime.settings.state_dir)
     steps: list[Step] = []
     running = None
+    unsettled = None
     if journal.read() is not None:  # only an open journal needs the lock (to settle it)
         try:
             with journal.lock("deploy-status"):
                 steps = list(recover(runtime, journal, refuse_paused=False))
         except DeployLocked as exc:  # a deploy runs now: report it as it stands
             running = str(exc)
+        except StackDown as exc:  # nothing to settle it with: say what `up` will do
+            unsettled = str(exc)
     live = runtime.live_color()
     colors = {}
     for color in COLORS:
@@ -781,6 +793,7 @@ def status(runtime: Runtime, history: int = 10) -> tuple[dict[str, Any], list[St
         "colors": colors,
         "open": journal.read(),
         "running": running,
+        "unsettled": unsettled,
         "history": journal.history(history),
     }
     return report, steps

@@ -12,6 +12,7 @@ from typing import Any
 from ocean import limits, statedir
 from ocean.errors import OceanError
 from ocean.model import Step, TargetHealth
+from ocean.procedures import interlock
 from ocean.prom import PromError, Prometheus
 from ocean.runtime.base import Runtime
 from ocean.services import get, select
@@ -30,7 +31,9 @@ def up(
     When the whole stack comes up, also wait until Prometheus scrapes every target.
     A failure stops what this call started, so nothing is left half-started.
     """
-    live = runtime.live_color()
+    # The whole stack comes back on the color the deploy journal says is live (a deploy
+    # interrupted by `down` may have left nginx's upstream naming another).
+    live = runtime.live_color() if services else interlock.live_for_up(runtime)
     # Names first: which services the stack skips is read from its secrets, which a
     # first read creates, and a bad --services must leave the state dir as it was.
     select(services, live=live)
@@ -41,6 +44,8 @@ def up(
     before = runtime.running()
     try:
         yield from runtime.start(chosen)
+        if not services:
+            yield from interlock.settle_after_up(runtime, live)
         # Targets are only all up when everything they point at runs: the whole stack.
         if wait_targets and not services:
             yield from wait_for_targets(runtime)
@@ -87,17 +92,26 @@ def wait_for_targets(runtime: Runtime, timeout: float = TARGETS_TIMEOUT) -> Iter
     )
 
 
-def down(runtime: Runtime, purge: bool = False, yes: bool = False) -> Iterator[Step]:
-    """Stop every service; with ``purge`` (and ``yes``) delete all state too."""
+def down(
+    runtime: Runtime, purge: bool = False, yes: bool = False, force: bool = False
+) -> Iterator[Step]:
+    """Stop every service; with ``purge`` (and ``yes``) delete all state too.
+
+    Refused while a deploy runs; ``force`` interrupts it first (it rolls back). The
+    deploy lock is held until the stack is stopped, so none starts meanwhile.
+    """
     if purge and not yes:
         raise OceanError(
             f"--purge deletes {runtime.settings.state_dir} and all its data: add --yes to confirm"
         )
     if purge:  # before anything stops: a directory that is not a stack's stays as it is
         statedir.check_purge(runtime.settings.state_dir, runtime.settings.repo_root)
-    yield from runtime.stop_all()
-    if purge:
-        yield from runtime.purge()
+    held = yield from interlock.hold_off_deploys(runtime, force)
+    with held:
+        yield from interlock.let_prometheus_forget(runtime)
+        yield from runtime.stop_all()
+        if purge:
+            yield from runtime.purge()
 
 
 def restart(runtime: Runtime, name: str) -> Iterator[Step]:

@@ -67,13 +67,22 @@ def _selector(color: str, api_selector: str) -> str:
 def fresh(series: str) -> str:
     """PromQL: only those of ``series`` that each target's latest scrape returned.
 
-    Prometheus stamps every sample of one scrape with the same time. A series of an
-    earlier process on the same target (a route only it had served) keeps its last,
-    older timestamp until it goes stale, so it drops out here and is never summed in
-    with the current process's counters.
+    Prometheus stamps every sample of one scrape with the same time, ``up`` included,
+    and writes ``up`` on every scrape, failed or not. A series of an earlier process on
+    the same target (a route only it had served) keeps its last, older timestamp until
+    it goes stale, so it drops out here and is never summed in with the current
+    process's counters.
+
+    Held against ``up``, not against the newest of the series themselves: a failed
+    scrape (one slower than the timeout on a busy machine) marks every series of the
+    current process stale, and the newest left were then an earlier process's. They are
+    never marked stale when Prometheus stopped before it saw that process go (`down`
+    during a deploy), so for five minutes a poll read that process's totals, and an
+    analysis took them for the new color's: "counters reset: it restarted" for a color
+    that never did. Against ``up``, such a poll finds no series: a missing poll.
     """
     stamps = f"timestamp({series})"
-    latest = f"max by (job, instance) ({stamps})"
+    latest = "timestamp(up)"
     return f"({series} and ({stamps} == on (job, instance) group_left {latest}))"
 
 

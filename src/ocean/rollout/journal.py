@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,17 @@ STEPS = (
 )
 # Once a deploy's journal reaches one of these, traffic may be on the new color.
 TRAFFIC_MOVED = {"switch", "analysis", "promoted", "scale-down"}
+# Once it reaches one of these, the deploy has decided: its color stays live.
+DECIDED = {"promoted", "scale-down"}
+
+
+def live_after(record: dict[str, Any]) -> str:
+    """The color an open journal leaves live once it is settled (recover()'s rule):
+    a rollback's target, a deploy's new color once promotion was decided, else the old
+    color, which nothing stops before that decision. `up` starts this one."""
+    if record.get("kind") == "rollback" or record.get("step") in DECIDED:
+        return record["color"]
+    return record["from"]
 
 
 class DeployLocked(OceanError):
@@ -83,6 +95,27 @@ class Journal:
             yield
         finally:
             os.close(fd)  # closing drops the flock
+
+    def holder(self) -> tuple[str, int | None] | None:
+        """Who holds the lock now: (what it wrote, its pid), or None when it is free.
+
+        Creates nothing: no lock file means no deploy ever ran here (a holder makes it).
+        """
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return None  # nobody holds it (our shared lock drops with the fd)
+            except BlockingIOError:
+                pass
+            what = os.pread(fd, 512, 0).decode(errors="replace").strip()
+        finally:
+            os.close(fd)
+        found = re.search(r"\bpid (\d+)", what)
+        return what, int(found.group(1)) if found else None
 
     # -- the open deploy --------------------------------------------------------------
 

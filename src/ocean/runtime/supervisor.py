@@ -9,13 +9,19 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from ocean.errors import OceanError
+
 # supervisord's process states (supervisor.states.ProcessStates) by name.
 RUNNING = "RUNNING"
 ACTIVE_STATES = {"RUNNING", "STARTING", "BACKOFF", "STOPPING"}
 
 
-class SupervisorUnavailable(Exception):
-    """supervisord is not running (or its socket is stale)."""
+class SupervisorUnavailable(OceanError):
+    """supervisord is not running (or its socket is stale).
+
+    An OceanError: the stack stopped under a task (`down` from another shell) is a
+    one-line error, not a traceback through whatever step was talking to it.
+    """
 
 
 class Supervisor:
@@ -30,7 +36,10 @@ class Supervisor:
         try:
             return getattr(proxy, method)(*args)
         except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
-            raise SupervisorUnavailable(f"supervisord at {self.socket}: {exc}") from exc
+            raise SupervisorUnavailable(
+                f"the stack is not running (supervisord at {self.socket}: {exc}): "
+                "start it with ./ocean up"
+            ) from exc
         finally:
             transport.close()
 

@@ -47,6 +47,8 @@ COMPOSE_PATTERNS = (
     "compose.*.yaml",
 )
 ENV_TEMPLATE = ".env.template"
+# What the checks read (for the fuzz test, ocean.validate.core).
+INPUTS = ("stack/docker-compose*.yml", f"stack/{ENV_TEMPLATE}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
 SECRETS_DIR = "/run/secrets/"
 # Compose interpolation: $$ is a literal $; ${NAME}, ${NAME:-default}, ${NAME?err}, …, $NAME.
@@ -89,27 +91,38 @@ def compose_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _node_lines(node: yaml.Node, path: Path_ = ()) -> Iterator[tuple[Path_, int]]:
+def _node_lines(
+    node: yaml.Node, path: Path_ = (), above: frozenset[int] = frozenset()
+) -> Iterator[tuple[Path_, int]]:
+    # An alias may point at a node that holds it (`a: &x [*x]`): a node already on the
+    # way down is not entered again, or the walk never ends (RecursionError).
+    if id(node) in above:
+        return
+    above = above | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
                 here = (*path, key.value)
                 yield here, key.start_mark.line + 1
-                yield from _node_lines(value, here)
+                yield from _node_lines(value, here, above)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield (*path, index), item.start_mark.line + 1
-            yield from _node_lines(item, (*path, index))
+            yield from _node_lines(item, (*path, index), above)
 
 
-def _scalars(node: yaml.Node) -> Iterator[tuple[str, int]]:
-    """(text, line) of every scalar value (not key): what compose interpolates."""
+def _scalars(node: yaml.Node, above: frozenset[int] = frozenset()) -> Iterator[tuple[str, int]]:
+    """(text, line) of every scalar value (not key): what compose interpolates (a node
+    already on the way down, through an alias, is not entered again)."""
+    if id(node) in above:
+        return
+    above = above | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for _, value in node.value:
-            yield from _scalars(value)
+            yield from _scalars(value, above)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            yield from _scalars(item)
+            yield from _scalars(item, above)
     elif isinstance(node, yaml.ScalarNode):
         yield node.value, node.start_mark.line + 1
 
@@ -179,7 +192,7 @@ def _schema_errors(validator: Any, data: dict[str, Any]) -> list[Any]:
     return [e for e in errors if not echo(e)]
 
 
-@check(kind=KIND, name="compose-schema")
+@check(kind=KIND, name="compose-schema", inputs=INPUTS)
 def compose_schema(root: Path) -> list[Finding]:
     """Each compose file is valid against the Compose Specification's JSON schema."""
     files = compose_files(root)
@@ -245,7 +258,7 @@ def _healthcheck(compose: ComposeFile, name: str, service: dict[str, Any]) -> It
     yield line, f"service {name} {problem}", hint, "error"
 
 
-@check(kind=KIND, name="compose-healthcheck")
+@check(kind=KIND, name="compose-healthcheck", inputs=INPUTS)
 def compose_healthcheck(root: Path) -> list[Finding]:
     """Every service has a healthcheck with a test, not disabled."""
     return _per_service(root, "compose-healthcheck", _healthcheck)
@@ -270,7 +283,7 @@ def _limits(compose: ComposeFile, name: str, service: dict[str, Any]) -> Iterato
         )
 
 
-@check(kind=KIND, name="compose-limits")
+@check(kind=KIND, name="compose-limits", inputs=INPUTS)
 def compose_limits(root: Path) -> list[Finding]:
     """Every service has a memory and a CPU limit (deploy.resources.limits, or
     mem_limit / cpus)."""
@@ -289,7 +302,7 @@ def declared_variables(path: Path) -> set[str]:
     }
 
 
-@check(kind=KIND, name="compose-env")
+@check(kind=KIND, name="compose-env", inputs=INPUTS)
 def compose_env(root: Path) -> list[Finding]:
     """Every variable a compose file interpolates is declared in .env.template."""
     out = []
@@ -368,7 +381,7 @@ def _secrets(compose: ComposeFile, name: str, service: dict[str, Any]) -> Iterat
         yield line, f"service {name}: {message}", hint, "error"
 
 
-@check(kind=KIND, name="compose-secrets")
+@check(kind=KIND, name="compose-secrets", inputs=INPUTS)
 def compose_secrets(root: Path) -> list[Finding]:
     """No secret-named environment variable has a literal value."""
     return _per_service(root, "compose-secrets", _secrets)
@@ -398,7 +411,7 @@ def _image(compose: ComposeFile, name: str, service: dict[str, Any]) -> Iterator
     yield compose.line("services", name, "image"), f"service {name}: {problem}", hint, severity
 
 
-@check(kind=KIND, name="compose-images")
+@check(kind=KIND, name="compose-images", inputs=INPUTS)
 def compose_images(root: Path) -> list[Finding]:
     """Every image is pinned by a tag other than latest (or a digest); build: exempts."""
     return _per_service(root, "compose-images", _image)

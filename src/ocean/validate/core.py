@@ -13,9 +13,11 @@ A check is a function ``fn(repo_root: Path) -> list[Finding]`` registered under 
 
 Checks read files below ``root`` only (tests pass a broken copy of the repo), write
 only into temp dirs, and run concurrently in threads: subprocesses (promtool, amtool)
-must carry their own ``timeout=`` (``scaled(seconds)``). A check that raises becomes
-one error finding that names it; one that outlives its ``timeout`` (seconds, default 60)
-likewise.
+must carry their own ``timeout=`` (``scaled(seconds)``). A Jinja template that does not
+render is the template's error: whichever check meets it, ``run_one`` turns it into a
+finding on the template's line. A check that raises anything else becomes one error
+finding that names it ("check crashed"); one that outlives its ``timeout`` (seconds,
+default 60) likewise.
 
 Timeouts are there to catch a hung check, not a busy machine: each check's clock starts
 when it starts (not when the run does: with more checks than workers, the last ones
@@ -30,9 +32,14 @@ it as its gate, and warnings never fail without --strict). The hint says how to
 install it; ``./ocean up`` installs the programs, ``pip install -e '.[dev]'`` the
 libraries.
 
-Modules holding checks register them on import; ``registry()`` imports
-``monitoring_checks``, ``stack_checks``, ``compose_checks`` and ``environment_checks``
-(each when it exists).
+Modules holding checks register them on import; ``registry()`` imports every module
+of this package whose name ends in ``_checks`` (``monitoring_checks``, ``stack_checks``,
+…): a new module of checks needs no list to be edited, and the fuzz test
+(tests/unit/test_validate_fuzz.py) feeds its checks generated documents at once.
+
+``inputs`` (globs relative to the repo root) names the files a check reads, for that fuzz
+test: it writes its generated documents there. A check that declares none is fuzzed
+through every YAML and JSON file below monitoring/ and stack/ (``FUZZ_DEFAULT_INPUTS``).
 
 No invoke/textual imports here (tests/unit/test_import_contract.py).
 """
@@ -41,6 +48,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import shutil
 import time
 from collections.abc import Callable
@@ -55,6 +63,16 @@ DEFAULT_TIMEOUT = 60.0
 # How often the runner looks at the clocks of running checks.
 POLL_SECONDS = 0.1
 SEVERITIES = ("error", "warning")
+# Where a check that names no ``inputs`` is fuzzed (see the module's docstring).
+FUZZ_DEFAULT_INPUTS = (
+    "monitoring/**/*.yml",
+    "monitoring/**/*.yaml",
+    "monitoring/**/*.json",
+    "stack/**/*.yml",
+    "stack/**/*.yaml",
+)
+# Modules of checks, imported first in this order; every other ``*_checks`` module of the
+# package is imported after them (``_check_modules``), so a new one needs no entry here.
 _MODULES = (
     "ocean.validate.monitoring_checks",
     "ocean.validate.stack_checks",
@@ -66,12 +84,24 @@ _MODULES = (
 )
 
 
+def _check_modules() -> list[str]:
+    """_MODULES, then every other ``ocean.validate.*_checks`` module, sorted."""
+    package = Path(__file__).parent
+    found = sorted(
+        f"{__package__}.{info.name}"
+        for info in pkgutil.iter_modules([str(package)])
+        if info.name.endswith("_checks")
+    )
+    return [*_MODULES, *(name for name in found if name not in _MODULES)]
+
+
 @dataclass(frozen=True)
 class Check:
     kind: str
     name: str
     fn: CheckFn
     timeout: float = DEFAULT_TIMEOUT
+    inputs: tuple[str, ...] = ()  # globs of the files it reads (for the fuzz test)
 
 
 _REGISTRY: dict[str, Check] = {}
@@ -79,14 +109,17 @@ _LOAD_ERRORS: list[Finding] = []
 _loaded = False
 
 
-def check(kind: str, name: str, timeout: float = DEFAULT_TIMEOUT) -> Callable[[CheckFn], CheckFn]:
-    """Register ``fn`` as the check ``name`` of ``kind`` (a decorator)."""
+def check(
+    kind: str, name: str, timeout: float = DEFAULT_TIMEOUT, inputs: tuple[str, ...] = ()
+) -> Callable[[CheckFn], CheckFn]:
+    """Register ``fn`` as the check ``name`` of ``kind`` (a decorator); ``inputs``: the
+    globs of the files it reads (relative to the repo root), where it is fuzzed."""
 
     def register(fn: CheckFn) -> CheckFn:
         existing = _REGISTRY.get(name)
         if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"validation check {name!r} is registered twice")
-        _REGISTRY[name] = Check(kind, name, fn, timeout)
+        _REGISTRY[name] = Check(kind, name, fn, timeout, tuple(inputs))
         return fn
 
     return register
@@ -97,7 +130,7 @@ def registry() -> dict[str, Check]:
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in _MODULES:
+        for module in _check_modules():
             try:
                 importlib.import_module(module)
             except ModuleNotFoundError as exc:
@@ -161,7 +194,7 @@ def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Find
 
     def timed(c: Check) -> list[Finding]:
         started[c.name] = time.monotonic()
-        return c.fn(Path(root))
+        return run_one(c, Path(root))
 
     try:
         futures: dict[Future, Check] = {pool.submit(timed, c): c for c in chosen}
@@ -189,6 +222,52 @@ def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Find
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return sorted(findings, key=_order)
+
+
+def run_one(c: Check, root: Path) -> list[Finding]:
+    """One check as ``run`` runs it: a Jinja template that does not render is the
+    template's problem, so it becomes a finding on the template's line, from whichever
+    check met it; any other exception propagates (``run`` makes it "check crashed")."""
+    try:
+        return c.fn(root)
+    except Exception as exc:
+        finding = _template_error(c, root, exc)
+        if finding is None:
+            raise
+        return [finding]
+
+
+def _template_error(c: Check, root: Path, exc: Exception) -> Finding | None:
+    try:
+        import jinja2
+    except ImportError:
+        return None
+    if not isinstance(exc, jinja2.TemplateError):
+        return None
+    # A syntax error names its file and line; a render-time error (an undefined value)
+    # is located by the template's frame in the traceback.
+    filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while filename is None and tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not name.endswith(".py") and Path(name).is_file():
+            filename, line = name, tb.tb_lineno
+        tb = tb.tb_next
+    file = ""
+    if filename:
+        try:
+            file = Path(filename).resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            file = str(filename)
+    return Finding(
+        c.name,
+        c.kind,
+        "error",
+        file,
+        line if isinstance(line, int) and line > 0 else None,
+        f"template does not render: {type(exc).__name__}: {exc}"[:500],
+        "fix the Jinja template",
+    )
 
 
 def _collect(c: Check, future: Future) -> list[Finding]:

@@ -15,7 +15,11 @@ from ocean.model import Finding
 from ocean.validate.core import check
 
 
-@check(kind="environments", name="environment-definitions")
+@check(
+    kind="environments",
+    name="environment-definitions",
+    inputs=(f"{environments.DEFINITIONS}/*.yaml",),
+)
 def environment_definitions(root: Path) -> list[Finding]:
     folder = root / environments.DEFINITIONS  # the checked tree, never OCEAN_ENV_DIR
     return [

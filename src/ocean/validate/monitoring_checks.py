@@ -1,5 +1,6 @@
 """Validation checks of monitoring/: Prometheus, rules, Alertmanager, dashboards, and the
-cross-file links (runbooks, generated SLO files, scrape jobs ↔ services).
+cross-file links (runbooks, generated SLO files). prometheus.yml's meaning (sections,
+scrape jobs ↔ services) is ``prometheus_checks``'.
 
 Also the shared helpers the unit and integration tests use (PromQL tokeniser, dashboard
 walking, Alertmanager semantics): the tests import them from here.
@@ -8,15 +9,16 @@ walking, Alertmanager semantics): the tests import them from here.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ import yaml
 
 from ocean.model import Finding
 from ocean.render import render
-from ocean.services import SERVICES
+from ocean.validate import yaml_nodes
 from ocean.validate.alertmanager_shape import shape_problems
 from ocean.validate.amtool_output import amtool_reason, reason_line
 from ocean.validate.core import check, missing_tool, program, scaled
@@ -159,7 +161,7 @@ PROMETHEUS_TEMPLATE = "monitoring/prometheus/prometheus.yml"
 _PROMTOOL_LINE = re.compile(r"line (\d+)")
 
 
-@check(kind="prometheus", name="prometheus-config")
+@check(kind="prometheus", name="prometheus-config", inputs=(PROMETHEUS_TEMPLATE,))
 def prometheus_config(root: Path) -> list[Finding]:
     """Render prometheus.yml and run `promtool check config` on it (rule files included)."""
     promtool = program("promtool")
@@ -182,13 +184,14 @@ def prometheus_config(root: Path) -> list[Finding]:
         output = (result.stdout + result.stderr).replace(tmp + "/", "")
         match = _PROMTOOL_LINE.search(output)
         message = " ".join(line.strip() for line in output.splitlines() if line.strip())
+        message = message or f"promtool check config exited {result.returncode}, saying nothing"
         return [
             Finding(
                 "prometheus-config",
                 "prometheus",
                 "error",
                 PROMETHEUS_TEMPLATE,
-                int(match.group(1)) if match else None,
+                int(match.group(1)) or None if match else None,
                 message[:500],
                 "line numbers are those of the rendered file; "
                 "promtool check config shows the rendered error",
@@ -201,58 +204,6 @@ def rendered_prometheus(root: Path) -> tuple[dict, Path]:
     tmp = Path(tempfile.mkdtemp(prefix="ocean-validate-"))
     ctx = local_context(root, tmp)
     return yaml.safe_load(render_template(root, PROMETHEUS_TEMPLATE, ctx)), tmp
-
-
-def _job_services(job: dict, ports: dict[int, str]) -> set[str]:
-    """The services a scrape job reaches (by the port of each target or replacement)."""
-    addresses: list[str] = []
-    for sc in job.get("static_configs") or []:
-        addresses += sc.get("targets") or []
-    for sd in job.get("file_sd_configs") or []:
-        for pattern in sd.get("files") or []:
-            for file in Path("/").glob(pattern.lstrip("/")):
-                for group in json.loads(file.read_text()):
-                    addresses += group.get("targets") or []
-    for relabel in job.get("relabel_configs") or []:
-        if relabel.get("target_label") == "__address__" and relabel.get("replacement"):
-            addresses.append(relabel["replacement"])
-    found = set()
-    for address in addresses:
-        match = re.search(r":(\d+)(?:/|$)", address)
-        if match and int(match.group(1)) in ports:
-            found.add(ports[int(match.group(1))])
-    return found
-
-
-@check(kind="cross-file", name="scrape-jobs")
-def scrape_jobs(root: Path) -> list[Finding]:
-    """Every Prometheus scrape job reaches a service of src/ocean/services.py."""
-    template = root / PROMETHEUS_TEMPLATE
-    config, tmp = rendered_prometheus(root)
-    try:
-        from ocean.config import DEFAULT_PORT_BASE, PortPlan
-
-        plan = PortPlan(DEFAULT_PORT_BASE)
-        # A service's port is its port-plan entry (its name, or the one it names).
-        ports = {plan[service.port_name]: service.name for service in SERVICES}
-        out = []
-        for job in config.get("scrape_configs") or []:
-            if not _job_services(job, ports):
-                name = job.get("job_name", "?")
-                out.append(
-                    Finding(
-                        "scrape-jobs",
-                        "cross-file",
-                        "error",
-                        PROMETHEUS_TEMPLATE,
-                        _line_of(template, f"job_name: {name}"),
-                        f"scrape job {name!r} targets no service of src/ocean/services.py",
-                        "point it at a service's port ({{ ports['…'] }}) or add the service",
-                    )
-                )
-        return out
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _line_of(path: Path, needle: str) -> int | None:
@@ -277,17 +228,49 @@ def rule_test_files(root: Path) -> list[Path]:
     return sorted((root / "monitoring" / "rules" / "tests").glob("*.yml"))
 
 
+@dataclass(frozen=True)
+class RuleProblem:
+    """One thing `promtool check rules` says about a rule file."""
+
+    line: int | None
+    message: str
+    severity: str = "error"
+    hint: str = ""
+
+
+# promtool's lint findings (it prints them and exits 0). The policy: a duplicate rule is
+# an error, two rules writing the same series (same name, same labels) leave its value to
+# whichever ran last and notify twice for one alert; a lint this promtool does not have
+# yet (a later one may add more) is a warning until it is judged here.
+LINT_ERRORS = ("duplicate rule",)
+_LINT_HEADER = re.compile(r"^lint error (?P<what>.*)$")
+
+
 def promtool_rule_errors(promtool: str, path: Path) -> list[tuple[int | None, str]]:
-    """promtool check rules on one file: [(line or None, message)], [] when it passes."""
+    """promtool check rules on one file: [(line or None, message)] of its errors, []
+    when it passes (lint warnings aside)."""
+    return [
+        (p.line, p.message) for p in promtool_rule_problems(promtool, path) if p.severity == "error"
+    ]
+
+
+def promtool_rule_problems(promtool: str, path: Path) -> list[RuleProblem]:
+    """promtool check rules on one file: its errors and lint findings."""
     result = _run([promtool, "check", "rules", str(path)])
-    if result.returncode == 0:
-        return []
-    out: list[tuple[int | None, str]] = []
-    lines = rule_lines(path) if path.exists() else {}
-    groups: list[str] = []
-    with contextlib.suppress(Exception):  # the line is a nicety
+    return rule_output_problems(path, result.returncode, result.stdout + result.stderr)
+
+
+def rule_output_problems(path: Path, returncode: int, output: str) -> list[RuleProblem]:
+    """What promtool's output says about ``path`` (also when it exited 0: its lint)."""
+    if returncode == 0:
+        return lint_problems(path, output)
+    out: list[RuleProblem] = []
+    lines: dict[tuple[int, int], int] = {}
+    groups: list[object] = []
+    with contextlib.suppress(Exception):  # the line is a nicety: the file may not parse
+        lines = rule_lines(path)
         groups = [g.get("name") for g in (yaml.safe_load(path.read_text()) or {}).get("groups")]
-    for raw in (result.stdout + result.stderr).splitlines():
+    for raw in output.splitlines():
         raw = raw.strip()
         if not raw or raw.startswith(("Checking ", "FAILED", "SUCCESS")):
             continue
@@ -301,28 +284,113 @@ def promtool_rule_errors(promtool: str, path: Path) -> list[tuple[int | None, st
             if index and index.group("group") in groups:
                 key = (groups.index(index.group("group")), int(index.group("rule")) - 1)
                 line = lines.get(key, line)
-        out.append((line, message))
-    return out or [(None, (result.stdout + result.stderr).strip()[:500])]
+        out.append(RuleProblem(line, message))
+    return out or [RuleProblem(None, output.strip()[:500] or f"promtool exited {returncode}")]
 
 
-@check(kind="rules", name="promtool-check-rules")
+def rule_definitions(path: Path) -> list[tuple[str, dict[str, str], int]]:
+    """(record or alert name, its labels, its line) of every rule of a rule file, []
+    when it does not parse."""
+    try:
+        node = yaml.compose(path.read_text())
+    except (yaml.YAMLError, OSError, ValueError, RecursionError):
+        return []
+    out = []
+    for group in yaml_nodes.entries(yaml_nodes.value(node, "groups")):
+        for rule in yaml_nodes.entries(yaml_nodes.value(group, "rules")):
+            name = yaml_nodes.text(yaml_nodes.value(rule, "record")) or yaml_nodes.text(
+                yaml_nodes.value(rule, "alert")
+            )
+            labels = yaml_nodes.value(rule, "labels")
+            pairs = labels.value if isinstance(labels, yaml.MappingNode) else []
+            label_map = {
+                str(yaml_nodes.text(k)): str(yaml_nodes.text(v) or "")
+                for k, v in pairs
+                if yaml_nodes.text(k) is not None
+            }
+            if name:
+                out.append((name, label_map, yaml_nodes.line_of(rule)))
+    return out
+
+
+def lint_problems(path: Path, output: str) -> list[RuleProblem]:
+    """promtool's lint findings in ``output``, judged by LINT_ERRORS' policy.
+
+    A duplicate-rules report lists ``Metric: NAME`` then ``Label(s):`` and one
+    tab-indented ``name: value`` line per label; each duplicate becomes a finding at the
+    line of its second definition, naming every line it is defined on.
+    """
+    out: list[RuleProblem] = []
+    lines = output.splitlines()
+    for index, raw in enumerate(lines):
+        header = _LINT_HEADER.match(raw.strip())
+        if header is None:
+            continue
+        what = header.group("what")
+        if "duplicate rule" not in what:
+            out.append(
+                RuleProblem(
+                    None,
+                    f"promtool lint: {what}",
+                    "error" if any(kind in what for kind in LINT_ERRORS) else "warning",
+                    f"promtool check rules --lint=all {path.name}",
+                )
+            )
+            continue
+        out += _duplicates(path, lines[index + 1 :])
+    return out
+
+
+def _duplicates(path: Path, report: list[str]) -> list[RuleProblem]:
+    duplicates: list[tuple[str, dict[str, str]]] = []
+    for raw in report:
+        if raw.startswith("Metric: "):
+            duplicates.append((raw[len("Metric: ") :].strip(), {}))
+        elif raw.startswith("\t") and duplicates and ": " in raw:
+            key, _, label_value = raw.strip().partition(": ")
+            duplicates[-1][1][key] = label_value
+        elif raw.startswith("lint error"):
+            break
+    defined = rule_definitions(path)
+    out = []
+    for name, labels in duplicates:
+        where = [line for n, ls, line in defined if n == name and ls == labels]
+        shown = name + ("{" + ", ".join(f"{k}={v!r}" for k, v in labels.items()) + "}")
+        if not labels:
+            shown = name
+        lines = ", ".join(map(str, where))
+        times = f"{len(where)} times (lines {lines})" if where else "more than once"
+        out.append(
+            RuleProblem(
+                where[1] if len(where) > 1 else (where[0] if where else None),
+                f"duplicate rule {shown}: defined {times}; promtool lint: it might cause "
+                "inconsistency while recording expressions",
+                "error",
+                "delete the copy, or tell them apart by a label",
+            )
+        )
+    return out
+
+
+@check(kind="rules", name="promtool-check-rules", inputs=("monitoring/rules/*.yml",))
 def check_rules(root: Path) -> list[Finding]:
-    """`promtool check rules` on every monitoring/rules/*.yml (PromQL, labels, names)."""
+    """`promtool check rules` on every monitoring/rules/*.yml (PromQL, labels, names) and
+    its lint findings (duplicate rules: errors; see LINT_ERRORS)."""
     promtool = program("promtool")
     if promtool is None:
         return _missing_tool("promtool", "promtool-check-rules", "rules", "prometheus")
     out = []
     for path in rule_files(root):
-        for line, message in promtool_rule_errors(promtool, path):
+        for problem in promtool_rule_problems(promtool, path):
             out.append(
                 Finding(
                     "promtool-check-rules",
                     "rules",
-                    "error",
+                    problem.severity,
                     _rel(root, path),
-                    line,
-                    message,
-                    f"promtool check rules {_rel(root, path)}",
+                    problem.line,
+                    problem.message,
+                    problem.hint or f"promtool check rules {_rel(root, path)}",
                 )
             )
     return out
@@ -339,25 +407,52 @@ def _cache_dir() -> Path | None:
     return Path(setting) if setting else Path.home() / ".cache" / "ocean" / "validate"
 
 
-def _rule_test_key(promtool: str, path: Path) -> str:
-    """Content hash of everything a promtool unit test depends on."""
+def loaded_rule_files(test_file: Path) -> list[Path]:
+    """The rule files a promtool test file loads (its ``rule_files``, globs expanded,
+    relative to its directory as promtool reads them), sorted.
+
+    A test file that does not say (unparseable, no list) is taken to load every rule
+    file beside its directory: the cache key then errs towards running it again.
+    """
+    every = sorted(test_file.parent.parent.glob("*.yml"))
+    try:  # libyaml's loader where there is one: 16 test files a run, some large
+        doc = yaml.load(test_file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, OSError, ValueError, RecursionError):
+        return every
+    patterns = doc.get("rule_files") if isinstance(doc, dict) else None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        return every
+    found: set[Path] = set()
+    for pattern in patterns:
+        base = Path(pattern) if Path(pattern).is_absolute() else test_file.parent / pattern
+        found.update(Path(m) for m in glob.glob(str(base)))
+    return sorted(found)
+
+
+def rule_test_key(promtool: str, path: Path) -> str:
+    """Content hash of everything a promtool unit test depends on: the promtool binary,
+    the test file and the rule files it loads (``loaded_rule_files``) — not every rule
+    file, so editing one rule file reruns only the tests of that file."""
     digest = hashlib.sha256()
     stat = Path(promtool).stat()
     digest.update(f"{promtool}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     digest.update(path.read_bytes())
-    for rules in sorted(path.parent.parent.glob("*.yml")):
-        digest.update(rules.name.encode() + b"\0" + rules.read_bytes())
+    for rules in loaded_rule_files(path):
+        with contextlib.suppress(OSError):  # a missing one fails the test run itself
+            where = os.path.relpath(rules, path.parent)  # the same in a copy of the repo
+            digest.update(b"\0" + where.encode() + b"\0" + rules.read_bytes())
     return digest.hexdigest()
 
 
 def rule_test_findings(root: Path, promtool: str, path: Path) -> list[Finding]:
     """`promtool test rules` on one test file (run from its directory, as it expects).
 
-    A pass is remembered by content hash (test file, rule files, promtool binary), so an
-    unchanged file is not re-run: the whole validation stays within seconds.
+    A pass is remembered by content hash (``rule_test_key``: the test file, the rule
+    files it loads, the promtool binary), so an unchanged test is not re-run, and a rule
+    file's edit reruns only the tests that load it: the validation stays within seconds.
     """
     cache = _cache_dir()
-    key = _rule_test_key(promtool, path) if cache else ""
+    key = rule_test_key(promtool, path) if cache else ""
     if cache and (cache / key).exists():
         return []
     result = _run([promtool, "test", "rules", path.name], cwd=path.parent, env=PROMTOOL_TEST_ENV)
@@ -388,7 +483,12 @@ def rule_test_findings(root: Path, promtool: str, path: Path) -> list[Finding]:
     ]
 
 
-@check(kind="rule-tests", name="promtool-test-rules", timeout=120)
+@check(
+    kind="rule-tests",
+    name="promtool-test-rules",
+    timeout=120,
+    inputs=("monitoring/rules/*.yml", "monitoring/rules/tests/*.yml"),
+)
 def promtool_test_rules(root: Path) -> list[Finding]:
     """`promtool test rules` on every monitoring/rules/tests/*.yml, one process a file, in
     parallel (≈ 3.5 CPU-seconds for the 15 files, ≈ 2 s on 2 idle cores).
@@ -411,23 +511,26 @@ def alerts(root: Path) -> Iterator[tuple[Path, int | None, dict]]:
     """(file, line, rule) of every alerting rule in monitoring/rules/*.yml."""
     for path in rule_files(root):
         try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
+            doc = yaml.safe_load(path.read_text())
+            lines = rule_lines(path)
+        except (yaml.YAMLError, RecursionError):
             continue  # promtool-check-rules reports it
-        lines = rule_lines(path)
-        for g, group in enumerate(doc.get("groups") or []):
-            for r, rule in enumerate(group.get("rules") or []):
-                if isinstance(rule, dict) and "alert" in rule:
-                    yield path, lines.get((g, r)), rule
+        groups = doc.get("groups") if isinstance(doc, dict) else None
+        for g, group in enumerate(groups if isinstance(groups, list) else []):
+            rules = group.get("rules") if isinstance(group, dict) else None
+            for r, rule in enumerate(rules if isinstance(rules, list) else []):
+                if isinstance(rule, dict) and isinstance(rule.get("alert"), str):
+                    yield path, lines.get((g, r)), rule  # any other shape: promtool's
 
 
-@check(kind="cross-file", name="alert-runbooks")
+@check(kind="cross-file", name="alert-runbooks", inputs=("monitoring/rules/*.yml",))
 def alert_runbooks(root: Path) -> list[Finding]:
     """Every alert's runbook_url is docs/runbooks/<alert>.md and that file exists."""
     out = []
     for path, line, rule in alerts(root):
         name = rule["alert"]
-        url = str((rule.get("annotations") or {}).get("runbook_url") or "")
+        annotations = rule.get("annotations")
+        url = str(annotations.get("runbook_url") or "") if isinstance(annotations, dict) else ""
         expected = f"docs/runbooks/{name}.md"
         if url != expected:
             out.append(
@@ -456,7 +559,15 @@ def alert_runbooks(root: Path) -> list[Finding]:
     return out
 
 
-@check(kind="slo", name="slo-generated")
+@check(
+    kind="slo",
+    name="slo-generated",
+    inputs=(
+        "monitoring/slo.yaml",
+        "monitoring/rules/slo.rules.yml",
+        "monitoring/rules/tests/*.yml",
+    ),
+)
 def slo_generated(root: Path) -> list[Finding]:
     """Files generated from monitoring/slo.yaml are up to date (`python -m ocean.slo check`)."""
     from ocean import slo
@@ -539,7 +650,7 @@ def alertmanager_problems(config: dict) -> list[tuple[str, str, str]]:
     return out
 
 
-@check(kind="alertmanager", name="alertmanager-config")
+@check(kind="alertmanager", name="alertmanager-config", inputs=(ALERTMANAGER_TEMPLATE,))
 def alertmanager_config(root: Path) -> list[Finding]:
     """Render alertmanager.yml, `amtool check-config` it, then the routing semantics."""
     amtool = program("amtool")
@@ -623,7 +734,9 @@ def _amtool_finding(root: Path, rendered: Path, output: str, tmp: str) -> Findin
         "error",
         ALERTMANAGER_TEMPLATE,
         line,
-        f"amtool check-config: {reason}"[:500] if reason else output.strip()[:500],
+        f"amtool check-config: {reason}"[:500]
+        if reason
+        else output.strip()[:500] or "amtool check-config refused it, saying nothing",
         "fix what amtool names; `./ocean validate --only alertmanager` checks again",
     )
 
@@ -764,6 +877,8 @@ def check_expressions(promtool: str, exprs: list[tuple[str, str]], tmp_dir: Path
 # ---------------------------------------------------------------------------------------
 # Dashboards
 
+DASHBOARDS = ("monitoring/dashboards/*.json",)  # what the dashboard checks read
+
 
 def dashboard_files(root: Path) -> list[Path]:
     return sorted((root / "monitoring" / "dashboards").glob("*.json"))
@@ -885,7 +1000,7 @@ def _title_line(path: Path, title: str) -> int | None:
     return _line_of(path, f'"title": {json.dumps(title)}')
 
 
-@check(kind="dashboards", name="dashboard-structure")
+@check(kind="dashboards", name="dashboard-structure", inputs=DASHBOARDS)
 def dashboard_structure(root: Path) -> list[Finding]:
     """Valid JSON, a title and uid, unique panel ids, unique uids and titles."""
     loaded, out = _load_dashboards(root, "dashboard-structure")
@@ -923,7 +1038,7 @@ def dashboard_structure(root: Path) -> list[Finding]:
     return out
 
 
-@check(kind="dashboards", name="dashboard-datasource")
+@check(kind="dashboards", name="dashboard-datasource", inputs=DASHBOARDS)
 def dashboard_datasource(root: Path) -> list[Finding]:
     """Every query uses the templated ${datasource} variable."""
     loaded, _ = _load_dashboards(root, "dashboard-datasource")
@@ -942,7 +1057,7 @@ def dashboard_datasource(root: Path) -> list[Finding]:
     ]
 
 
-@check(kind="dashboards", name="dashboard-rate-interval")
+@check(kind="dashboards", name="dashboard-rate-interval", inputs=DASHBOARDS)
 def dashboard_rate_interval(root: Path) -> list[Finding]:
     """rate/increase/*_over_time ranges use $__rate_interval (unless a 'fixed window')."""
     loaded, _ = _load_dashboards(root, "dashboard-rate-interval")
@@ -961,7 +1076,7 @@ def dashboard_rate_interval(root: Path) -> list[Finding]:
     ]
 
 
-@check(kind="dashboards", name="dashboard-queries")
+@check(kind="dashboards", name="dashboard-queries", inputs=DASHBOARDS)
 def dashboard_queries(root: Path) -> list[Finding]:
     """Every PromQL expression of every dashboard parses (promtool, one run for all)."""
     promtool = program("promtool")

@@ -10,6 +10,7 @@ and the shop's file_sd targets taken from / written for ``repo_root``), and
 from __future__ import annotations
 
 import collections
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +28,13 @@ from ocean.runtime import scrape_sockets
 PG_PATH_OVERRIDES = {"config_file", "hba_file", "ident_file"}
 
 
+# Every secret renders as this placeholder; OPS_PASSWORD's bcrypt hash (web-config.yml,
+# htpasswd) is given ready made: bcrypt costs ≈ 0.35 s a hash by design, and each check
+# that renders a template would pay it (a dozen a validation; thousands in the fuzz test).
+PLACEHOLDER = "placeholder"
+PLACEHOLDER_BCRYPT = "$2b$10$Xr3/qYYYFHiEU11Qfbt3vuDengHQFgAh7L1onCmOBMe1FBDPgVqeO"
+
+
 def _runtime(repo_root: Path, state_dir: Path) -> Any:
     from ocean.runtime.local import LocalRuntime  # spawns nothing on construction
 
@@ -34,6 +42,9 @@ def _runtime(repo_root: Path, state_dir: Path) -> Any:
         state_dir=state_dir, ports=PortPlan(DEFAULT_PORT_BASE), repo_root=Path(repo_root)
     )
     settings.etc.mkdir(parents=True, exist_ok=True)
+    # access.bcrypt_hash's cache file: (SHA-256 of the password, its hash).
+    digest = hashlib.sha256(PLACEHOLDER.encode()).hexdigest()
+    (settings.etc / "ops.bcrypt").write_text(f"{digest} {PLACEHOLDER_BCRYPT}\n")
     # nginx -t loads the certificate: a throwaway local CA and certificate (ms).
     tls.ensure(tls.TlsFiles(settings.tls_dir), [settings.host])
     runtime = LocalRuntime(settings, search_path="")
@@ -43,7 +54,7 @@ def _runtime(repo_root: Path, state_dir: Path) -> Any:
     sockets = runtime.scrape_sockets()
     if sockets.directory.is_relative_to(state_dir):  # never a /tmp fallback from a check
         scrape_sockets.prepare(sockets, None)
-    runtime._secrets = collections.defaultdict(lambda: "placeholder")  # no secrets file
+    runtime._secrets = collections.defaultdict(lambda: PLACEHOLDER)  # no secrets file
     runtime._bin = lambda binary: binary  # only argv shapes are read, nothing runs
     return runtime
 

@@ -20,13 +20,15 @@ installed programs judge the result wherever they can:
 - nginx-syntax      ``nginx -t -p <tmp> -c <rendered nginx.conf>``.
 - nginx-upstreams   upstream servers are services of the port plan; proxy_pass names a
                     defined upstream.
-- yamllint          every YAML file (Jinja templates rendered first), config ``.yamllint``.
+- yamllint          every YAML file (Jinja templates rendered first), config ``.yamllint``;
+                    style findings are warnings, a syntax error or a duplicate key an error.
 
 The compose files have their own module: ``ocean.validate.compose_checks``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import re
@@ -34,6 +36,7 @@ import shlex
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -136,7 +139,7 @@ _PG_ERRORS = (
 )
 
 
-@check(kind="postgres", name="postgres-params")
+@check(kind="postgres", name="postgres-params", inputs=(PG_CONF,))
 def check_postgres_params(repo_root: Path) -> list[Finding]:
     """Every parameter of postgresql.conf and of the local runtime's ``-c`` overrides is
     known to the installed server, with a valid value.
@@ -270,7 +273,7 @@ def pg_memory_mb(values: dict[str, str]) -> dict[str, float] | None:
     }
 
 
-@check(kind="postgres", name="postgres-memory")
+@check(kind="postgres", name="postgres-memory", inputs=(PG_CONF,))
 def check_postgres_memory(repo_root: Path) -> list[Finding]:
     """shared_buffers + max_connections × work_mem + maintenance_work_mem + wal_buffers
     ≤ PG_MEMORY_BUDGET_MB, for postgresql.conf as it is and with the local overrides.
@@ -334,7 +337,7 @@ def _rendered_redis(r: Rendered) -> dict[str, str]:
     return rendered
 
 
-@check(kind="redis", name="redis-directives")
+@check(kind="redis", name="redis-directives", inputs=REDIS_CONFS)
 def check_redis_directives(repo_root: Path) -> list[Finding]:
     """The installed redis-server accepts every directive (and value) of each rendered
     config: it loads the file with ``--port 0``, a unix socket and dir in a temp dir,
@@ -438,7 +441,7 @@ def _judge_redis_loads(
     return findings
 
 
-@check(kind="redis", name="redis-replica-of-master")
+@check(kind="redis", name="redis-replica-of-master", inputs=REDIS_CONFS)
 def check_redis_replica(repo_root: Path) -> list[Finding]:
     """The replica's ``replicaof`` is the master's bind address and port (port plan)."""
     name, kind, rel = "redis-replica-of-master", "redis", REDIS_CONFS[1]
@@ -491,7 +494,7 @@ def check_redis_replica(repo_root: Path) -> list[Finding]:
     ]
 
 
-@check(kind="redis", name="redis-persistence")
+@check(kind="redis", name="redis-persistence", inputs=REDIS_CONFS)
 def check_redis_persistence(repo_root: Path) -> list[Finding]:
     """Persistence agrees with the backup procedure, which runs BGSAVE on the master and
     copies ``<dir>/<dbfilename>`` (then checks it with redis-check-rdb). The rule, for
@@ -580,7 +583,7 @@ def _render_nginx(r: Rendered) -> tuple[Path, str, str]:
     return etc / "nginx.conf", nginx, upstream
 
 
-@check(kind="nginx", name="nginx-syntax")
+@check(kind="nginx", name="nginx-syntax", inputs=(NGINX_CONF, UPSTREAM_CONF))
 def check_nginx_syntax(repo_root: Path) -> list[Finding]:
     """The rendered nginx.conf (with a rendered upstream.conf) passes ``nginx -t``."""
     name, kind = "nginx-syntax", "nginx"
@@ -610,7 +613,7 @@ def check_nginx_syntax(repo_root: Path) -> list[Finding]:
             )
             source = (repo_root / template).read_text()
             lines = text.splitlines()
-            offending = lines[line - 1].strip() if line <= len(lines) else ""
+            offending = lines[line - 1].strip() if 1 <= line <= len(lines) else ""
             # The template's line when the rendered one holds no Jinja, else the
             # rendered file's line (block tags shift it by a line or two).
             mapped = _template_line(source, offending) if offending else None
@@ -619,7 +622,7 @@ def check_nginx_syntax(repo_root: Path) -> list[Finding]:
                     name,
                     kind,
                     rel,
-                    mapped or line,
+                    mapped or line or None,
                     f"{match.group(1)} (at: {offending})".replace(str(r.root), "<tmp>"),
                     "nginx -t -p PREFIX -c nginx.conf",
                 )
@@ -631,13 +634,14 @@ def check_nginx_syntax(repo_root: Path) -> list[Finding]:
                     kind,
                     NGINX_CONF,
                     None,
-                    result.stderr.strip().replace(str(r.root), "<tmp>"),
+                    result.stderr.strip().replace(str(r.root), "<tmp>")
+                    or f"nginx -t exited {result.returncode} and printed nothing",
                 )
             )
         return findings
 
 
-@check(kind="nginx", name="nginx-upstreams")
+@check(kind="nginx", name="nginx-upstreams", inputs=(NGINX_CONF, UPSTREAM_CONF))
 def check_nginx_upstreams(repo_root: Path) -> list[Finding]:
     """Every server of the rendered upstream.conf is a service's port in the port plan
     (config.PORT_OFFSETS, on the stack's host), and every proxy_pass names an upstream
@@ -705,6 +709,40 @@ def yaml_files(repo_root: Path) -> list[Path]:
     return found
 
 
+@functools.lru_cache(maxsize=8)
+def _yamllint_config(text: str) -> Any:
+    from yamllint.config import YamlLintConfig
+
+    return YamlLintConfig(text)
+
+
+@functools.lru_cache(maxsize=512)
+def _yamllint_problems(config_text: str, rel: str, text: str) -> tuple[Any, ...]:
+    """yamllint's problems of one file's text, remembered in the process: linting the
+    repo's ≈ 70 YAML files costs ≈ 1 CPU-second, and the console, the deploy gate and
+    the fuzz test validate again and again where mostly nothing changed."""
+    import yaml
+    from yamllint import linter
+
+    try:
+        return tuple(linter.run(text, _yamllint_config(config_text), rel))
+    except yaml.YAMLError as exc:  # the reader's refusal (a control character) escapes it
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        return (linter.LintProblem(line, 1, f"syntax error: {exc}".splitlines()[0]),)
+
+
+# yamllint findings that change what a file means: a syntax error (no rule: the file does
+# not parse) and a key given twice (the YAML loader keeps the last one silently).
+YAMLLINT_ERROR_RULES = {None, "key-duplicates"}
+
+
+def yamllint_severity(rule: str | None) -> str:
+    """The policy: style (indentation, spacing, line length, …) is a warning on a file
+    that parses, whatever level yamllint gives it; what changes the meaning is an error."""
+    return "error" if rule in YAMLLINT_ERROR_RULES else "warning"
+
+
 @check(kind="yaml", name="yamllint")
 def check_yamllint(repo_root: Path) -> list[Finding]:
     """yamllint (config: ``.yamllint`` at the repo root) over every YAML file.
@@ -713,19 +751,17 @@ def check_yamllint(repo_root: Path) -> list[Finding]:
     rendered with the local runtime's context first; their findings name the template
     and the rendered line (the same line unless a block tag sits above it); line-length
     is not checked on them (the rendered temp paths and URLs set it, not the author).
+    Severity: ``yamllint_severity`` (style is a warning, a syntax error or a duplicate key
+    an error).
     """
     name, kind = "yamllint", "yaml"
     try:
-        from yamllint import linter
-        from yamllint.config import YamlLintConfig
+        import yamllint.linter  # noqa: F401  (installed? _yamllint_problems needs it)
     except ImportError:
         return [missing_tool(name, kind, "yamllint", "pip install -e '.[dev]'", ".yamllint")]
     config_file = repo_root / ".yamllint"
-    config = (
-        YamlLintConfig(file=str(config_file))
-        if config_file.exists()
-        else YamlLintConfig("extends: default")
-    )
+    config_text = config_file.read_text() if config_file.exists() else "extends: default"
+    config = _yamllint_config(config_text)
     findings = []
     with rendering(repo_root) as r:
         for path in yaml_files(repo_root):
@@ -747,7 +783,7 @@ def check_yamllint(repo_root: Path) -> list[Finding]:
                         )
                     )
                     continue
-            for problem in linter.run(text, config, rel):
+            for problem in _yamllint_problems(config_text, rel, text):
                 if rel in YAML_TEMPLATES and problem.rule == "line-length":
                     continue  # rendered temp paths and URLs, not the template's lines
                 findings.append(
@@ -757,8 +793,10 @@ def check_yamllint(repo_root: Path) -> list[Finding]:
                         rel,
                         problem.line,
                         f"{problem.desc} ({problem.rule})" if problem.rule else problem.desc,
-                        "yamllint config: .yamllint",
-                        "error" if problem.level == "error" else "warning",
+                        "yamllint config: .yamllint"
+                        if problem.rule
+                        else "fix the YAML syntax: the file does not parse",
+                        yamllint_severity(problem.rule),
                     )
                 )
     return findings
