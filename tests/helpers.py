@@ -99,6 +99,23 @@ def run_cli(
     )
 
 
+def validate_copy(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`invoke validate ARGS` of the repo copy at ``root`` (its own src/ first on the path),
+    with ``env`` added to the environment and OCEAN_ENV_DIR left out (a copy's own
+    stack/environments/ is what it validates)."""
+    full_env = {**os.environ, "PYTHONPATH": str(root / "src"), **env}
+    full_env.pop("OCEAN_ENV_DIR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(root), "validate", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=root,
+        timeout=300,
+        check=False,
+    )
+
+
 def inbox_messages(runtime, since: float = 0.0) -> list[dict]:
     """The stack's alert inbox: every delivery since ``since`` (Unix time), normalised
     (stack/inbox/ocean_inbox/normalise.py)."""

@@ -26,13 +26,13 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from ocean.config import REPO_ROOT
+from tests.helpers import validate_copy
 
 COPIED = ("src", "monitoring", "docs/runbooks", "stack", "testing")
 IGNORE = shutil.ignore_patterns(
@@ -56,18 +56,9 @@ def _children_cpu() -> float:
 def timed_validate(root: Path, cache: Path) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds with its promtool children, exit code) of one
     `invoke validate` of the copy at ``root``."""
-    env = {**os.environ, "PYTHONPATH": str(root / "src"), "OCEAN_VALIDATE_CACHE": str(cache)}
     cpu_before = _children_cpu()
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "invoke", "-r", str(root), "validate"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        timeout=300,
-        check=False,
-    )
+    result = validate_copy(root, OCEAN_VALIDATE_CACHE=str(cache))
     took, cpu = time.monotonic() - started, _children_cpu() - cpu_before
     if result.returncode != 0:
         print(result.stdout[-2000:], result.stderr[-2000:], file=sys.stderr)

@@ -5,16 +5,15 @@ the key. The task runs on a broken copy of the checkout (as in test_validate_tas
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ocean.config import REPO_ROOT
 from ocean.validate import run
+from tests.helpers import validate_copy
 
 COPIED = ("src", "monitoring", "docs/runbooks", "stack", "testing")
 IGNORE = shutil.ignore_patterns(".venv", "__pycache__", "*.egg-info", "node_modules")
@@ -36,17 +35,7 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def invoke(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(root / "src")}
-    env.pop("OCEAN_ENV_DIR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "-r", str(root), "validate", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        timeout=300,
-        check=False,
-    )
+    return validate_copy(root, *args)
 
 
 def test_the_check_names_environment_file_line_and_key(broken: Path):
