@@ -34,6 +34,7 @@ import jinja2
 import yaml
 
 from ocean.errors import OceanError
+from ocean.validate import yaml_nodes
 from ocean.validate.rendering import rendering
 
 RULES_DIR = "monitoring/rules"
@@ -84,7 +85,6 @@ def rule_files(root: Path) -> list[Path]:
 
 
 # libyaml when present: the rule files parse ≈ 10× faster (marks included).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_rules(root: Path) -> list[Rule]:
@@ -106,8 +106,8 @@ def load_rules(root: Path) -> list[Rule]:
 def _file_rules(path: str, rel: str, mtime_ns: int, size: int) -> tuple[Rule, ...]:
     try:
         text = Path(path).read_text()
-        node = yaml.compose(text, Loader=_LOADER)
-        data = yaml.load(text, Loader=_LOADER)
+        node = yaml_nodes.compose(text)
+        data = yaml_nodes.load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return ()
     return tuple(_rules_of(rel, node, data))
@@ -228,7 +228,7 @@ def prometheus_settings(root: Path) -> PrometheusSettings:
     parse (``prometheus-config`` reports that)."""
     text = rendered_text(root, PROMETHEUS_TEMPLATE)
     try:
-        config = yaml.load(text, Loader=_LOADER) if text is not None else None
+        config = yaml_nodes.load(text) if text is not None else None
     except yaml.YAMLError:
         return PrometheusSettings()
     if not isinstance(config, dict):

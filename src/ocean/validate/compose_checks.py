@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from ocean.model import Finding
+from ocean.validate import yaml_nodes
 from ocean.validate.core import check, missing_tool
 
 KIND = "compose"
@@ -136,8 +137,8 @@ def _load(root: Path, path: Path) -> tuple[ComposeFile, yaml.Node] | Finding:
 
     text = path.read_text()
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node = yaml_nodes.compose(text)
+        data = yaml_nodes.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         first = f"invalid YAML: {exc}".splitlines()[0]

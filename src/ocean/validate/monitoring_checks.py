@@ -88,7 +88,7 @@ def _yaml_error(check_name: str, kind: str, root: Path, path: Path, exc: Excepti
 def rule_lines(path: Path) -> dict[tuple[int, int], int]:
     """(group index, rule index) → the 1-based line of that rule (yaml node marks)."""
     out: dict[tuple[int, int], int] = {}
-    node = yaml.compose(path.read_text())
+    node = yaml_nodes.compose(path.read_text())
     if not isinstance(node, yaml.MappingNode):
         return out
     for key, value in node.value:
@@ -107,7 +107,7 @@ def rule_lines(path: Path) -> dict[tuple[int, int], int]:
 def _key_line(path: Path, *keys: str) -> int | None:
     """Line of the mapping key reached by ``keys`` (top level first), None if absent."""
     try:
-        node = yaml.compose(path.read_text())
+        node = yaml_nodes.compose(path.read_text())
     except yaml.YAMLError:
         return None
     line = None
@@ -203,7 +203,7 @@ def rendered_prometheus(root: Path) -> tuple[dict, Path]:
     """(parsed rendered prometheus.yml, the targets dir) — caller removes nothing: tmp."""
     tmp = Path(tempfile.mkdtemp(prefix="ocean-validate-"))
     ctx = local_context(root, tmp)
-    return yaml.safe_load(render_template(root, PROMETHEUS_TEMPLATE, ctx)), tmp
+    return yaml_nodes.load(render_template(root, PROMETHEUS_TEMPLATE, ctx)), tmp
 
 
 def _line_of(path: Path, needle: str) -> int | None:
@@ -269,7 +269,7 @@ def rule_output_problems(path: Path, returncode: int, output: str) -> list[RuleP
     groups: list[object] = []
     with contextlib.suppress(Exception):  # the line is a nicety: the file may not parse
         lines = rule_lines(path)
-        groups = [g.get("name") for g in (yaml.safe_load(path.read_text()) or {}).get("groups")]
+        groups = [g.get("name") for g in (yaml_nodes.load(path.read_text()) or {}).get("groups")]
     for raw in output.splitlines():
         raw = raw.strip()
         if not raw or raw.startswith(("Checking ", "FAILED", "SUCCESS")):
@@ -292,7 +292,7 @@ def rule_definitions(path: Path) -> list[tuple[str, dict[str, str], int]]:
     """(record or alert name, its labels, its line) of every rule of a rule file, []
     when it does not parse."""
     try:
-        node = yaml.compose(path.read_text())
+        node = yaml_nodes.compose(path.read_text())
     except (yaml.YAMLError, OSError, ValueError, RecursionError):
         return []
     out = []
@@ -416,7 +416,7 @@ def loaded_rule_files(test_file: Path) -> list[Path]:
     """
     every = sorted(test_file.parent.parent.glob("*.yml"))
     try:  # libyaml's loader where there is one: 16 test files a run, some large
-        doc = yaml.load(test_file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc = yaml_nodes.load(test_file.read_text())
     except (yaml.YAMLError, OSError, ValueError, RecursionError):
         return every
     patterns = doc.get("rule_files") if isinstance(doc, dict) else None
@@ -511,7 +511,7 @@ def alerts(root: Path) -> Iterator[tuple[Path, int | None, dict]]:
     """(file, line, rule) of every alerting rule in monitoring/rules/*.yml."""
     for path in rule_files(root):
         try:
-            doc = yaml.safe_load(path.read_text())
+            doc = yaml_nodes.load(path.read_text())
             lines = rule_lines(path)
         except (yaml.YAMLError, RecursionError):
             continue  # promtool-check-rules reports it
@@ -678,7 +678,7 @@ def alertmanager_config(root: Path) -> list[Finding]:
                 amtool_refused = True
         rendered_text = path.read_text()
         try:
-            config = yaml.safe_load(rendered_text)
+            config = yaml_nodes.load(rendered_text)
         except yaml.YAMLError as exc:
             return [
                 *out,

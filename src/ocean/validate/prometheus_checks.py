@@ -31,6 +31,7 @@ import yaml
 
 from ocean.model import Finding
 from ocean.render import render
+from ocean.validate import yaml_nodes
 from ocean.validate.core import check
 from ocean.validate.rendering import local_context
 from ocean.validate.yaml_nodes import entries, get, is_null, line_of, text, value
@@ -118,7 +119,7 @@ def load_rendered(root: Path, state: Path, name: str, kind: str) -> RenderedConf
         )
     lines = template_line_map(template, text)
     try:
-        node = yaml.compose(text)
+        node = yaml_nodes.compose(text)
     except (yaml.YAMLError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None)
         rendered_line = mark.line + 1 if mark is not None else None

@@ -54,6 +54,7 @@ from ocean.alerting import matchers as m
 from ocean.alerting import routes
 from ocean.errors import OceanError
 from ocean.model import Finding
+from ocean.validate import yaml_nodes
 from ocean.validate.alert_rules import (
     PrometheusSettings,
     load_rules,
@@ -230,7 +231,7 @@ def rendered_alertmanager(root: Path) -> RenderedConfig | None:
         return None
     try:
         template = (Path(root) / ALERTMANAGER_TEMPLATE).read_text()
-        config = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        config = yaml_nodes.load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     return RenderedConfig(config, text, TemplateLines(template, text))

@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 
 from ocean.model import Finding
+from ocean.validate import yaml_nodes
 from ocean.validate.alert_rules import Rule, duration_seconds, load_rules, prometheus_settings
 from ocean.validate.core import check
 from ocean.validate.monitoring_checks import metric_names, range_selectors
@@ -129,7 +130,7 @@ def _slo_source(root: Path, rule: Rule) -> int | None:
 
     try:
         text = (root / SLO_FILE).read_text()
-        data = yaml.safe_load(text)
+        data = yaml_nodes.load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     if not isinstance(data, dict):

@@ -38,11 +38,11 @@ import yaml
 
 from ocean.model import Finding
 from ocean.validate import catalog as catalog_file
+from ocean.validate import yaml_nodes
 from ocean.validate.core import check
 from ocean.validate.selectors import HOLE, Matcher, Selector, selectors
 
 # libyaml when there is one: the rules are parsed twice (values, and nodes for lines)
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CHECK = "series-selectors"
 KIND = "series"
 REFRESH = "invoke validate --refresh-catalog (with the stack up) if the metric is new"
@@ -218,8 +218,8 @@ def _rules(path: Path) -> Iterator[tuple[dict, dict, yaml.Node | None]]:
     """(group, rule, the expr's YAML node) of one rule file; nothing when unreadable."""
     try:
         text = path.read_text()
-        doc = yaml.load(text, Loader=_LOADER)
-        node = yaml.compose(text, Loader=_LOADER)
+        doc = yaml_nodes.load(text)
+        node = yaml_nodes.compose(text)
     except (yaml.YAMLError, OSError):
         return  # promtool-check-rules reports it
     if not isinstance(doc, dict) or not isinstance(node, yaml.MappingNode):

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import yaml
 
+from ocean.validate import yaml_nodes
+
 _EXPRESSION = re.compile(r"\{\{.*?\}\}")
 _RAW_TAG = re.compile(r"\{%-?\s*(?:end)?raw\s*-?%\}")
 _BLOCK_ONLY = re.compile(r"^\s*\{%.*%\}\s*$")
@@ -51,13 +53,10 @@ class TemplateLines:
         return self._map.get(rendered_line)
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def compose(text: str) -> yaml.Node | None:
     """``text``'s YAML node tree (marks included); None when it does not parse."""
     try:
-        return yaml.compose(text, Loader=_LOADER)
+        return yaml_nodes.compose(text)
     except yaml.YAMLError:
         return None
 
