@@ -18,8 +18,9 @@ import pytest
 
 from ocean.config import REPO_ROOT
 from ocean.model import Finding
-from ocean.validate import core, monitoring_checks, prometheus_checks, stack_checks
+from ocean.validate import core, monitoring_checks, stack_checks
 from ocean.validate.core import program
+from ocean.validate.template_lines import TemplateLines
 
 COPIED = ("monitoring", "docs/runbooks", "stack", "testing")
 IGNORE = shutil.ignore_patterns(".venv", "__pycache__", "*.egg-info", "node_modules")
@@ -202,12 +203,15 @@ def test_a_prometheus_yml_that_is_a_list(repo: Path):
 
 def test_rendered_lines_map_back_to_the_template():
     template = "a: 1\n{% if x %}\nb: {{ y }}\n{% endif %}\nc: {{ z }}\n"
-    assert prometheus_checks.template_line_map(template, "a: 1\nc: 3\n") == {1: 1, 2: 5}
-    assert prometheus_checks.template_line_map(template, "a: 1\nb: 2\nc: 3\n") == {
-        1: 1,
-        2: 3,
-        3: 5,
-    }
+    skipped = TemplateLines(template, "a: 1\nc: 3\n")
+    assert [skipped.line(n) for n in (1, 2, 3)] == [1, 5, None]
+    taken = TemplateLines(template, "a: 1\nb: 2\nc: 3\n")
+    assert [taken.line(n) for n in (1, 2, 3)] == [1, 3, 5]
+    # A comment renders to nothing; a line of two block tags is dropped like one.
+    commented = TemplateLines("a: 1 {# why #}\n{% if x %}{% if y %}\nc: 2\n", "a: 1 \nc: 2\n")
+    assert [commented.line(n) for n in (1, 2)] == [1, 3]
+    # A rendered line without a template line of its own keeps its number.
+    assert taken.line_or_rendered(7) == 7 and taken.line_or_rendered(None) is None
 
 
 # -- class 6: promtool's lint findings ----------------------------------------------------

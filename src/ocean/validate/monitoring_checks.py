@@ -104,25 +104,6 @@ def rule_lines(path: Path) -> dict[tuple[int, int], int]:
     return out
 
 
-def _key_line(path: Path, *keys: str) -> int | None:
-    """Line of the mapping key reached by ``keys`` (top level first), None if absent."""
-    try:
-        node = yaml_nodes.compose(path.read_text())
-    except yaml.YAMLError:
-        return None
-    line = None
-    for wanted in keys:
-        if not isinstance(node, yaml.MappingNode):
-            return line
-        for key, value in node.value:
-            if key.value == wanted:
-                line, node = key.start_mark.line + 1, value
-                break
-        else:
-            return line
-    return line
-
-
 # ---------------------------------------------------------------------------------------
 # Rendering with the local runtime's Jinja context, into a temp dir
 

@@ -14,7 +14,7 @@ as the local runtime renders it (``rendering.local_context``):
 The checks walk the YAML node tree (``yaml.compose``), not parsed dicts: every value
 keeps its line, and a document of any shape (a list, a null entry, a number where a list
 belongs) is something to report, never an AttributeError. Findings name the template
-and its line, mapped back from the rendered file by ``template_line_map``.
+and its line, mapped back from the rendered file by ``template_lines.TemplateLines``.
 """
 
 from __future__ import annotations
@@ -34,14 +34,11 @@ from ocean.render import render
 from ocean.validate import yaml_nodes
 from ocean.validate.core import check
 from ocean.validate.rendering import local_context
+from ocean.validate.template_lines import TemplateLines
 from ocean.validate.yaml_nodes import entries, get, is_null, line_of, text, value
 
 PROMETHEUS_TEMPLATE = "monitoring/prometheus/prometheus.yml"
 SERVICES_FILE = "src/ocean/services.py"
-# A Jinja expression inside a template line: it renders to anything.
-_EXPRESSION = re.compile(r"\{\{.*?\}\}|\{#.*?#\}")
-# A line that holds only block tags: trim_blocks/lstrip_blocks remove it when rendering.
-_BLOCK_ONLY = re.compile(r"^\s*(\{%.*?%\}\s*)+$")
 _PORT = re.compile(r":(\d+)(?:/|$)")
 # A scrape job's lists whose empty entries are findings of scrape-jobs.
 JOB_LISTS = ("static_configs", "file_sd_configs", "relabel_configs", "metric_relabel_configs")
@@ -58,40 +55,13 @@ class Problem:
 # Rendering, and rendered lines back to template lines
 
 
-def template_line_map(template: str, rendered: str) -> dict[int, int]:
-    """Rendered line → template line (1-based), for the lines that can be matched.
-
-    Rendering removes block-tag lines (``{% if %}``: trim_blocks) and the lines of a
-    false branch, and fills in ``{{ … }}``: each rendered line is matched, in order, to
-    the next template line that could have produced it. A line with no match (a loop's
-    second pass) is left out.
-    """
-    patterns: list[tuple[int, re.Pattern[str]]] = []
-    for number, line in enumerate(template.splitlines(), 1):
-        if _BLOCK_ONLY.match(line):
-            continue
-        parts = _EXPRESSION.split(line)
-        patterns.append((number, re.compile(".*?".join(re.escape(p) for p in parts))))
-    out: dict[int, int] = {}
-    start = 0
-    for number, line in enumerate(rendered.splitlines(), 1):
-        for index in range(start, len(patterns)):
-            if patterns[index][1].fullmatch(line):
-                out[number] = patterns[index][0]
-                start = index + 1
-                break
-    return out
-
-
 @dataclass
 class RenderedConfig:
     node: yaml.Node | None  # the document's node tree (None: empty document)
-    lines: dict[int, int]  # rendered line → template line
+    lines: TemplateLines  # rendered line → template line
 
     def template_line(self, rendered_line: int | None) -> int | None:
-        if rendered_line is None:
-            return None
-        return self.lines.get(rendered_line, rendered_line)
+        return self.lines.line_or_rendered(rendered_line)
 
 
 def _finding(name: str, kind: str, line: int | None, message: str, hint: str) -> Finding:
@@ -117,7 +87,7 @@ def load_rendered(root: Path, state: Path, name: str, kind: str) -> RenderedConf
             f"template does not render: {type(exc).__name__}: {exc}"[:500],
             "fix the Jinja template",
         )
-    lines = template_line_map(template, text)
+    lines = TemplateLines(template, text)
     try:
         node = yaml_nodes.compose(text)
     except (yaml.YAMLError, RecursionError) as exc:
@@ -126,7 +96,7 @@ def load_rendered(root: Path, state: Path, name: str, kind: str) -> RenderedConf
         return _finding(
             name,
             kind,
-            lines.get(rendered_line, rendered_line) if rendered_line else None,
+            lines.line_or_rendered(rendered_line),
             f"invalid YAML: {exc}".splitlines()[0][:500],
             "fix the YAML syntax",
         )

@@ -18,9 +18,11 @@ import yaml
 
 from ocean.validate import yaml_nodes
 
-_EXPRESSION = re.compile(r"\{\{.*?\}\}")
+# An expression or a comment: it renders to any text (a comment to none).
+_EXPRESSION = re.compile(r"\{\{.*?\}\}|\{#.*?#\}")
 _RAW_TAG = re.compile(r"\{%-?\s*(?:end)?raw\s*-?%\}")
-_BLOCK_ONLY = re.compile(r"^\s*\{%.*%\}\s*$")
+# A line of block tags only (one or more): trim_blocks/lstrip_blocks render it to nothing.
+_BLOCK_ONLY = re.compile(r"^\s*(\{%.*?%\}\s*)+$")
 
 
 def _shape(template_line: str) -> re.Pattern[str] | None:
@@ -51,6 +53,11 @@ class TemplateLines:
         if rendered_line is None:
             return None
         return self._map.get(rendered_line)
+
+    def line_or_rendered(self, rendered_line: int | None) -> int | None:
+        """The template's line, else the rendered one (a loop's second pass has no
+        template line of its own, and the rendered number is closer than none)."""
+        return self.line(rendered_line) or rendered_line
 
 
 def compose(text: str) -> yaml.Node | None:
