@@ -61,12 +61,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
 
 
 def add_orders(runtime: LocalRuntime, orders: int, customers: int = 0, seed: int = 1) -> None:
-    """Seed orders, then settle the pending ones: seeded orders are hours old, and the
-    shop's upkeep fails old pending orders (100 a minute) once it starts, which would
-    change data a test compares with a manifest after a restore restarts the shop."""
+    """Seed orders. Their ≈ 3 % pending ones stay as seeded: the shop's upkeep, which
+    runs again whenever a restore restarts the shop, fails abandoned checkouts only,
+    never seeded history (issue 25, Medium 6), so the data still equals the manifest."""
     list(seed_orders(runtime, products=0, customers=customers, orders=orders, seed=seed))
-    with pg(runtime) as conn:
-        conn.execute("UPDATE orders SET status = 'failed' WHERE status = 'pending'")
 
 
 def write_after_backup(runtime: LocalRuntime, orders: int) -> None:
