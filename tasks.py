@@ -658,7 +658,9 @@ def backup(c, label="", encrypt=True, json=False, env=""):
 
 @task(name="backups", help={"env": ENV_HELP, "json": "print the sets as JSON"})
 def list_backups(c, json=False, env=""):
-    """List the backup sets: age, size, encryption and the last verification."""
+    """List the backup sets: age, size, encryption and the last verification.
+
+    A set whose manifest is missing or unreadable is listed as damaged, not hidden."""
     runtime = _runtime(env)
     rows = _guard(lambda: backups.list_backups(runtime))
     if json:
@@ -753,7 +755,9 @@ def backup_prune(
 ):
     """Remove the backup sets no keep rule keeps (a set kept by any rule stays).
 
-    The rules are the --keep-* flags, else the environment's backup.retention."""
+    The rules are the --keep-* flags, else the environment's backup.retention. They
+    count only sets that may restore (a failed verification fills no rule), the newest
+    verified set is always kept, and damaged sets (no manifest) are named and removed."""
     runtime = _runtime(env)
     try:
         policy = environments_apply.prune_policy(

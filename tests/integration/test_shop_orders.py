@@ -17,6 +17,8 @@ import psycopg
 import pytest
 import websockets
 from ocean_shop.app import create_app
+from ocean_shop.bulk import Plan
+from ocean_shop.bulk import seed as bulk_seed
 from ocean_shop.cache import ProductCache
 from ocean_shop.config import Settings
 from ocean_shop.metrics import ShopMetrics
@@ -311,6 +313,45 @@ async def test_abandoned_pending_orders_are_failed_and_restocked(
     assert query(url, f"SELECT status, failure_reason FROM orders WHERE id = {order_id}") == [
         ("failed", "abandoned")
     ]
+
+
+async def test_seeded_pending_orders_neither_restock_nor_delay_real_abandoned_ones(
+    shop: httpx.AsyncClient, fast_settings: Settings
+) -> None:
+    """Issue 25, Medium 6: ≈ 3 % of seeded orders are pending and a year old. They never
+    took stock, so failing them must give none back, and a real abandoned checkout must
+    not wait behind them (the sweeper took 100 a minute, lowest id first)."""
+    url = fast_settings.database_url
+    resources = shop.app.state.resources  # type: ignore[attr-defined]
+    await resources.maintenance.stop()  # this test runs the sweep itself
+    # Order history as `invoke seed` writes it: more pending orders than one batch.
+    await bulk_seed(url, Plan(products=0, customers=0, orders=5000, seed=11))
+    seeded_pending = "SELECT count(*) FROM orders WHERE status = 'pending'"
+    (pending_before,) = query(url, seeded_pending)[0]
+    assert pending_before > 100  # more than a sweep query takes
+    total_stock = "SELECT sum(stock) FROM products"
+    (stock_before,) = query(url, total_stock)[0]
+    # A checkout that died between reserving stock and settling, 6 minutes ago.
+    with psycopg.connect(url, autocommit=True) as conn:
+        (order_id,) = conn.execute(
+            "SELECT order_id FROM place_order(1, 'died', 'x', ARRAY[21]::bigint[], ARRAY[3])"
+        ).fetchone()
+        conn.execute(
+            "UPDATE orders SET created_at = now() - interval '6 minutes' WHERE id = %s",
+            (order_id,),
+        )
+    assert query(url, total_stock)[0][0] == stock_before - 3
+
+    assert await resources.orders.fail_abandoned() == 1  # one pass: the real one, only
+    assert query(url, f"SELECT status, failure_reason FROM orders WHERE id = {order_id}") == [
+        ("failed", "abandoned")
+    ]
+    assert query(url, total_stock)[0][0] == stock_before  # its 3 back, nothing more
+    assert query(url, seeded_pending)[0][0] == pending_before
+    # Even failed by hand, a seeded order gives back no stock it never took.
+    (seeded_id,) = query(url, "SELECT min(id) FROM orders WHERE status = 'pending'")[0]
+    assert await resources.orders.fail(seeded_id, "test", payment_attempted=False) is not None
+    assert query(url, total_stock)[0][0] == stock_before
 
 
 async def test_stock_can_never_go_negative(fast_settings: Settings, shop: httpx.AsyncClient):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import os
 import shutil
 import socket
@@ -14,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from ocean.backup import manifest as manifests
+from ocean.backup import sets as backup_sets
 from ocean.backup.crypto import BackupKeys, sha256_file
 from ocean.backup.manifest import FileEntry, IntegrityError, Manifest
-from ocean.backup.retention import Policy, select
+from ocean.backup.retention import Policy, select, select_restorable
 from ocean.errors import OceanError
 
 DAY = 86400.0
@@ -175,6 +177,31 @@ def test_retention_keeps_last_daily_weekly_monthly():
     assert len(select(sets, Policy())) == len(sets)
     with pytest.raises(ValueError):
         Policy(last=-1)
+
+
+def test_prune_prefers_the_newest_verified_set_to_a_failed_one():
+    """Issue 25, Medium 10: with --keep-last 1, a newer set whose verification failed
+    used to be kept and the older verified one removed."""
+    sets = [("old-ok", 1.0, "ok"), ("mid-never", 2.0, "never"), ("new-failed", 3.0, "failed")]
+    assert select_restorable(sets, Policy(last=1)) == {
+        "mid-never": ["last"],
+        "old-ok": ["newest verified set"],
+    }
+    assert set(select_restorable(sets, Policy(last=2))) == {"mid-never", "old-ok"}
+    # A failed set fills no rule's place; nothing verified: the rules alone.
+    unproven = [("a", 1.0, "never"), ("b", 2.0, "failed")]
+    assert select_restorable(unproven, Policy(last=1)) == {"a": ["last"]}
+    assert set(select_restorable(sets, Policy())) == {"old-ok", "mid-never", "new-failed"}
+
+
+def test_a_set_without_its_manifest_is_found_as_damaged(tmp_path: Path):
+    whole, lost = tmp_path / "20261201T000000Z", tmp_path / "20261202T030405Z-x"
+    for folder in (whole, lost, tmp_path / ".partial-20261203T000000Z", tmp_path / "other"):
+        folder.mkdir()
+    (whole / "manifest.json").write_text("{}")
+    (lost / "postgres.dump.gpg").write_bytes(b"sealed")
+    assert backup_sets.scan(tmp_path) == backup_sets.Found([whole.name], [lost.name])
+    assert backup_sets.created_from_id(lost) == calendar.timegm((2026, 12, 2, 3, 4, 5))
 
 
 def test_decrypt_survives_an_agent_that_goes_away_as_gpg_connects(tmp_path: Path):

@@ -1,5 +1,6 @@
 """Which backup sets a prune keeps: the last N, and the newest of each of the last N
-days, ISO weeks and months (restic/borg semantics: a set kept by any rule is kept)."""
+days, ISO weeks and months (restic/borg semantics: a set kept by any rule is kept),
+counting only sets that may restore, and always the newest set proven to restore."""
 
 from __future__ import annotations
 
@@ -61,4 +62,22 @@ def select(sets: Sequence[tuple[str, float]], policy: Policy) -> dict[str, list[
                 continue
             seen.append(bucket)
             kept.setdefault(sid, []).append(f"{kind} {bucket}")
+    return kept
+
+
+def select_restorable(
+    sets: Sequence[tuple[str, float, str]], policy: Policy
+) -> dict[str, list[str]]:
+    """``sets`` as (id, created, last verification: ok, failed or never); {id: reasons}.
+
+    A set whose verification failed fills no keep rule's place: ``--keep-last 1`` once
+    kept the newest set although it had failed and removed the older one that had been
+    verified (issue 25, Medium 10). And the newest set verified ok is always kept, so a
+    prune never leaves only sets nobody has restored. All zeros keeps everything."""
+    if policy.empty:
+        return select([(sid, created) for sid, created, _ in sets], policy)
+    kept = select([(sid, created) for sid, created, status in sets if status != "failed"], policy)
+    verified = [(created, sid) for sid, created, status in sets if status == "ok"]
+    if verified:
+        kept.setdefault(max(verified)[1], []).append("newest verified set")
     return kept

@@ -32,9 +32,10 @@ from typing import Any
 
 from ocean import textfile
 from ocean.backup import manifest as manifests
+from ocean.backup import sets as backup_sets
 from ocean.backup.crypto import BackupKeys, sha256_file
 from ocean.backup.manifest import PARTS, FileEntry, Manifest
-from ocean.backup.retention import Policy, select
+from ocean.backup.retention import Policy, select_restorable
 from ocean.errors import OceanError
 from ocean.fsys import writable_problem
 from ocean.model import Step, StepStatus
@@ -62,16 +63,22 @@ class Store:
         self.marker = runtime.settings.state_dir / "restore-in-progress.json"
 
     def ids(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and not p.name.startswith(".") and (p / manifests.MANIFEST).exists()
-        )
+        """The whole sets (with a manifest)."""
+        return backup_sets.scan(self.root).whole
+
+    def damaged_ids(self) -> list[str]:
+        """Sets whose manifest is gone (backup/sets.py)."""
+        return backup_sets.scan(self.root).damaged
 
     def path(self, backup_id: str) -> Path:
-        if backup_id not in self.ids():
+        found = backup_sets.scan(self.root)
+        if backup_id in found.damaged:
+            raise OceanError(
+                f"backup {backup_id!r} is damaged: {self.root / backup_id / manifests.MANIFEST} "
+                "is missing, so it cannot be verified or restored; `invoke backup-prune` "
+                "removes it"
+            )
+        if backup_id not in found.whole:
             raise OceanError(
                 f"unknown backup {backup_id!r} in {self.root}: `invoke backups` lists them"
             )
@@ -217,16 +224,21 @@ def _free_mib(path: Path) -> int:
 
 
 def list_backups(runtime: Runtime) -> list[dict[str, Any]]:
-    """Every set, oldest first: id, label, created, age, size, encryption, verification."""
+    """Every set, oldest first: id, label, created, age, size, encryption, verification.
+
+    A damaged set (manifest missing or unreadable) is a row too, with ``damaged``,
+    ``problem`` and the time its id says it was made: it is shown, never hidden."""
     store = Store(runtime)
     now = time.time()
-    rows = []
-    for backup_id in store.ids():
+    found = backup_sets.scan(store.root)
+    missing = f"{manifests.MANIFEST} is missing"
+    rows = [_damaged_row(store.root / backup_id, missing) for backup_id in found.damaged]
+    for backup_id in found.whole:
         set_dir = store.root / backup_id
         try:
             manifest = manifests.read_unverified(set_dir)
         except OceanError as exc:
-            rows.append({"id": backup_id, "problem": str(exc)})
+            rows.append(_damaged_row(set_dir, str(exc)))
             continue
         rows.append(
             {
@@ -245,6 +257,18 @@ def list_backups(runtime: Runtime) -> list[dict[str, Any]]:
             }
         )
     return sorted(rows, key=lambda r: (r.get("created", 0), r["id"]))
+
+
+def _damaged_row(set_dir: Path, why: str) -> dict[str, Any]:
+    created = backup_sets.created_from_id(set_dir)
+    return {
+        "id": set_dir.name,
+        "damaged": True,
+        "problem": f"damaged ({why}): cannot be verified or restored",
+        "created": created,
+        "age_s": round(time.time() - created),
+        "verified": {"status": "damaged"},
+    }
 
 
 def _verified(set_dir: Path) -> dict[str, Any]:
@@ -485,29 +509,51 @@ def _back_to_safety(runtime: Runtime, store: Store, safety: str, workdir: Path) 
 
 
 def prune(runtime: Runtime, policy: Policy, dry_run: bool = False) -> Iterator[Step]:
-    """Remove the sets the policy does not keep (any rule keeping a set keeps it)."""
+    """Remove the sets the policy does not keep (any rule keeping a set keeps it).
+
+    Rules count restorable sets only and the newest verified set always stays
+    (retention.select_restorable); damaged sets are removed, each named with its
+    problem."""
     if policy.empty:
         raise OceanError(
             "say what to keep: --keep-last, --keep-daily, --keep-weekly and/or --keep-monthly"
         )
     store = Store(runtime)
-    sets = [(row["id"], row["created"]) for row in list_backups(runtime) if "created" in row]
-    kept = select(sets, policy)
+    rows = list_backups(runtime)  # oldest first
+    status = {row["id"]: row["verified"].get("status", "never") for row in rows}
+    damaged = [row["id"] for row in rows if row.get("damaged")]
+    kept = select_restorable(
+        [(row["id"], row["created"], status[row["id"]]) for row in rows if not row.get("damaged")],
+        policy,
+    )
     marker = store.read_marker()
     if marker and marker.get("safety"):
         kept.setdefault(marker["safety"], []).append("safety backup of an unfinished restore")
     removed = 0
-    for backup_id, _ in sorted(sets, key=lambda s: s[1]):
+    verb = "would remove" if dry_run else "remove"
+    for row in rows:
+        backup_id = row["id"]
         if backup_id in kept:
             yield Step(f"keep {backup_id}", StepStatus.SKIPPED, ", ".join(kept[backup_id]))
             continue
         if not dry_run:
             shutil.rmtree(store.root / backup_id)
         removed += 1
-        yield Step(f"{'would remove' if dry_run else 'remove'} {backup_id}")
+        if row.get("damaged"):  # named with its problem: it may be the set someone seeks
+            yield Step(f"{verb} {backup_id}", StepStatus.INFO, row["problem"])
+        elif status[backup_id] == "failed":
+            yield Step(f"{verb} {backup_id}", detail="its verification failed: no rule keeps it")
+        else:
+            yield Step(f"{verb} {backup_id}")
     yield Step(
         "prune",
         detail=f"{'would remove' if dry_run else 'removed'} {removed}, kept {len(kept)}"
+        + (f", {len(damaged)} damaged" if damaged else "")
         + (" (dry run)" if dry_run else ""),
-        data={"removed": removed, "kept": sorted(kept), "policy": asdict(policy)},
+        data={
+            "removed": removed,
+            "kept": sorted(kept),
+            "damaged": damaged,
+            "policy": asdict(policy),
+        },
     )

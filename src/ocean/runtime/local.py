@@ -28,12 +28,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from psycopg import sql
 
 from ocean import (
     access,
     environments_apply,
     health,
+    pg_passwords,
     receivers,
     scrape_tls,
     secrets,
@@ -981,16 +981,18 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         created = []
         with psycopg.connect(**conninfo) as conn:
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'shop'").fetchone():
-                conn.execute(
-                    sql.SQL("CREATE ROLE shop LOGIN PASSWORD {}").format(
-                        sql.Literal(self._secret("SHOP_DB_PASSWORD"))
-                    )
+                # A SCRAM verifier, untracked and unlogged: pg_stat_statements once
+                # kept this statement with the password in it (ocean/pg_passwords.py).
+                pg_passwords.set_password(
+                    conn, "shop", self._secret("SHOP_DB_PASSWORD"), create=True
                 )
                 created.append("role shop")
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'shop'").fetchone():
                 conn.execute("CREATE DATABASE shop OWNER shop")
                 created.append("database shop")
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            if pg_passwords.forget_password_statements(conn):
+                created.append("plaintext password statements dropped from pg_stat_statements")
         yield Step(
             "shop database",
             StepStatus.OK if created else StepStatus.SKIPPED,
