@@ -10,12 +10,33 @@ nox.options.reuse_existing_virtualenvs = True
 PROJECT = ["-e", "stack/shop", "-e", "stack/inbox", "-e", ".[dev]"]
 
 
+# Bandit's scope and config (pyproject.toml [tool.bandit]; docs/security.md).
+BANDIT = ["bandit", "-c", "pyproject.toml", "-q", "-r", "src", "tasks.py", "tui"]
+BANDIT += ["stack/shop", "stack/inbox"]
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff: lint rules and formatting of every Python file."""
-    session.install("ruff>=0.6")
+    """Ruff: lint rules and formatting of every Python file; then bandit, the offline
+    half of `nox -s audit` (≈ 6 CPU-seconds), so CI checks our code on every run."""
+    session.install("ruff>=0.6", "bandit>=1.8")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run(*BANDIT)
+
+
+@nox.session(default=False)
+def audit(session: nox.Session) -> None:
+    """Security scanning (issue 25, Medium 13): bandit over our code (offline), then
+    pip-audit of the toolkit's environment, the shop's requirements and the shop image's
+    requirement set (`python -m ocean.depaudit`). Needs network to pypi.org (its JSON API
+    is pip-audit's vulnerability service): without it the audit is *inconclusive*, exit 2,
+    never a pass. A known vulnerability: exit 1 and the list. Arguments after `--` go to
+    ocean.depaudit, e.g. `nox -s audit -- --target toolkit --json` (docs/security.md).
+    """
+    session.install("bandit>=1.8", "pip-audit>=2.7", *PROJECT)
+    session.run(*BANDIT)
+    session.run("python", "-m", "ocean.depaudit", *session.posargs)
 
 
 @nox.session

@@ -17,7 +17,7 @@ from ocean.services import Service
 TIMEOUTS = (1.0, 2.0, 4.0)
 
 
-def probe(
+def probe(  # nosec B107  # empty default: no password
     service: Service,
     host: str,
     port: int,

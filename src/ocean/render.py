@@ -12,7 +12,7 @@ import jinja2
 
 from ocean.config import REPO_ROOT
 
-_ENV = jinja2.Environment(
+_ENV = jinja2.Environment(  # nosec B701  # renders configs (nginx, redis …), not HTML
     loader=jinja2.FileSystemLoader(str(REPO_ROOT)),
     undefined=jinja2.StrictUndefined,  # a missing value is a bug, never an empty string
     keep_trailing_newline=True,

@@ -172,7 +172,7 @@ class BackupKeys:
         digest, size = hashlib.sha256(), 0
         try:
             with dst.open("wb") as out:
-                assert proc.stdout is not None
+                assert proc.stdout is not None  # nosec B101  # narrows a type for the checker only
                 while chunk := proc.stdout.read(CHUNK):
                     digest.update(chunk)
                     out.write(chunk)

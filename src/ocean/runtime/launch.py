@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     reaped = reap(set(args.port), Path(command[0]).name)
     if reaped:
         print(f"launch: killed orphaned {command[0]} processes {reaped}", flush=True)
-    os.execv(command[0], command)
+    os.execv(command[0], command)  # nosec B606  # execs the supervised program's argv
 
 
 if __name__ == "__main__":

@@ -82,10 +82,11 @@ def apt_install(pkgs: list[str]) -> None:
 
 
 def _apt(pkgs: list[str], env: dict[str, str]) -> None:
-    update = subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True, env=env)
+    # B607: a system tool from PATH
+    update = subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True, env=env)  # nosec B607
     if update.returncode != 0:
         raise OceanError(f"apt-get update failed: {_last_line(update.stderr)}")
-    result = subprocess.run(
+    result = subprocess.run(  # nosec B607  # a system tool from PATH
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *pkgs],
         capture_output=True,
         text=True,

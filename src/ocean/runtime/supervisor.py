@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import http.client
-import xmlrpc.client
+import xmlrpc.client  # nosec B411  # XML from our own supervisord only
 from pathlib import Path
 from typing import Any
 

@@ -291,7 +291,7 @@ def job_targets(job: yaml.MappingNode) -> Iterator[Target]:
     for relabel in entries(value(job, "relabel_configs")):
         replacement = value(relabel, "replacement")
         if text(value(relabel, "target_label")) == "__address__" and text(replacement):
-            assert replacement is not None
+            assert replacement is not None  # nosec B101  # narrows a type for the checker only
             yield Target(text(replacement) or "", line_of(replacement), "relabelled __address__")
 
 

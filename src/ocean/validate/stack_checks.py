@@ -161,7 +161,7 @@ def check_postgres_params(repo_root: Path) -> list[Finding]:
         lines = source.splitlines()
         overrides = list(r.pg_overrides)
         if os.geteuid() == 0:
-            os.chmod(r.root, 0o755)
+            os.chmod(r.root, 0o755)  # nosec B103  # scratch dir, postgres must traverse
             owner = pwd.getpwnam("postgres")
             os.chown(data, owner.pw_uid, owner.pw_gid)
         for _ in range(len(lines) + len(overrides) + 1):

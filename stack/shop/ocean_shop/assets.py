@@ -70,7 +70,7 @@ class Assets:
         """
         target = Path(directory) / "static"
         target.mkdir(parents=True, exist_ok=True)
-        os.chmod(target, 0o755)
+        os.chmod(target, 0o755)  # nosec B103  # public static files nginx serves
         written = 0
         for asset in self.files.values():
             path = target / asset.name

@@ -112,7 +112,8 @@ class FaultInjectionMiddleware:
             counters["latency"].inc()
             await asyncio.sleep(settings.latency_ms / 1000)
         # random() is in [0, 1): a rate of 1.0 fails every request, 0.0 none.
-        if settings.error_rate and random.random() < settings.error_rate:
+        # B311: fault-injection draw, not a secret
+        if settings.error_rate and random.random() < settings.error_rate:  # nosec B311
             counters["error"].inc()
             resolve_route(scope)
             # Fresh messages: outer middlewares may add headers to them in place.

@@ -128,7 +128,8 @@ class ProductLocks:
                 self._metrics.lock_wait.observe(time.perf_counter() - started)
                 raise LockTimeout(f"products locked by other checkouts for {self.wait:g} s")
             # Jitter keeps waiters from retrying in lockstep.
-            await asyncio.sleep(min(remaining, backoff * random.uniform(0.5, 1.5)))
+            # B311: retry jitter, not a secret
+            await asyncio.sleep(min(remaining, backoff * random.uniform(0.5, 1.5)))  # nosec B311
             backoff = min(backoff * 2, MAX_BACKOFF)
             if await self._acquire(keys=keys, args=[token, self.ttl_ms]):
                 return

@@ -75,7 +75,7 @@ def request_id_trace_id(value: bytes) -> str | None:
 
 
 def new_trace_id() -> str:
-    return f"{random.getrandbits(128) or 1:032x}"
+    return f"{random.getrandbits(128) or 1:032x}"  # nosec B311  # a correlation id, not a secret
 
 
 def trace_id_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> str:

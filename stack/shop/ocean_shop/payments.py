@@ -37,7 +37,7 @@ class SimulatedProvider:
     def __init__(self, *, latency_ms: int, failure_rate: float, rng: random.Random | None = None):
         self.latency = latency_ms / 1000
         self.failure_rate = failure_rate
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # nosec B311  # the fake processor's failure draw
         self._outcomes: OrderedDict[str, Charge] = OrderedDict()
         self.charges_taken = 0
 

@@ -97,7 +97,7 @@ class RequestIdPropagator(TextMapPropagator):
             return context
         parent = SpanContext(
             trace_id=int(trace_id, 16),
-            span_id=random.getrandbits(64) or 1,
+            span_id=random.getrandbits(64) or 1,  # nosec B311  # a span id, not a secret
             is_remote=True,
             trace_flags=TraceFlags(TraceFlags.SAMPLED),
         )
@@ -121,7 +121,7 @@ def configure(settings: Settings) -> TracerProvider:
     global _provider
     if _provider is not None:
         return _provider
-    assert settings.otlp_endpoint is not None
+    assert settings.otlp_endpoint is not None  # nosec B101  # narrows a type for the checker only
     resource = Resource.create(
         {
             SERVICE_NAME: SERVICE,
