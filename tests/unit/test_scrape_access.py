@@ -90,3 +90,25 @@ def test_a_stale_socket_file_is_removed_before_the_program_starts(tmp_path):
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert out == "started with spaces\n"
     assert not stale.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a directory of another user")
+def test_a_deep_state_dirs_supervisor_socket_sits_in_a_private_directory(tmp_path):
+    """bandit B108: the fallback was the bare file /tmp/ocean-<hash>.sock, a name
+    another local user could take first; now a directory only we may own."""
+    from ocean.config import PortPlan, Settings
+    from ocean.runtime.local import LocalRuntime
+
+    deep = tmp_path / ("d" * 100)
+    runtime = LocalRuntime(Settings(state_dir=deep, ports=PortPlan(21000)))
+    socket = runtime.supervisor.socket
+    assert socket.parent == scrape_sockets.short_dir(deep, "supervisor")
+    assert len(os.fsencode(socket)) <= scrape_sockets.MAX_SOCKET_PATH
+    socket.parent.mkdir(mode=0o777)  # somebody was first
+    try:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(socket.parent, nobody.pw_uid, nobody.pw_gid)
+        with pytest.raises(OceanError, match="not a private directory"):
+            list(runtime._ensure_supervisor())
+    finally:
+        socket.parent.rmdir()

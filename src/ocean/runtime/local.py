@@ -8,7 +8,6 @@ runs as the invoking user.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import pwd
@@ -73,8 +72,6 @@ NODE_COLLECTORS = (
 )
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-# Unix socket paths are limited to 107 bytes; deep state dirs fall back to /tmp.
-MAX_SOCKET_PATH = 100
 # nginx's per-client request rates (429 beyond rate + burst); the toolkit's own load
 # generators send the traffic token and are not limited (stack/nginx/nginx.conf).
 RATE_LIMITS = {
@@ -128,10 +125,11 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def _socket_path(self) -> Path:
         path = self.settings.run / "supervisor.sock"
-        if len(str(path)) <= MAX_SOCKET_PATH:
+        if len(os.fsencode(path)) <= scrape_sockets.MAX_SOCKET_PATH:
             return path
-        digest = hashlib.sha256(str(self.settings.state_dir).encode()).hexdigest()[:12]
-        return Path(f"/tmp/ocean-{digest}.sock")  # nosec B108  # OPEN finding, docs/security.md
+        # A state dir too deep for sun_path: a private directory in /tmp, checked before
+        # supervisord binds there (_ensure_supervisor), never a bare predictable file.
+        return scrape_sockets.short_dir(self.settings.state_dir, "supervisor") / "supervisor.sock"
 
     def url(self, service: str) -> str:
         known = BY_NAME.get(service)
@@ -881,6 +879,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             yield from self._apply_program_changes()
             return
         started = time.monotonic()
+        if self.supervisor.socket.parent != self.settings.run:
+            scrape_sockets.make_private(self.supervisor.socket.parent, None)
         self.supervisor.socket.unlink(missing_ok=True)
         supervisord = str(Path(sys.executable).with_name("supervisord"))
         result = subprocess.run(

@@ -10,7 +10,8 @@ prints its scrape URI, userinfo and all, in every error).
 The directory is ``<state>/run/scrape`` (0700, owned by nginx's worker user when we
 run as root), unless that path is too long for a socket or holds a ``:`` (0.11 splits
 its socket addresses on ``:``): then ``/tmp/ocean-<hash>-scrape``, which must be ours
-and private if it exists already (another user could have made it first).
+and private if it exists already (another user could have made it first). supervisord's
+socket falls back the same way (``short_dir``, ``make_private``).
 """
 
 from __future__ import annotations
@@ -55,14 +56,25 @@ def locate(run_dir: Path, state_dir: Path) -> ScrapeSockets:
     )
     if len(longest) <= MAX_SOCKET_PATH and b":" not in longest:
         return preferred
+    return ScrapeSockets(short_dir(state_dir, "scrape"))
+
+
+def short_dir(state_dir: Path, name: str) -> Path:
+    """``/tmp/ocean-<hash of the state dir>-<name>``: a socket directory whose path fits
+    sun_path whatever the state dir's. A predictable name in /tmp, so it is never
+    trusted: ``make_private`` refuses it unless it is ours and private."""
     digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
-    # B108: OPEN finding, docs/security.md
-    return ScrapeSockets(Path(f"/tmp/ocean-{digest}-scrape"))  # nosec B108
+    return Path(f"/tmp/ocean-{digest}-{name}")  # nosec B108  # checked by make_private
 
 
 def prepare(sockets: ScrapeSockets, owner: str | None) -> None:
     """Make the directory private to ``owner`` (None: us), or refuse one that is not."""
-    directory = sockets.directory
+    make_private(sockets.directory, owner)
+
+
+def make_private(directory: Path, owner: str | None) -> None:
+    """Make ``directory`` (0700) private to ``owner`` (None: us), or refuse one that is
+    not ours to make so (another user's, a symlink, a file)."""
     uid, gid = (os.getuid(), os.getgid()) if owner is None else _ids(owner)
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
