@@ -39,7 +39,7 @@ QUIET = (
     "SET LOCAL log_min_error_statement = 'panic'",
 )
 # Entries an older toolkit left behind (it sent `… PASSWORD '<plaintext>'`).
-PASSWORD_STATEMENTS = (
+LEAKED_ROLE_STATEMENTS = (
     "SELECT userid, dbid, queryid FROM pg_stat_statements"
     r" WHERE query ~* '\m(ROLE|USER)\M.*\mPASSWORD\M'"
 )
@@ -83,7 +83,7 @@ def forget_password_statements(conn: psycopg.Connection) -> int:
     holding the extension."""
     with conn.transaction():
         conn.execute(NOT_TRACKED)  # this query's text matches itself
-        rows = conn.execute(PASSWORD_STATEMENTS).fetchall()
+        rows = conn.execute(LEAKED_ROLE_STATEMENTS).fetchall()
         for userid, dbid, queryid in rows:
             conn.execute("SELECT pg_stat_statements_reset(%s, %s, %s)", (userid, dbid, queryid))
     return len(rows)
