@@ -98,10 +98,42 @@ async def test_every_panel_of_the_overview_is_drawn_with_data(runtime):
         assert {TimeSeriesPanel, StatPanel, TablePanel} <= kinds
         for widget in panels.values():
             assert widget.data is not None and not widget.data.error, widget.panel.title
-        up = panels[9].query_one(".panel-stat", Static)
-        assert "up" in str(up.render()) and "total" in str(up.render())
+        up = panels[9]
+        assert isinstance(up, StatPanel)
+        assert "up" in str(up.text) and "total" in str(up.text)
+        assert any("total" in up.render_line(y).text for y in range(up.size.height))
         request_rate = panels[2].data
         assert request_rate.series and len(request_rate.series[0].points) > 5
+
+
+async def test_lines_below_the_first_screenful_are_mounted_after_the_first_data(
+    runtime, monkeypatch
+):
+    """A 50-line terminal shows the first lines at once; the others wait, as one blank
+    of their height (the scroll bar is right from the start), until the data is drawn."""
+    seen = []
+    mount_later = DashboardsScreen._mount_later
+
+    def spy(screen, later):
+        spacer, lines = later
+        mounted = [w for w in screen._panels.values() if w.is_mounted]
+        seen.append((spacer.styles.height.value, len(lines), mounted))
+        assert all(w.data is not None for w in mounted)  # drawn before the rest came
+        mount_later(screen, later)
+
+    monkeypatch.setattr(DashboardsScreen, "_mount_later", spy)
+    app = console(runtime)
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await open_dashboard(pilot, app, "system-overview")
+        [(spacer_height, lines, mounted)] = seen
+        assert lines and 0 < len(mounted) < len(screen._panels)
+        assert not screen.query(".dash-later")
+        body = screen.query_one("#dash-body")
+        rest = [w for w in body.children if w.region.y >= body.region.bottom]
+        assert spacer_height == sum(w.outer_size.height for w in body.children[-lines:])
+        assert rest
+        for widget in screen._panels.values():
+            assert widget.is_mounted and widget.data is not None, widget.panel.title
 
 
 async def test_a_failing_query_shows_its_error_in_its_panel_only(runtime):
@@ -117,8 +149,9 @@ async def test_a_failing_query_shows_its_error_in_its_panel_only(runtime):
     app = console(runtime, prom)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_dashboard(pilot, app, "deploys")
-        error = screen._panels[7].query_one(".panel-error", Static)
-        assert error.display and "A: bad_data" in str(error.render())
+        failed = screen._panels[7]  # the error line is the panel's first line
+        assert "A: bad_data" in failed.error
+        assert failed.render_line(0).text.startswith("A: bad_data")
         assert not screen._panels[8].data.error
         assert "1 with errors" in str(screen.query_one("#dash-status", Static).render())
 
@@ -196,13 +229,11 @@ def test_braille_lines_labels_and_threshold_rules():
 
 
 async def test_plots_are_drawn_once_per_refresh_not_per_repaint(runtime):
-    from tui.widgets.braille import BraillePlot
-
     app = console(runtime)
     app.refresh_s = 0.1  # health polls (and repaints) as fast as they come
     async with app.run_test(size=(160, 50)) as pilot:
         screen = await open_dashboard(pilot, app, "system-overview")
-        plots = [p for p in screen.query(BraillePlot) if p.region.height]
+        plots = [p for p in screen.query(TimeSeriesPanel) if p.region.height]
         draws = [p.draws for p in plots]
         polls = app.polls
         while app.polls < polls + 5:

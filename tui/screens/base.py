@@ -15,6 +15,28 @@ if TYPE_CHECKING:
     from tui.app import OceanConsole
 
 
+class OceanFooter(Footer):
+    """Textual's Footer, rebuilt once per burst of binding changes and only on the
+    screen shown. Footer rebuilds its keys after every change: a switch to a screen
+    brings three or four (the stack, the focus, …), and the screen left behind got its
+    own, so a switch rebuilt footer keys ≈ 8 times (≈ 100 keys restyled twice each)."""
+
+    _pending = False  # a rebuild is scheduled
+
+    def bindings_changed(self, screen: Screen) -> None:
+        if self._pending:
+            return
+        if self.is_attached and screen is self.screen and not screen.is_current:
+            # A suspended screen's footer: resuming it changes its bindings again.
+            return
+        super().bindings_changed(screen)
+        self._pending = self.is_attached and screen is self.screen and self.app.app_focus
+
+    async def recompose(self) -> None:
+        self._pending = False
+        await super().recompose()
+
+
 class OceanScreen(Screen):
     # Actions that change the stack: hidden (and refused) with --readonly.
     MUTATING: frozenset[str] = frozenset()
@@ -27,7 +49,7 @@ class OceanScreen(Screen):
         yield Header()
         yield Banner(id="banner")
         yield from self.compose_body()
-        yield Footer()
+        yield OceanFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -7,6 +7,7 @@ at the dashboard's own refresh interval, and only while this screen is shown.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from textual import work
@@ -50,6 +51,15 @@ class DashboardsScreen(OceanScreen):
         self.last_seconds = 0.0  # how long the last refresh's queries took
         self._timer: Timer | None = None
         self._panels: dict[int, PanelWidget] = {}
+        # Lines below the first screenful, not mounted yet, and what holds their place.
+        self._later: tuple[Widget, list[Widget]] | None = None
+        # Born with the app's stylesheet current. Textual (8.2) restyles the whole app
+        # twice on the first switch to a mode whose screen is new (its switch_mode and
+        # _init_mode each see the new screen's count at -1): ≈ 0.1 s of the first
+        # paint's CPU for nothing, since this screen's widgets are styled as they mount.
+        # A private attribute: if a Textual release renames it, this does nothing.
+        with contextlib.suppress(AttributeError, RuntimeError):  # Runtime: no app
+            self._css_update_count = self.app._css_update_count
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="dash-controls"):
@@ -80,19 +90,18 @@ class DashboardsScreen(OceanScreen):
 
     def _build(self) -> None:
         """Lay the dashboard's panels out: a line per grid row, widths in grid units.
-        Lines below the first screenful are mounted lazily (after the first paint)."""
+        Lines below the first screenful are mounted once the first data is drawn."""
         body = self.query_one("#dash-body", VerticalScroll)
-        body.remove_children()
         self._panels = {}
         lines: dict[int, list] = {}
         for panel in self.dashboard.panels:
             lines.setdefault(panel.y, []).append(panel)
         widgets: list[Widget] = []
-        top = 0
+        heights: list[int] = []
         for _, panels in sorted(lines.items()):
             if len(panels) == 1 and panels[0].type == "row":
                 widgets.append(RowTitle(panels[0]))
-                top += 1
+                heights.append(1)
                 continue
             children: list[Widget] = []
             x = 0
@@ -111,14 +120,46 @@ class DashboardsScreen(OceanScreen):
             height = max(round(max(p.h for p in panels) * LINES_PER_GRID_UNIT), 4)
             line.styles.height = height
             widgets.append(line)
-            top += height
-        body.mount_all(widgets)
-        self._variables()
+            heights.append(height)
+        # The lines a screen can show now; the rest, mounted once the first data is
+        # drawn, hold their place meanwhile (one blank widget of their height, so the
+        # scroll bar is right from the first paint).
+        now = 0
+        top = 0
+        while now < len(widgets) and top < self.app.size.height:
+            top += heights[now]
+            now += 1
+        later = widgets[now:]
+        if later:
+            spacer = Widget(classes="dash-later")
+            spacer.styles.height = sum(heights[now:])
+            self._later = (spacer, later)
+            widgets = [*widgets[:now], spacer]
+        else:
+            self._later = None
+        with self.app.batch_update():
+            body.remove_children()
+            body.mount_all(widgets)
+            # The variables' Selects come with the first fetch, which brings their
+            # options: made once with them rather than made and then given new ones.
+            if [s.variable for s in self.variable_selects()] != self._wanted():
+                self.query_one("#dash-variables", Horizontal).remove_children()
         self.refresh_now()
 
+    def _mount_later(self, later: tuple[Widget, list[Widget]]) -> None:
+        """The lines below the first screenful, in place of their spacer."""
+        if self._later is not later:
+            return  # mounted already, or another dashboard is shown
+        self._later = None
+        spacer, widgets = later
+        with self.app.batch_update():
+            self.query_one("#dash-body", VerticalScroll).mount_all(widgets, before=spacer)
+            spacer.remove()
+
     def _variables(self) -> None:
-        """A Select per variable the operator can choose (All first when allowed); the
-        same Selects get new options when the variable's values change."""
+        """A Select per variable the operator can choose (All first when allowed), made
+        with its options; the same Selects get new options only when the variable's
+        values change (set_options recomposes a Select's list)."""
         box = self.query_one("#dash-variables", Horizontal)
         wanted = [v for v in self.dashboard.variables if v.selectable]
         choices = []
@@ -133,16 +174,25 @@ class DashboardsScreen(OceanScreen):
             choices.append((variable, options, current))
         selects = self.variable_selects()
         if [s.variable for s in selects] != [v.name for v in wanted]:
-            box.remove_children()
-            for variable, options, current in choices:
-                select = VariableSelect(variable.name, options, current)
-                select.border_title = variable.label
-                box.mount(select)
+            with self.app.batch_update():
+                box.remove_children()
+                new = []
+                for variable, options, current in choices:
+                    select = VariableSelect(variable.name, options, current)
+                    select.border_title = variable.label
+                    new.append(select)
+                box.mount_all(new)
             return
         for (_, options, current), select in zip(choices, selects, strict=True):
             with select.prevent(Select.Changed):
-                select.set_options(options)
-                select.value = current
+                if options != select.choices:
+                    select.choices = options
+                    select.set_options(options)
+                if select.value != current:
+                    select.value = current
+
+    def _wanted(self) -> list[str]:
+        return [v.name for v in self.dashboard.variables if v.selectable]
 
     def variable_selects(self) -> list[VariableSelect]:
         return list(self.query_one("#dash-variables", Horizontal).query(VariableSelect))
@@ -179,7 +229,11 @@ class DashboardsScreen(OceanScreen):
             widget = self._panels.get(panel_id)
             if widget is not None:
                 widget.show(data)
-        if message.options != self.options:
+        if self._later is not None:
+            self.call_after_refresh(self._mount_later, self._later)
+        if message.options != self.options or self._wanted() != [
+            s.variable for s in self.variable_selects()
+        ]:
             self.options = message.options
             self._variables()
         self.last_seconds = message.seconds
@@ -264,6 +318,7 @@ class VariableSelect(Select):
             options, value=value, allow_blank=False, classes="dash-variable", prompt=variable
         )
         self.variable = variable
+        self.choices = options  # the options it was given last
 
 
 def _fr(units: int) -> Scalar:

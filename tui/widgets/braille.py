@@ -1,9 +1,10 @@
 """A line plot in braille dots (2 × 4 per cell), drawn once per data and size.
 
 textual-plotext rebuilt its figure through ANSI text on every repaint (≈ 45 ms a plot
-here), and a screen repaints on every health poll; this widget draws its lines into
-Strips only when its data or size changes, and a repaint reuses them. ``draw`` is a
-pure function from (series, size, axes) to rows of (text, style) runs.
+here), and a screen repaints on every health poll; a time-series panel
+(tui/widgets/dashboard.py) draws its lines into Strips only when its data or size
+changes, and a repaint reuses them. ``draw`` is a pure function from (series, size,
+axes) to rows of (text, style) runs.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from rich.segment import Segment
 from rich.style import Style
-from textual.strip import Strip
-from textual.widget import Widget
 
 # Braille dot bits by (column, row) inside a cell.
 _BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
@@ -132,41 +130,3 @@ def _segment(a: tuple[int, int], b: tuple[int, int], paint: str, dot) -> None:
         if twice <= dx:
             err += dx
             y0 += sy
-
-
-class BraillePlot(Widget):
-    """Lines in braille; ``plot(lines, axes)`` replaces them. Strips are cached per
-    size, so a repaint with the same data draws nothing again."""
-
-    DEFAULT_CSS = """
-    BraillePlot {
-        width: 1fr;
-        height: 1fr;
-    }
-    """
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._lines: Sequence[Line] = ()
-        self._axes: Axes | None = None
-        self._strips: list[Strip] = []
-        self._drawn_for: tuple[int, int] | None = None
-        self.draws = 0  # how often the lines were drawn (tests check the cache)
-
-    def plot(self, lines: Sequence[Line], axes: Axes) -> None:
-        self._lines, self._axes = lines, axes
-        self._drawn_for = None
-        self.refresh()
-
-    def render_line(self, y: int) -> Strip:
-        width, height = self.size
-        if self._axes is None:
-            return Strip.blank(width)
-        if self._drawn_for != (width, height):
-            self.draws += 1
-            self._strips = [
-                Strip([Segment(text, style) for text, style in runs])
-                for runs in draw(self._lines, width, height, self._axes)
-            ]
-            self._drawn_for = (width, height)
-        return self._strips[y] if y < len(self._strips) else Strip.blank(width)

@@ -10,23 +10,32 @@ from __future__ import annotations
 import math
 
 from rich.markdown import Markdown
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.strip import Strip
+from textual.visual import Visual, visualize
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ocean.dashboards.model import Panel
 from ocean.dashboards.query import PanelData
 from ocean.dashboards.units import format_value, hex_color, threshold_color
-from tui.widgets.braille import Axes, BraillePlot, Line
+from tui.widgets.braille import Axes, Line
+from tui.widgets.braille import draw as draw_plot
 
 # Series colors in Grafana's classic palette order.
 PALETTE = ("#73bf69", "#f2cc0c", "#8ab8ff", "#ff780a", "#f2495c", "#5794f2", "#b877d9")
 MAX_LEGEND = 8  # series named under a plot; more are drawn but summed up as "+N more"
 
 
-class PanelWidget(Vertical):
-    """A panel's frame: its title, its error line, its body."""
+class PanelWidget(Widget):
+    """A panel's frame (its title in the border) and, inside it, its error line over its
+    body. One widget per panel: the error line and the body are drawn here, not by
+    child widgets, because restyling ≈ 200 small widgets was most of the screen's first
+    paint (docs/benchmarks.md, the Dashboards screen)."""
+
+    ERROR_LINES = 3  # an error wraps to at most 3 lines
 
     def __init__(self, panel: Panel) -> None:
         # No id: panel ids repeat across dashboards, and the old ones leave the DOM
@@ -35,37 +44,56 @@ class PanelWidget(Vertical):
         self.panel = panel
         self.border_title = panel.title
         self.data: PanelData | None = None
+        self._drawn: tuple[int, int] | None = None  # the size the lines were drawn for
+        self._lines: list[Strip] = []
 
-    def compose(self) -> ComposeResult:
-        yield Static("", classes="panel-error")
-        yield from self.compose_body()
-
-    def compose_body(self) -> ComposeResult:
-        yield from ()
+    @property
+    def error(self) -> str:
+        return self.data.error if self.data is not None else ""
 
     def show(self, data: PanelData) -> None:
         self.data = data
-        if self.is_mounted:  # a panel below the fold is mounted after the first paint
-            self._paint(data)
-
-    def on_mount(self) -> None:
-        if self.data is not None:
-            self._paint(self.data)
-
-    def _paint(self, data: PanelData) -> None:
-        error = self.query_one(".panel-error", Static)
-        error.update(Text(data.error, style="bold red"))
-        error.display = bool(data.error)
         self.draw(data)
+        self._drawn = None
+        self.refresh()
 
     def draw(self, data: PanelData) -> None:
-        pass
+        """Take what the body shows from ``data`` (drawn at the next repaint)."""
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        if self._drawn != (width, height):
+            self._lines = self.render_error(width) if self.data is not None else []
+            self._lines += self.render_body(width, max(height - len(self._lines), 0))
+            self._drawn = (width, height)
+        if y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(width, self.visual_style.rich_style)
+
+    def render_error(self, width: int) -> list[Strip]:
+        if not self.error:
+            return []
+        return self.strips(Text(self.error, style="bold red"), width)[: self.ERROR_LINES]
+
+    def render_body(self, width: int, height: int) -> list[Strip]:
+        return []
+
+    def strips(self, content: object, width: int, height: int | None = None) -> list[Strip]:
+        """``content`` (Text, a Rich renderable) in lines of ``width``, as a Static
+        of this width would show it."""
+        return Visual.to_strips(self, visualize(self, content), width, height, self.visual_style)
 
 
 class TimeSeriesPanel(PanelWidget):
-    def compose_body(self) -> ComposeResult:
-        yield BraillePlot(classes="panel-plot")
-        yield Static("", classes="panel-legend")
+    """The plot in braille, with its legend (at most 2 lines) under it."""
+
+    LEGEND_LINES = 2
+
+    def __init__(self, panel: Panel) -> None:
+        super().__init__(panel)
+        self._plot: tuple[list[Line], Axes] | None = None
+        self._legend = Text("")
+        self.draws = 0  # how often the plot was drawn (tests check the cache)
 
     def draw(self, data: PanelData) -> None:
         span_min = (data.end - data.start) / 60
@@ -93,11 +121,24 @@ class TimeSeriesPanel(PanelWidget):
                 if step.value is not None
             ],
         )
-        self.query_one(BraillePlot).plot(lines, axes)
+        self._plot = (lines, axes)
         legend = _legend(self.panel, series)
         if not series and not data.error:
             legend = Text("No data", style="dim")
-        self.query_one(".panel-legend", Static).update(legend)
+        self._legend = legend
+
+    def render_body(self, width: int, height: int) -> list[Strip]:
+        legend = self.strips(self._legend, width)[: self.LEGEND_LINES]
+        plot_height = max(height - len(legend), 0)
+        if self._plot is None or not plot_height:
+            plot = [Strip.blank(width, self.visual_style.rich_style)] * plot_height
+        else:
+            self.draws += 1
+            plot = [
+                Strip([Segment(text, style) for text, style in runs])
+                for runs in draw_plot(self._plot[0], width, plot_height, self._plot[1])
+            ]
+        return plot + legend
 
 
 def _bounds(panel: Panel, series: list) -> tuple[float, float]:
@@ -133,10 +174,11 @@ def _legend(panel: Panel, series: list) -> Text:
 
 class StatPanel(PanelWidget):
     """Stat and gauge: each series reduced to one number, colored by the thresholds
-    (a gauge adds a bar from min to max)."""
+    (a gauge adds a bar from min to max), in the middle of the panel."""
 
-    def compose_body(self) -> ComposeResult:
-        yield Static("", classes="panel-stat")
+    def __init__(self, panel: Panel) -> None:
+        super().__init__(panel)
+        self._text = Text("")
 
     def draw(self, data: PanelData) -> None:
         text = Text(justify="center")
@@ -153,7 +195,21 @@ class StatPanel(PanelWidget):
             text.append(format_value(value, self.panel.unit, self.panel.decimals), style=style)
             if self.panel.type in ("gauge", "bargauge") and value is not None:
                 text.append("\n" + _bar(self.panel, value), style=style)
-        self.query_one(".panel-stat", Static).update(text)
+        self._text = text
+
+    @property
+    def text(self) -> Text:
+        """What the panel shows (tests read it)."""
+        return self._text
+
+    def render_body(self, width: int, height: int) -> list[Strip]:
+        return _middle(self, self.strips(self._text, width), width, height)
+
+
+def _middle(widget: Widget, lines: list[Strip], width: int, height: int) -> list[Strip]:
+    """``lines`` in the middle of ``width`` × ``height`` (content-align: center middle)."""
+    style = widget.visual_style.rich_style
+    return list(Strip.align(lines[:height], style, width, height, "center", "middle"))
 
 
 def _bar(panel: Panel, value: float, width: int = 20) -> str:
@@ -166,8 +222,38 @@ def _bar(panel: Panel, value: float, width: int = 20) -> str:
 
 
 class TablePanel(PanelWidget):
-    def compose_body(self) -> ComposeResult:
+    """A DataTable under the error line; the error line is a child widget here, made
+    only when the panel has an error."""
+
+    DEFAULT_CSS = """
+    TablePanel {
+        layout: vertical;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
         yield DataTable(classes="panel-table", show_cursor=False, zebra_stripes=True)
+
+    def show(self, data: PanelData) -> None:
+        self.data = data
+        if self.is_mounted:  # else on_mount draws it
+            self._paint(data)
+
+    def on_mount(self) -> None:
+        if self.data is not None:
+            self._paint(self.data)
+
+    def _paint(self, data: PanelData) -> None:
+        errors = self.query(".panel-error")
+        if data.error and not errors:
+            self.mount(Static(Text(data.error, style="bold red"), classes="panel-error"), before=0)
+        for error in errors:
+            error.update(Text(data.error, style="bold red"))
+            error.display = bool(data.error)
+        self.draw(data)
+
+    def render_line(self, y: int) -> Strip:
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
 
     def draw(self, data: PanelData) -> None:
         table = self.query_one(DataTable)
@@ -192,19 +278,14 @@ class TablePanel(PanelWidget):
 
 
 class TextPanel(PanelWidget):
-    def compose_body(self) -> ComposeResult:
-        yield Static(Markdown(self.panel.content), classes="panel-text")
+    def render_body(self, width: int, height: int) -> list[Strip]:
+        return self.strips(Markdown(self.panel.content), width, height)[:height]
 
 
 class UnsupportedPanel(PanelWidget):
-    def compose_body(self) -> ComposeResult:
-        yield Static(
-            Text.assemble(
-                (f"{self.panel.type} panel: ", "dim"),
-                ("open in Grafana", "bold"),
-            ),
-            classes="panel-unsupported",
-        )
+    def render_body(self, width: int, height: int) -> list[Strip]:
+        text = Text.assemble((f"{self.panel.type} panel: ", "dim"), ("open in Grafana", "bold"))
+        return _middle(self, self.strips(text, width), width, height)
 
 
 class RowTitle(Static):
