@@ -195,17 +195,13 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_before": os.getloadavg(),
     }
-    runtime = sink = None
+    runtime = None
     env = dict(os.environ)
     if not args.existing:
         state = Path(tempfile.mkdtemp(prefix="ocean-bench-dash-"))
         os.chmod(state, 0o755)
         runtime = LocalRuntime(Settings(state_dir=state, ports=PortPlan(free_port_base())))
-        # FakeReceiver left tests/helpers (d3171a2); until this path gets the alert
-        # inbox the tests use now, it fails here, as on main (--existing, --recorded work).
-        from tests.helpers import FakeReceiver  # type: ignore[attr-defined]
-
-        sink = FakeReceiver(runtime.settings.ports["alert-webhook"])
+        # The stack's own alert inbox takes Alertmanager's notices (no sink needed).
         env |= {"OCEAN_STATE_DIR": str(state), "OCEAN_PORT_BASE": str(runtime.settings.ports.base)}
     try:
         if runtime is not None:
@@ -221,8 +217,6 @@ def main() -> None:
     finally:
         if runtime is not None:
             list(stack.down(runtime, purge=True, yes=True))
-        if sink is not None:
-            sink.close()
     results["load_after"] = os.getloadavg()
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2) + "\n")
