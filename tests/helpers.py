@@ -99,7 +99,9 @@ def run_cli(
     )
 
 
-def validate_copy(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+def validate_copy(
+    root: Path, *args: str, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess:
     """`invoke validate ARGS` of the repo copy at ``root`` (its own src/ first on the path),
     with ``env`` added to the environment and OCEAN_ENV_DIR left out (a copy's own
     stack/environments/ is what it validates)."""
@@ -111,7 +113,7 @@ def validate_copy(root: Path, *args: str, **env: str) -> subprocess.CompletedPro
         text=True,
         env=full_env,
         cwd=root,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
 

@@ -9,15 +9,14 @@ on PYTHONPATH (ahead of the editable install's path entry).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ocean.config import REPO_ROOT
+from tests.helpers import validate_copy
 
 COPIED = ("src", "monitoring", "docs/runbooks", "stack", "testing")
 IGNORE = shutil.ignore_patterns(
@@ -26,16 +25,7 @@ IGNORE = shutil.ignore_patterns(
 
 
 def invoke(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(root / "src")}
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "-r", str(root), "validate", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        timeout=timeout,
-        check=False,
-    )
+    return validate_copy(root, *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
