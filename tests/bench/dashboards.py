@@ -98,7 +98,7 @@ asyncio.run(main())
 
 
 RECORDED_CHILD = r"""
-import asyncio, json, tempfile, time
+import asyncio, json, shutil, tempfile, time
 from pathlib import Path
 from ocean.config import PortPlan, Settings
 from ocean.runtime.local import LocalRuntime
@@ -108,6 +108,12 @@ import tui.screens.dashboards
 
 async def main():
     state = Path(tempfile.mkdtemp(prefix="ocean-bench-dash-"))
+    try:
+        await paint(state)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)  # nothing runs there: the console's state only
+
+async def paint(state):
     runtime = LocalRuntime(Settings(state_dir=state / "state", ports=PortPlan(28000)))
     prom = RecordedPrometheus()
     app = OceanConsole(runtime, prom, refresh=60)
