@@ -7,6 +7,7 @@ runs as the invoking user.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -1117,6 +1118,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         if state.exists():
             shutil.rmtree(state)
         self.supervisor.socket.unlink(missing_ok=True)
+        for fallback in (self.supervisor.socket.parent, self.scrape_sockets().directory):
+            if fallback.parent == Path("/tmp"):  # a deep state dir's socket directory
+                with contextlib.suppress(OSError):  # not empty, or not there
+                    fallback.rmdir()
         yield Step("purge", detail=f"deleted {state}")
 
     # -- blue-green -------------------------------------------------------------------
