@@ -1200,9 +1200,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 detail = f"{state.lower()}: {self._log_tail(service)}"
                 break
             time.sleep(0.1)
+        waited = time.monotonic() - started  # before stopping it: the wait, not the stop
         list(self.stop_color(color))
         raise OceanError(
-            f"{name} ({build.label}) not ready after {time.monotonic() - started:.0f}s "
+            f"{name} ({build.label}) not ready after {waited:.0f}s "
             f"({detail}); stopped it. See {self.log_path(service)}"
         )
 
