@@ -392,6 +392,14 @@ def test_a_template_that_does_not_render_is_a_finding_not_a_crash(repo: Path):
     (found,) = core.run_one(core.registry()["nginx-upstreams"], repo)
     assert (found.file, found.line) == ("stack/nginx/upstream.conf", 1), found
     assert "TemplateSyntaxError" in found.message
+    # Any exception an expression raises is the template's too, at its line (the suite's
+    # fuzz run found "str" - "str" in a mutated redis config crashing the check).
+    redis_master = repo / "stack/redis/redis-master.conf"
+    redis_master.write_text(redis_master.read_text() + '{{ "a" - "b" }}\n')
+    line = len(redis_master.read_text().splitlines())
+    (found,) = core.run_one(core.registry()["redis-replica-of-master"], repo)
+    assert (found.file, found.line) == ("stack/redis/redis-master.conf", line), found
+    assert "TypeError" in found.message
 
 
 def test_a_compose_file_whose_alias_holds_itself_is_no_crash(repo: Path):

@@ -242,10 +242,10 @@ def _template_error(c: Check, root: Path, exc: Exception) -> Finding | None:
         import jinja2
     except ImportError:
         return None
-    if not isinstance(exc, jinja2.TemplateError):
-        return None
-    # A syntax error names its file and line; a render-time error (an undefined value)
-    # is located by the template's frame in the traceback.
+    # A syntax error names its file and line; a render-time error (an undefined value,
+    # or any exception an expression raises, such as "str" - "str") is located by the
+    # template's frame in the traceback. An exception without such a frame is the
+    # check's own: it propagates.
     filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
     tb = exc.__traceback__
     while filename is None and tb is not None:
@@ -253,6 +253,8 @@ def _template_error(c: Check, root: Path, exc: Exception) -> Finding | None:
         if not name.endswith(".py") and Path(name).is_file():
             filename, line = name, tb.tb_lineno
         tb = tb.tb_next
+    if not isinstance(exc, jinja2.TemplateError) and filename is None:
+        return None
     file = ""
     if filename:
         try:
