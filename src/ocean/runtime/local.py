@@ -1118,10 +1118,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         if state.exists():
             shutil.rmtree(state)
         self.supervisor.socket.unlink(missing_ok=True)
-        for fallback in (self.supervisor.socket.parent, self.scrape_sockets().directory):
-            if fallback.parent == Path("/tmp"):  # a deep state dir's socket directory
-                with contextlib.suppress(OSError):  # not empty, or not there
-                    fallback.rmdir()
+        # A deep state dir's socket directories (scrape_sockets.short_dir), once empty.
+        for name in ("supervisor", "scrape"):
+            with contextlib.suppress(OSError):  # not empty, or not there
+                scrape_sockets.short_dir(state, name).rmdir()
         yield Step("purge", detail=f"deleted {state}")
 
     # -- blue-green -------------------------------------------------------------------
