@@ -1,3 +1,3 @@
 """Ocean Ops shop API service."""
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
