@@ -80,9 +80,12 @@ class Manifest:
         return cls(**raw)
 
 
+ID_STAMP = "%Y%m%dT%H%M%SZ"  # how every set id starts (backup/sets.py reads it back)
+
+
 def new_id(created: float, label: str, taken: set[str]) -> str:
     """``20261128T083000Z[-label]``, unique among ``taken``."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(created))
+    stamp = time.strftime(ID_STAMP, time.gmtime(created))
     clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-.")[:40]
     base = f"{stamp}-{clean}" if clean else stamp
     candidate, n = base, 2

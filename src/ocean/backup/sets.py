@@ -15,11 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocean.backup.manifest import MANIFEST, PARTS, SIGNATURE, VERIFIED
+from ocean.backup.manifest import ID_STAMP, MANIFEST, PARTS, SIGNATURE, VERIFIED
 
 # Every name a set's directory may hold: one of them makes a directory a set.
 SET_FILES = frozenset({MANIFEST, SIGNATURE, VERIFIED, *PARTS, *(f"{p}.gpg" for p in PARTS)})
-ID_STAMP = "%Y%m%dT%H%M%SZ"  # how manifest.new_id starts an id
 
 
 @dataclass(frozen=True)
