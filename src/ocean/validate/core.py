@@ -225,9 +225,10 @@ def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Find
 
 
 def run_one(c: Check, root: Path) -> list[Finding]:
-    """One check as ``run`` runs it: a Jinja template that does not render is the
-    template's problem, so it becomes a finding on the template's line, from whichever
-    check met it; any other exception propagates (``run`` makes it "check crashed")."""
+    """One check as ``run`` runs it: a Jinja template that does not render (a Jinja
+    error, or any exception raised inside the template's frame) is the template's
+    problem, so it becomes a finding on the template's line, from whichever check met
+    it; any other exception propagates (``run`` makes it "check crashed")."""
     try:
         return c.fn(root)
     except Exception as exc:
