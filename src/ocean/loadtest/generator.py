@@ -269,7 +269,7 @@ def judge(
       failed timing verdicts (TIMED) become inconclusive, and a run that dropped
       iterations did not deliver its load. (Saturated, and nothing failed or dropped:
       named only when k6's p99 ran LATE_CLOCK_SHARE past the shop's.)
-    - First, with no guard tripped: processes outside the run took the cores
+    - First, with no guard tripped: work outside the run took the cores
       (loadtest/machine.py): the **machine**; every failed timing verdict, the shop's
       own and the clients', becomes inconclusive. Failed error or cache verdicts stand
       (**server**); with nothing failed, the rules below apply.
@@ -334,7 +334,7 @@ def _judge_starved_machine(
         return None
     # k6, starved with the rest, may not have delivered the load either.
     undelivered = gen.get("dropped_share", 0.0) > DROPPED_MAX or stopped_by == "deadline"
-    detail = f"processes outside the run took the cores: {figures_line}"
+    detail = f"work outside the run took the cores: {figures_line}"
     return Judgement(MACHINE, detail, undelivered)
 
 

@@ -24,7 +24,7 @@ _THRESHOLD = re.compile(r"^(p\((\d+(?:\.\d+)?)\)|rate|avg|med|max|min|count)\s*<
 # A latency rise smaller than this is noise, whatever the ratio (sub-ms p99s double).
 LATENCY_FLOOR_MS = 5.0
 LOAD_GENERATOR = "load generator"  # a LoadResult.limited_by (loadtest/generator.py)
-MACHINE = "machine"  # another: processes outside the run took the cores (loadtest/machine.py)
+MACHINE = "machine"  # another: work outside the run took the cores (loadtest/machine.py)
 
 
 def runs_dir(settings: Settings) -> Path:

@@ -301,9 +301,12 @@ def _run(
         # k6's Go GC competes with the stack for the cores: collect less often.
         "GOGC": "400",
     }
-    # Who else used the cores meanwhile: everything but the stack's services, this process
-    # and its children (k6, Chromium), read before k6 starts (loadtest/machine.py).
-    others = machine.MachineWatch({s.pid for s in runtime.status() if s.pid})
+    # Who else used the cores meanwhile: everything but the stack's services (and what
+    # runs them), this process and its children (k6, Chromium), read before k6 starts
+    # (loadtest/machine.py).
+    others = machine.MachineWatch(
+        {s.pid for s in runtime.status() if s.pid}, engine=runtime.engine_pids()
+    )
     proc = runtime.run_k6(args, env, run_dir / "k6.log")
     t0 = time.monotonic()
     cpu = generator.CpuWatch(proc.pid, 0.0)  # k6's own CPU: was the client the bottleneck?

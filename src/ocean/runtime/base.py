@@ -64,6 +64,10 @@ class Runtime(Protocol):
     def status(self) -> list[ServiceStatus]:
         """Every service with its state and health."""
 
+    def engine_pids(self) -> set[int]:
+        """The runtime's daemons that serve the whole stack (dockerd): a load test counts
+        their CPU as the run's, not as another process' (loadtest/machine.py)."""
+
     def log_path(self, service: Service) -> Path:
         """The file ``service`` logs to."""
 

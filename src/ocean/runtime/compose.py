@@ -439,6 +439,11 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
     def running(self) -> set[str]:
         return self._names_in({RUNNING})
 
+    def engine_pids(self) -> set[int]:
+        """dockerd (containerd runs below it): it carries every container's output."""
+        pid = self.engine.pid()
+        return {pid} if pid else set()
+
     def status(self) -> list[ServiceStatus]:
         containers = self._containers()
 

@@ -1334,6 +1334,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         """Services running now, by name (no health probes: cheap)."""
         return self._names_in({RUNNING})
 
+    def engine_pids(self) -> set[int]:
+        """None: supervisord is the services' parent, which the load test's watch adds."""
+        return set()
+
     def run_browser(self, base_url: str, **options):
         """Chromium on this machine, driven by k6's browser module (runtime/browser.py)."""
         from ocean.runtime import browser
