@@ -306,6 +306,59 @@ def test_checkout_is_limited_like_a_login(stack: LocalRuntime):
     assert codes[0] != 429  # the first ones reach the shop (it refuses the empty body)
 
 
+def test_storefront_pages_are_rate_limited_and_browsing_is_served(stack: LocalRuntime):
+    """Issue 25, Medium 8: 1,500 of 1,500 `GET /search?q=…` at 212 r/s and 400 of 400
+    `GET /cart` were served. Now one client's flood of pages gets 429s after the burst
+    while a shopper's pace is served, and neither health checks, static assets, the
+    API's allowance nor the toolkit's own traffic (the token) are caught by it."""
+    limit = RATE_LIMITS["pages"]
+    burst = int(limit["burst"])
+    rate = int(str(limit["rate"]).removesuffix("r/s"))
+    base = stack.url("nginx")
+    with stack.http("nginx", timeout=10) as ours:
+        home = ours.get("/")
+    assert home.status_code == 200
+    category = re.search(r'href="(/categories/[^"]+)"', home.text)[1]
+    asset = re.search(r"(/static/shop\.[0-9a-f]{12}\.css)", home.text)[1]
+
+    with anonymous(stack) as client:
+        started = time.monotonic()
+        codes = [
+            client.get(f"{base}/search", params={"q": f"mask {i}"}).status_code
+            if i % 2
+            else client.get(f"{base}/cart").status_code
+            for i in range(400)
+        ]
+        elapsed = time.monotonic() - started
+        assert set(codes) <= {200, 429}, set(codes)
+        assert codes[: burst + 1] == [200] * (burst + 1)  # the burst itself is served
+        served = codes.count(200)
+        # After the burst, no more than the rate: the rest were answered by nginx.
+        assert served <= burst + 1 + rate * elapsed + 2, (served, elapsed)
+        assert codes.count(429) >= 400 - served and 429 in codes[-10:]
+        # While this client's pages are refused: health, static assets and the API are
+        # not (zones of their own, or none) ...
+        assert client.get(f"{base}/healthz").status_code == 200
+        assert client.get(f"{base}/version").status_code == 200
+        assert client.get(f"{base}{asset}").status_code == 200
+        assert client.get(f"{base}/api/products/1").status_code == 200
+        # ... nor the toolkit's own traffic, which sends the token.
+        with stack.http("nginx", timeout=10) as ours:
+            assert {ours.get("/cart").status_code for _ in range(2 * burst)} == {200}
+
+        # A shopper's pace (well under the rate, after the flood's excess drained) is
+        # served every time: a walk through the shop, twice a second for 10 s.
+        time.sleep((burst + 1) / rate + 0.5)
+        walk = ["/", category, "/products/1", "/search?q=mask", "/cart"] * 4
+        browsing = []
+        for path in walk:
+            browsing.append(client.get(f"{base}{path}").status_code)
+            time.sleep(1 / (rate * 0.2))
+        assert browsing == [200] * len(walk), browsing
+        # A shopper opening a dozen tabs at once is served too (the burst).
+        assert {client.get(f"{base}{category}").status_code for _ in range(12)} == {200}
+
+
 def test_a_body_over_the_size_limit_is_refused(stack: LocalRuntime):
     with stack.http("nginx", timeout=10) as ours:
         response = ours.post("/api/carts", content=b"x" * (2 * 1024 * 1024))

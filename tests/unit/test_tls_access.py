@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import ssl
 import stat
 
@@ -14,6 +15,7 @@ from cryptography import x509
 
 from ocean import access, secrets, tls
 from ocean.config import REPO_ROOT
+from ocean.runtime.local import RATE_LIMITS
 from ocean.validate.rendering import rendering
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -165,6 +167,48 @@ def test_nginx_guards_operator_endpoints_and_rate_limits_the_api(rendered):
     api = conf.split("location /api/ {")[1].split("}")[0]
     assert "limit_req zone=api" in api
     assert "client_max_body_size 1m;" in conf
+
+
+def test_nginx_rate_limits_the_storefront_pages_in_a_zone_of_their_own(rendered):
+    """Issue 25, Medium 8: the HTML pages had no limit. Their location matches every
+    page route of the shop (stack/shop/ocean_shop/pages.py) and none of the API, the
+    static assets or the paths health checks and deploys poll without the token."""
+    _, conf = rendered
+    zone = re.search(r"limit_req_zone \$ocean_limit_key zone=pages:\S+ rate=(\d+)r/s;", conf)
+    assert zone and int(zone[1]) == int(RATE_LIMITS["pages"]["rate"].removesuffix("r/s"))
+    match = re.search(r"location ~ (\S+) \{\n\s+limit_req zone=pages burst=(\d+) nodelay;", conf)
+    assert match, "no location limits zone=pages"
+    assert int(match[2]) == RATE_LIMITS["pages"]["burst"]
+    pages = re.compile(match[1])
+    for path in (
+        "/",
+        "/search",
+        "/cart",
+        "/cart/items",
+        "/categories/diving",
+        "/categories/Fins & Masks/2?",  # nginx matches the decoded URI: %2F is a slash
+        "/products/6",
+        "/orders/12",
+    ):
+        assert pages.search(path), path
+    for path in (
+        "/api/search",
+        "/api/carts/abc",
+        "/api/products/1",
+        "/checkout",  # limited as checkout (zone=sensitive)
+        "/static/shop.0123456789ab.css",
+        "/healthz",
+        "/readyz",
+        "/version",
+        "/metrics",
+        "/ws/orders/1",
+        "/prometheus/",
+        "/searchx",
+        "/cartoon",
+    ):
+        assert not pages.search(path), path
+    # Every other zone the template names is defined, with its rate and burst rendered.
+    assert set(re.findall(r"limit_req zone=(\w+) burst=\d+ nodelay;", conf)) == set(RATE_LIMITS)
 
 
 def test_an_environments_certificate_files_are_installed_and_checked(tmp_path):

@@ -81,6 +81,11 @@ RATE_LIMITS = {
     # login-like: checkout takes a card (card testing), the operator endpoints take a
     # password (guessing)
     "sensitive": {"rate": "5r/s", "burst": 10},
+    # the storefront's HTML pages (home, categories, products, search, cart, orders):
+    # each is rendered by the shop, search and the cart uncached. A shopper opens a
+    # page every few seconds (Chromium's journey: 6 a second at most, one at a time);
+    # the burst covers a dozen tabs at once and several shoppers behind one address.
+    "pages": {"rate": "10r/s", "burst": 50},
 }
 
 
