@@ -171,6 +171,36 @@ def test_work_that_comes_and_goes_between_two_samples_is_the_outsides(tmp_path: 
     assert outside_s >= float(spent.read_text()) - 0.03, figures
 
 
+def test_a_services_supervisors_short_lived_children_are_the_runs(tmp_path: Path):
+    """A shell stands in for a container's shim: its service (a sleep) is the root the
+    watch is given, and meanwhile it runs a short-lived burner, as a shim runs a health
+    check, and waits for it. No process table the watch reads holds the burner, but
+    once waited for its CPU is the shell's children's: the run's, not the outside's."""
+    spent = tmp_path / "spent"
+    burn = (
+        "import time; start = time.monotonic()\n"
+        "while time.process_time() < 0.3 and time.monotonic() - start < 3: pass\n"
+        f"open({str(spent)!r}, 'w').write(str(time.process_time()))"
+    )
+    shim = subprocess.Popen(
+        ["sh", "-c", f'sleep 3 & sleep 0.5; python3 -c "{burn}"; wait'],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 5
+    while not (service := [p for p, st in procfs.process_table().items() if st.ppid == shim.pid]):
+        assert time.monotonic() < deadline, "the service never started"
+        time.sleep(0.01)
+    watch = machine.MachineWatch({service[0]})
+    while not spent.exists() or not spent.read_text():
+        assert time.monotonic() < deadline + 5, "the burner never finished"
+        time.sleep(0.05)
+    time.sleep(0.2)  # the shell waits for it; its service sleeps on
+    watch.sample()
+    run_s = watch.figures()["run_cores"] * (watch.ended - watch.started)
+    assert run_s >= float(spent.read_text()) - 0.03, watch.figures()
+    assert shim.wait(timeout=10) == 0
+
+
 def test_the_outside_is_the_machines_busy_ticks_less_the_runs(monkeypatch: pytest.MonkeyPatch):
     """The arithmetic, on scripted readings: 1 s in which the machine was busy 150 ticks
     (30 of them stolen), the run's processes used 40 and the other processes seen 20:

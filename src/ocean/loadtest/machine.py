@@ -9,7 +9,8 @@ measures over the run:
 - **the run's processes**: the stack's services, what supervises them (supervisord, a
   container's shim: the parents of the services), the runtime's engine (dockerd and
   containerd: on compose they carry every container's output), this toolkit and its
-  children (k6, Chromium);
+  children (k6, Chromium); and what their short-lived children used once waited for
+  (the health checks a shim runs in its container);
 - **outside CPU**: every busy tick of the machine (/proc/stat: user, system, interrupts,
   steal) that the run's processes did not use: other processes, processes that came and
   went between two polls, kernel threads, and time the hypervisor stole. Counting the
@@ -114,13 +115,19 @@ class MachineWatch:
         kernel = descendants(table, {KTHREADD})
         seen: dict[int, int] = {}
         ours_seen: dict[int, int] = {}
+        me = os.getpid()
         for pid, stat in table.items():
             if pid in kernel:
                 continue
             # A process first seen now started since the last poll: all its time counts.
             if pid in ours:
-                self.ours_ticks += max(0, stat.cpu_ticks - self.ours_seen.get(pid, 0))
-                ours_seen[pid] = stat.cpu_ticks
+                # What the run's short-lived processes used, too, once their parent has
+                # waited for them: a container's health check, exec'd by its shim every
+                # few seconds. (Not this process': k6 and Chromium live through the
+                # run and are counted themselves.)
+                ticks = stat.cpu_ticks + (stat.children_ticks if pid != me else 0)
+                self.ours_ticks += max(0, ticks - self.ours_seen.get(pid, 0))
+                ours_seen[pid] = ticks
             else:
                 self.others_ticks += max(0, stat.cpu_ticks - self.seen.get(pid, 0))
                 seen[pid] = stat.cpu_ticks

@@ -16,6 +16,8 @@ class ProcStat(NamedTuple):
     state: str  # R, S, D, Z …
     ppid: int
     cpu_ticks: int  # user + system time (fields 14, 15), in clock ticks
+    # user + system time of its children that ended and were waited for (16, 17)
+    children_ticks: int = 0
 
 
 def read_stat(pid: int | str) -> ProcStat | None:
@@ -31,6 +33,7 @@ def read_stat(pid: int | str) -> ProcStat | None:
         state=rest[0],
         ppid=int(rest[1]),
         cpu_ticks=int(rest[11]) + int(rest[12]),
+        children_ticks=int(rest[13]) + int(rest[14]),
     )
 
 
