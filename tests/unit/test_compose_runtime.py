@@ -227,7 +227,7 @@ def test_each_color_runs_the_image_of_its_build(prepared: ComposeRuntime) -> Non
     )["services"]
     assert services["shop-green"]["image"] == "ocean-local/shop:dir-0123456789abcdef"
     assert services["shop-green"]["environment"]["SHOP_VERSION"] == "r2-01234567"
-    assert services["shop-blue"]["image"] == engine.shop_image(prepared.shop_version())
+    assert services["shop-blue"]["image"] == engine.shop_image(prepared.shop_tag())
 
 
 def test_unknown_version_is_refused_before_any_build(runtime: ComposeRuntime) -> None:
@@ -288,3 +288,25 @@ def test_healthchecks_authenticate_without_a_secret_in_the_command(
     assert redis_exporter[-1].startswith("https://")
     every_test = json.dumps([s.healthcheck for s in by_name.values()])
     assert not [name for name, value in values.items() if value in every_test]
+
+
+def test_a_local_images_tag_changes_with_its_source_not_its_caches(tmp_path: Path) -> None:
+    """The shop image is skipped when its tag exists: a code change without a version
+    bump must still make a new tag (compose once ran 0.1.0's sweeper against
+    migration 0003's expectations), and bytecode or egg-info must not."""
+    source = tmp_path / "shop"
+    (source / "ocean_shop").mkdir(parents=True)
+    (source / "Dockerfile").write_text("FROM python\n")
+    (source / "ocean_shop" / "sweeper.py").write_text("BATCH = 100\n")
+    before = engine.source_tag("0.1.1", source)
+    assert before.startswith("0.1.1-") and before == engine.source_tag("0.1.1", source)
+    (source / "ocean_shop" / "__pycache__").mkdir()
+    (source / "ocean_shop" / "__pycache__" / "sweeper.cpython-311.pyc").write_bytes(b"\0")
+    (source / "ocean_shop.egg-info").mkdir()
+    (source / "ocean_shop.egg-info" / "PKG-INFO").write_text("Version: 0.1.1\n")
+    assert engine.source_tag("0.1.1", source) == before
+    (source / "ocean_shop" / "sweeper.py").write_text("BATCH = 20\n")
+    changed = engine.source_tag("0.1.1", source)
+    assert changed != before and changed.startswith("0.1.1-")
+    (source / "ocean_shop" / "sweeper.py").rename(source / "ocean_shop" / "sweep.py")
+    assert engine.source_tag("0.1.1", source) not in (before, changed)

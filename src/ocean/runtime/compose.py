@@ -121,6 +121,13 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
 
         return __version__
 
+    def shop_tag(self) -> str:
+        """The checkout shop image's tag: its version and its content."""
+        return engine.source_tag(self.shop_version(), engine.SHOP_DIR)
+
+    def inbox_tag(self) -> str:
+        return engine.source_tag(self.inbox_version(), engine.INBOX_DIR)
+
     def _pg_ids(self) -> tuple[int, int]:
         """The postgres uid/gid of this host, which the stack image's postgres gets."""
         owner = self._pg_owner()
@@ -184,7 +191,7 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                 )
             yield from self.engine.base_image()
             yield from self.engine.build_local_images(
-                *self._pg_ids(), self.shop_version(), self.inbox_version()
+                *self._pg_ids(), self.shop_tag(), self.inbox_tag()
             )
         yield Step("images present", detail=", ".join(sorted(images)))
         skipped = compose_files.profile_only()
@@ -209,7 +216,7 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
         if build:
             yield from self.engine.base_image()
             yield from self.engine.build_local_images(
-                *self._pg_ids(), self.shop_version(), self.inbox_version()
+                *self._pg_ids(), self.shop_tag(), self.inbox_tag()
             )
         if stop or purge:
             if self.compose_dir.exists() and self.engine.pid():
@@ -223,13 +230,13 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
         if name.startswith("shop-"):
             return self._build_image(self.color_build(name.removeprefix("shop-")))
         if name == "alert-inbox":
-            return engine.inbox_image(self.inbox_version())
+            return engine.inbox_image(self.inbox_tag())
         return engine.STACK_IMAGE
 
     def _build_image(self, build: Build) -> str:
         """The shop image of ``build``: the checkout's is built with the stack's images,
         a deployed version's by build() under its content id."""
-        return engine.shop_image(self.shop_version() if build.id == "checkout" else build.id)
+        return engine.shop_image(self.shop_tag() if build.id == "checkout" else build.id)
 
     # -- preparation ------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ on the machine. Images are built locally from a debootstrap base with Debian pac
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -322,9 +323,10 @@ class Engine:
         yield Step(f"image {tag}", detail=dockerfile.name, seconds=time.monotonic() - started)
 
     def build_local_images(
-        self, pg_uid: int, pg_gid: int, shop_version: str, inbox_version: str
+        self, pg_uid: int, pg_gid: int, shop_tag: str, inbox_tag: str
     ) -> Iterator[Step]:
-        """The images the local compose override runs (each skipped when present)."""
+        """The images the local compose override runs (each skipped when present: the
+        shop's and the inbox's tags name their content, :func:`source_tag`)."""
         base = {"BASE": BASE_IMAGE}
         wanted = [
             (
@@ -336,14 +338,14 @@ class Engine:
             (PYTHON_IMAGE, LOCAL_DIR / "Dockerfile.python", self._python_context(), base),
             # The production Dockerfile itself, on the local python image.
             (
-                shop_image(shop_version),
+                shop_image(shop_tag),
                 SHOP_DIR / "Dockerfile",
                 SHOP_DIR,
                 {"PYTHON_IMAGE": PYTHON_IMAGE},
             ),
             # The alert inbox, from its production Dockerfile likewise.
             (
-                inbox_image(inbox_version),
+                inbox_image(inbox_tag),
                 INBOX_DIR / "Dockerfile",
                 INBOX_DIR,
                 {"PYTHON_IMAGE": PYTHON_IMAGE},
@@ -364,12 +366,29 @@ class Engine:
         return context
 
 
-def shop_image(version: str) -> str:
-    return f"ocean-local/shop:{version}"
+# What a build context holds that is not source (stack/shop/.dockerignore leaves it out).
+NOT_SOURCE = ("__pycache__", ".egg-info", ".pyc")
 
 
-def inbox_image(version: str) -> str:
-    return f"ocean-local/inbox:{version}"
+def source_tag(version: str, source: Path) -> str:
+    """``version`` and a digest of every source file under ``source``: a local image is
+    skipped when present, so its tag must change with its content, not only when
+    someone bumps the version (compose once ran a stale shop image for that reason)."""
+    digest = hashlib.sha256()
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source).as_posix()
+        if not path.is_file() or any(part in relative for part in NOT_SOURCE):
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{version}-{digest.hexdigest()[:12]}"
+
+
+def shop_image(tag: str) -> str:
+    return f"ocean-local/shop:{tag}"
+
+
+def inbox_image(tag: str) -> str:
+    return f"ocean-local/inbox:{tag}"
 
 
 _PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
