@@ -138,6 +138,34 @@ def test_restart_one_service(compose_stack: ComposeRuntime) -> None:
     assert steps[-1].name == "restart redis-replica"
 
 
+def test_logs_trace_follows_a_request_across_the_containers(compose_stack: ComposeRuntime) -> None:
+    """`invoke logs --trace ID` on compose: nginx's access line (its log file in the
+    mounted state dir) and the live shop container's lines with the response's
+    X-Request-ID, in time order; an unknown id is one line and exit 1."""
+    access = compose_stack.access()
+    with access.http_client(compose_stack.url("nginx"), timeout=10) as client:
+        # A query of its own: nginx's micro-cache cannot answer it, the shop does.
+        response = client.get("/api/products", params={"q": f"trace-{time.time_ns()}"})
+    assert response.status_code == 200
+    trace_id = response.headers["x-request-id"]
+    live = f"shop-{compose_stack.live_color()}"
+    deadline = time.monotonic() + 15  # nginx flushes its access log every second
+    while True:
+        result = cli(compose_stack, "logs", "--trace", trace_id, "--json", OCEAN_RUNTIME="compose")
+        lines = json.loads(result.stdout) if result.returncode == 0 else []
+        sources = [line["source"] for line in lines]
+        if {"nginx", live} <= set(sources) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert {"nginx", live} <= set(sources), (result.stderr, lines)
+    assert sources[-1] == "nginx"  # nginx logs when the answer has left: last
+    shop_lines = [line["line"] for line in lines if line["source"] == live]
+    assert any('"message":"GET /api/products 200"' in line for line in shop_lines), shop_lines
+    unknown = cli(compose_stack, "logs", "--trace", "0" * 31 + "1", OCEAN_RUNTIME="compose")
+    assert unknown.returncode == 1 and "no lines with trace id" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1, unknown.stderr
+
+
 def test_logs_show_and_follow_a_container(compose_stack: ComposeRuntime) -> None:
     """`invoke logs` shows the container's output; following it picks up a request's
     log line (its X-Request-ID) within seconds, and stops when asked."""
