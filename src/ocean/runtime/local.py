@@ -31,6 +31,7 @@ import psycopg
 
 from ocean import (
     access,
+    busy,
     environments_apply,
     health,
     pg_passwords,
@@ -1188,9 +1189,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         self._wait_ports_free(service)
         self._write_targets(self._shop_colors_running() | {color})
         self._start_program(name)
-        deadline = started + timeout
-        detail = ""
-        while time.monotonic() < deadline:
+        detail, stretch = "", 1.0
+        # The timeout stretches with the machine's load (ocean/busy.py): a starved
+        # machine slows a healthy start as much as a broken one; a crash ends it early.
+        while time.monotonic() - started < timeout * stretch:
             ok, detail = self._probe(service)
             if ok:
                 yield Step(
@@ -1205,11 +1207,13 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 detail = f"{state.lower()}: {self._log_tail(service)}"
                 break
             time.sleep(0.1)
+            stretch = max(stretch, busy.factor(cap=busy.MAX_FACTOR))
         waited = time.monotonic() - started  # before stopping it: the wait, not the stop
         list(self.stop_color(color))
         raise OceanError(
             f"{name} ({build.label}) not ready after {waited:.0f}s "
-            f"({detail}); stopped it. See {self.log_path(service)}"
+            f"(ready timeout {timeout:g}s{busy.describe(stretch)}; {detail}); stopped it. "
+            f"See {self.log_path(service)}"
         )
 
     def stop_color(self, color: str) -> Iterator[Step]:

@@ -56,6 +56,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from ocean import busy
 from ocean.model import Finding
 
 CheckFn = Callable[[Path], list[Finding]]
@@ -158,13 +159,8 @@ def kinds() -> set[str]:
 
 
 def busy_factor() -> float:
-    """How much longer than on an idle machine work may take now: the 1-minute load
-    average per core, at least 1."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return 1.0
-    return max(1.0, load / (os.cpu_count() or 1))
+    """How much longer than on an idle machine work may take now (ocean/busy.py)."""
+    return busy.factor()
 
 
 def scaled(seconds: float) -> float:
