@@ -23,7 +23,7 @@ from invoke.parser.parser import ParseMachine
 from rich.console import Console
 from rich.table import Table
 
-from ocean import environments, environments_apply, guardrails, limits, noise, tracelog
+from ocean import environments, environments_apply, guardrails, interrupts, limits, noise, tracelog
 from ocean.config import Settings
 from ocean.durations import parse_duration, span
 from ocean.errors import OceanError
@@ -47,6 +47,8 @@ STYLE = {
 # neither passed (0) nor failed (1): CI can tell "rerun on a quieter runner" apart.
 INCONCLUSIVE_EXIT = 3
 INTERRUPTED_EXIT = 130  # 128 + SIGINT
+# Ctrl-C interrupts every task, even one a script started in the background (ocean/interrupts.py).
+interrupts.restore_ctrl_c()
 
 
 def _run(steps: Iterator[Step], as_json: bool = False) -> list[Step]:

@@ -122,8 +122,10 @@ def test_down_refuses_while_a_deploy_holds_the_lock(tmp_path: Path):
 HOLDER = """
 import signal, sys, time
 from pathlib import Path
+from ocean.interrupts import restore_ctrl_c
 from ocean.rollout.journal import Journal
 
+restore_ctrl_c()  # as every task does at start (tasks.py)
 journal = Journal(Path(sys.argv[1]))
 with journal.lock("deploy green HEAD"):
     record = journal.open({"kind": "deploy", "color": "green", "from": "blue", "version": "x"})
