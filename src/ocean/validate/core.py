@@ -21,7 +21,7 @@ default 60) likewise.
 
 Timeouts are there to catch a hung check, not a busy machine: each check's clock starts
 when it starts (not when the run does: with more checks than workers, the last ones
-wait), and every budget stretches by ``busy_factor()``, the load average per core. A
+wait), and every budget stretches by ``busy.factor()``, the load average per core. A
 deploy's validation gate on a machine whose cores are taken by other work (a CI
 neighbour, a backup) then waits longer instead of refusing a sound config.
 
@@ -158,14 +158,9 @@ def kinds() -> set[str]:
     return {c.kind for c in registry().values()}
 
 
-def busy_factor() -> float:
-    """How much longer than on an idle machine work may take now (ocean/busy.py)."""
-    return busy.factor()
-
-
 def scaled(seconds: float) -> float:
     """A subprocess timeout inside a check, stretched for a busy machine."""
-    return seconds * busy_factor()
+    return seconds * busy.factor()
 
 
 def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Finding]:
@@ -199,7 +194,7 @@ def run(root: Path, only: set[str] | None = None, workers: int = 8) -> list[Find
             done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 findings.extend(_collect(futures[future], future))
-            factor = busy_factor()
+            factor = busy.factor()
             now = time.monotonic()
             for future in list(pending):
                 c = futures[future]
