@@ -334,7 +334,16 @@ def test_browser_journeys_during_a_run_judge_page_load(stack: LocalRuntime):
     result = steps[-1].data
     page = [v for v in result["verdicts"] if v["slo"] == "page_load"]
     assert len(page) == 1 and page[0]["source"] == "browser"
-    assert page[0]["passed"] is True, page[0]
     assert "worst load" in page[0]["measured"]
+    if page[0]["outcome"] == "inconclusive":
+        # Chromium's clock is on this machine: a slow page is excused only when the run
+        # names the machine (work outside it took the cores) or k6 as its limit (at
+        # load 12, home loaded in 2066 ms against 2500 and was excused by the machine).
+        limit = result["limited_by"]
+        assert limit in ("machine", "load generator"), result["limit_detail"]
+        assert page[0]["excused"].startswith(limit), page
+        assert limit != "machine" or machine.starved(result["generator"]), result
+    else:
+        assert page[0]["passed"] is True, page[0]
     prom = (stack.settings.data / "textfile").glob("*.prom")
     assert any("ocean_page_load_p95_seconds" in p.read_text() for p in prom)

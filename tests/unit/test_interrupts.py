@@ -12,8 +12,9 @@ import pytest
 CHILD = """
 import sys, time
 from ocean.interrupts import restore_ctrl_c
-print(restore_ctrl_c() if sys.argv[1] == "restore" else "left", flush=True)
-try:
+first = restore_ctrl_c() if sys.argv[1] == "restore" else "left"
+try:  # ready is said inside the try: a Ctrl-C that follows it at once is caught too
+    print(first, flush=True)
     time.sleep(20)
     print("slept through it", flush=True)
 except KeyboardInterrupt:
