@@ -31,7 +31,7 @@ from ocean.procedures import deploy as deploys
 from ocean.procedures import stack as stack_procedures
 from ocean.procedures.seed import seed
 from ocean.prom import Prometheus
-from ocean.rollout.analysis import Snapshot
+from ocean.rollout.analysis import Snapshot, errors_significant
 from ocean.rollout.journal import STEPS, Journal
 from ocean.runtime.local import LocalRuntime
 from ocean.services import get
@@ -236,9 +236,10 @@ def test_breaching_color_is_rolled_back_within_the_window(calm: LocalRuntime, tm
     entry = last_history(runtime)
     assert entry["outcome"] == "rolled_back"
     assert "error ratio" in entry["reason"]
-    # The measured figures are kept: errors significant against the 0.1% objective (they
-    # decide on the first poll that shows them, diluted by the requests before the fault).
-    assert entry["analysis"]["errors"] >= 3, entry["analysis"]
+    # The measured figures are kept, and they are what decided: errors significant against
+    # the 0.1% objective for the requests seen (beside CPU hogs: 2 of 30 sufficed).
+    kept = entry["analysis"]
+    assert errors_significant(kept["errors"], kept["requests"], 0.001), kept
     assert entry["analysis"]["error_ratio"] > 0.001, entry["analysis"]
     assert f"{entry['analysis']['errors']:.0f} of" in entry["reason"]
     assert entry["rollback_s"] <= SWITCH_BOUND_S
