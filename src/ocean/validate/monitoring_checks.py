@@ -529,12 +529,14 @@ def promtool_test_rules(root: Path) -> list[Finding]:
     cores = os.cpu_count() or 2
     batches = rule_test_batches.plan(todo, 2 * cores)
     with ThreadPoolExecutor(max_workers=cores) as pool:
-        found = pool.map(lambda batch: _rule_test_batch(root, promtool, batch, keys), batches)
+        found = pool.map(
+            lambda batch: _rule_test_batch(root, promtool, batch, cache, keys), batches
+        )
         return [f for one in found for f in one]
 
 
 def _rule_test_batch(
-    root: Path, promtool: str, batch: list[Path], keys: dict[Path, str]
+    root: Path, promtool: str, batch: list[Path], cache: Path | None, keys: dict[Path, str]
 ) -> list[Finding]:
     """One `promtool test rules` process over ``batch`` (files of one directory); a file
     that did not pass is run again alone (``rule_test_findings``) for its own message."""
@@ -549,7 +551,7 @@ def _rule_test_batch(
     out: list[Finding] = []
     for path in batch:
         if path.name in ok:
-            _remember(_cache_dir(), keys[path])
+            _remember(cache, keys[path])
         else:
             out.extend(rule_test_findings(root, promtool, path))
     return out
