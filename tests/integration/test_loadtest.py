@@ -76,6 +76,11 @@ def test_smoke_run_measures_real_numbers(stack: LocalRuntime, smoke: dict):
     assert 0 < client["p50_ms"] <= client["p95_ms"] <= client["p99_ms"] <= client["max_ms"]
     assert server["requests"] >= 50 and server["error_ratio"] == 0
     assert server["p99_ms"] > 0 and server["db_p95_ms"] > 0
+    # The requests over 200 ms, from the same histogram as the p99: at most 1% of them
+    # exactly when the p99 is within 200 ms.
+    assert 0 <= server["slow"] <= server["requests"], server
+    assert (server["p99_ms"] <= 200) == (server["slow"] <= 0.01 * server["requests"]), server
+    assert server["slow_significant"] in (True, False), server
     verdicts = {(v["slo"], v["source"]): v["passed"] for v in result["verdicts"]}
     assert verdicts[("availability", "client")] is True
     assert verdicts[("availability", "server")] is True

@@ -59,6 +59,13 @@ def test_quantile_interpolates_inside_the_bucket_like_prometheus():
     assert snapshot(0, 0, {}).quantile(0.99) is None
 
 
+def test_slower_than_counts_past_a_bucket_bound_only():
+    s = snapshot(100, 0, {0.01: 50, 0.05: 90, 0.2: 97, math.inf: 100})
+    assert s.slower_than(0.2) == 3 and s.slower_than(0.01) == 50
+    assert s.slower_than(0.15) is None  # not a bound: no count to give
+    assert snapshot(0, 0, {}).slower_than(0.2) is None
+
+
 def test_quantile_in_the_inf_bucket_is_the_last_finite_bound():
     s = snapshot(10, 0, {0.1: 5, 0.2: 5, math.inf: 10})
     assert s.quantile(0.99) == 0.2

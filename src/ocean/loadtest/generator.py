@@ -275,14 +275,16 @@ def judge(
       (**server**); with nothing failed, the rules below apply.
     - Else a verdict failed: the **server** (k6 had the CPU it needed: the time it
       measured was spent in nginx, the shop or the network).
-    - Else nothing limited the run: None.
+    - Else nothing limited the run: None. (A shop's p99 over its limit on too few slow
+      requests to tell comes here excused by results.verdicts: inconclusive, no side
+      named.)
     """
     figures_line = describe(gen)
     if breach is None and machine_.starved(gen):
         judged = _judge_starved_machine(verdicts, gen, figures_line, stopped_by)
         if judged is not None:
             return judged
-    server_failed = [v for v in verdicts if v.source == SERVER and v.passed is False]
+    server_failed = [v for v in verdicts if v.source == SERVER and v.outcome == FAIL]
     if breach is not None or server_failed:
         what = f"guard {breach['guard']} tripped" if breach else f"{server_failed[0].slo} failed"
         also = " (the load generator was saturated too)" if saturated(gen) else ""
@@ -306,14 +308,14 @@ def judge(
             what = f"{standing[0].slo} ({standing[0].source}) failed"
             detail = f"{what}, not explained by the load generator ({why}); {figures_line}"
             return Judgement(SERVER, detail, False)
-        excused = any(v.excused for v in verdicts)
+        excused = any(v.excused == why for v in verdicts)
         late_clock = (gen.get("outside_shop_share") or 0.0) >= LATE_CLOCK_SHARE
         if not (dropped or late or excused or late_clock):
             detail = f"nothing (k6 saturated, but its p99 stayed near the shop's): {figures_line}"
             return Judgement(None, detail, False)
         detail = f"k6 {' and '.join(reasons)}: {figures_line}"
         return Judgement(LOAD_GENERATOR, detail, dropped or late)
-    if any(v.passed is False for v in verdicts):
+    if any(v.outcome == FAIL for v in verdicts):
         return Judgement(SERVER, f"k6 had the CPU it needed: {figures_line}", False)
     return Judgement(None, figures_line, False)
 

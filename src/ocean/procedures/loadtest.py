@@ -34,7 +34,7 @@ from ocean.loadtest import chart, generator, guards, machine, results
 from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
 from ocean.model import Step, StepStatus
 from ocean.prom import PromError, Prometheus
-from ocean.rollout.analysis import Snapshot
+from ocean.rollout.analysis import Snapshot, errors_significant
 from ocean.runtime.base import Runtime
 
 POLL_S = 1.0
@@ -379,7 +379,7 @@ def _run(
     summary = json.loads(summary_path.read_text())
     time.sleep(2 * scrape)  # the last requests reach Prometheus
     cache_guard = guards.defaults(slos)["cache_hit_ratio"]
-    server = _server_figures(prom, before, api, stopped_at, cache_guard.grace_s)
+    server = _server_figures(prom, before, api, stopped_at, cache_guard.grace_s, slos.latency)
     client = results.client_figures(summary)
     slo_limits = {
         "error_ratio": slos.availability.error_budget,
@@ -459,12 +459,23 @@ def _capacity_line(levels: list[dict], best: dict | None) -> str:
 
 
 def _server_figures(
-    prom: Prometheus, before: Snapshot, api: str, seconds: float, warm_up: float
+    prom: Prometheus,
+    before: Snapshot,
+    api: str,
+    seconds: float,
+    warm_up: float,
+    latency: slo.BudgetSLO,
 ) -> dict:
-    """The shop's view of the run: API requests, 5xx ratio, p99 (raw counter deltas),
-    the slowest query's p95 (increase over the run) and the worst cache hit ratio after
-    ``warm_up`` seconds (a cold cache is not judged; nor is a run shorter than twice
-    that)."""
+    """The shop's view of the run: API requests, 5xx ratio, p99 and the requests slower
+    than the latency threshold (raw counter deltas), the slowest query's p95 (increase
+    over the run) and the worst cache hit ratio after ``warm_up`` seconds (a cold cache
+    is not judged; nor is a run shorter than twice that).
+
+    ``slow_significant``: whether the slow requests are evidence that more than the
+    objective allows were slow (the binomial test deploys judge errors by: slo.yaml keeps
+    latency as an error budget, a slow request is a bad event). A p99 over the
+    threshold on a few hundred requests is its few slowest; without that evidence the
+    latency verdict is inconclusive, not failed (loadtest/results.py)."""
     try:
         run = _server_snapshot(prom, api).minus(before)
         window = f"{max(2, round(seconds + 2))}s"
@@ -485,11 +496,16 @@ def _server_figures(
     except PromError as exc:
         return {"error": str(exc)}
     p99 = run.quantile(0.99)
+    slow = run.slower_than(latency.threshold_seconds or 0.0)
     return {
         "requests": round(run.requests),
         "errors": round(run.errors),
         "error_ratio": round(run.errors / run.requests, 6) if run.requests else None,
         "p99_ms": _ms(p99),
+        "slow": None if slow is None else round(slow),
+        "slow_significant": (
+            None if slow is None else errors_significant(slow, run.requests, latency.error_budget)
+        ),
         "db_p95_ms": _ms(db),
         "cache_hit_ratio": None if hit is None else round(hit, 4),
     }

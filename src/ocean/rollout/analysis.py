@@ -140,6 +140,13 @@ class Snapshot:
         """Counters went down: the instance restarted (crashed) in between."""
         return self.requests < earlier.requests
 
+    def slower_than(self, seconds: float) -> float | None:
+        """Requests slower than ``seconds``, when it is a bucket bound (as slo.yaml's
+        latency threshold must be); None when it is not or there were no requests."""
+        if seconds not in self.buckets or not self.buckets:
+            return None
+        return max(self.buckets.values()) - self.buckets[seconds]
+
     def quantile(self, q: float) -> float | None:
         """histogram_quantile(q) over the buckets; None without requests."""
         ordered = sorted(self.buckets.items())
