@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ocean.procedures import stack as stack_procedures
 from ocean.prom import Prometheus
 from ocean.runtime.local import LocalRuntime
 from ocean.services import get
@@ -22,6 +23,9 @@ def anyio_backend() -> str:
 
 
 async def test_console_sees_a_stopped_service_go_down(stack: LocalRuntime):
+    # The console shows Prometheus' view: wait until it scrapes every target (a test
+    # before this one may have restarted Prometheus, which then lists none for a moment).
+    list(stack_procedures.wait_for_targets(stack))
     prom = Prometheus.of(stack)
     app = OceanConsole(stack, prom, refresh=REFRESH)
     exporter = f"127.0.0.1:{stack.settings.ports[STOPPED]}"
