@@ -142,8 +142,8 @@ class Snapshot:
 
     def slower_than(self, seconds: float) -> float | None:
         """Requests slower than ``seconds``, when it is a bucket bound (as slo.yaml's
-        latency threshold must be); None when it is not or there were no requests."""
-        if seconds not in self.buckets or not self.buckets:
+        latency threshold must be); None when it is not (or there are no buckets)."""
+        if seconds not in self.buckets:
             return None
         return max(self.buckets.values()) - self.buckets[seconds]
 
