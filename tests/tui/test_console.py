@@ -182,6 +182,17 @@ async def test_the_poll_never_piles_up(runtime):
         assert 3 <= slow.calls <= 8  # ≈ 2 s / (0.3 s fetch + 0.05 s wait)
 
 
+async def test_a_poll_result_that_arrives_after_the_exit_is_dropped(runtime):
+    """A busy machine can deliver a poll's result after the app popped its screens (CI
+    under two CPU hogs: ScreenStackError from the alerts tests); nothing is painted."""
+    app = console(runtime, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+    painted = []
+    app._paint(painted.append)
+    assert painted == []
+
+
 # -- snapshots ------------------------------------------------------------------------------
 
 
