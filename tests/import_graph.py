@@ -26,15 +26,21 @@ class Import:
     line: int
 
 
-def modules(source: Path = SOURCE) -> dict[str, Path]:
-    """Every module under ``source``, by dotted name (a package by its __init__.py)."""
+def modules(source: Path = SOURCE, under: str = "") -> dict[str, Path]:
+    """Every module under ``source`` (or its folder ``under``), by dotted name relative
+    to ``source`` (a package by its __init__.py)."""
     found = {}
-    for path in sorted(source.rglob("*.py")):
+    for path in sorted((source / under).rglob("*.py")):
         parts = list(path.relative_to(source).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()
         found[".".join(parts)] = path
     return found
+
+
+def front_ends() -> dict[str, Path]:
+    """The front ends' modules: the Invoke tasks and the console (tui/)."""
+    return {"tasks": REPO_ROOT / "tasks.py", **modules(REPO_ROOT, "tui")}
 
 
 def _runs(tree: ast.AST) -> Iterator[ast.AST]:

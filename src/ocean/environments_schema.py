@@ -142,7 +142,7 @@ SCHEMA: dict[str, Any] = {
         "ready_timeout": _duration,
         "require_staging_pass": _flag,
         "on_inconclusive": _choice("rollback", "promote"),
-        # The deploy freeze (ocean.rollout.freeze); names and labels are checked
+        # The deploy freeze (ocean.freeze); names and labels are checked
         # against monitoring/rules by ocean.environments.inspect.
         "freeze": {
             "teams": _LABEL_VALUES,

@@ -27,10 +27,10 @@ from typing import Any
 
 from ocean import environments_apply, limits, slo, statedir, textfile
 from ocean.errors import OceanError
+from ocean.freeze import FreezePolicy
 from ocean.model import Build, Step, StepStatus
 from ocean.prom import PromError, Prometheus
 from ocean.rollout.analysis import FAIL, INCONCLUSIVE, Measurement, Snapshot, Thresholds, judge
-from ocean.rollout.freeze import FreezePolicy
 from ocean.rollout.journal import TRAFFIC_MOVED, DeployLocked, Journal, live_after
 from ocean.rollout.probe import Prober
 from ocean.rollout.smoke import smoke
