@@ -22,7 +22,7 @@ from ocean.prom import Prometheus
 from ocean.runtime.local import LocalRuntime
 from tests.helpers import free_port_base
 from tests.tui.recorded import RecordedPrometheus
-from tui.app import OceanConsole
+from tui.app import MAX_BACKOFF_S, OceanConsole
 from tui.screens.backups import BackupsScreen
 from tui.screens.confirm import Ask, TypeToConfirm
 from tui.screens.deploy import DeployScreen
@@ -161,15 +161,24 @@ async def test_unreachable_prometheus_shows_a_banner_and_backs_off(runtime):
     from tests.integration.shop_support import free_port  # a port nothing listens on
 
     prom = Prometheus(f"http://127.0.0.1:{free_port()}", timeout=0.5)
-    app = console(runtime, prom, refresh=1.0)
+    # A 5 s refresh: the retry after the first failure comes 10 s later, so a slow
+    # machine cannot see a second failure before the first is judged (two CPU hogs did).
+    app = console(runtime, prom, refresh=5.0)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        started = time.monotonic()
+        while app.polls < 1 and time.monotonic() - started < 30:
+            await pilot.pause(0.05)
+        await pilot.pause(0.1)
         banner = app.screen.query_one("#banner")
         assert banner.has_class("visible")
         assert "Prometheus unreachable" in str(banner.render())
         assert app.screen.has_class("stale")
-        assert app.health_error[1] == 2.0  # refresh × 2 after the first failure
-        app.failures = 4  # as after four more failures: the backoff is capped
+        assert app.health_error[1] == 10.0  # refresh × 2 after the first failure
+        app.failures = 4  # as after four more failures: the next wait is capped
+        app.poll()
+        while app.polls < 2 and time.monotonic() - started < 60:
+            await pilot.pause(0.05)
+        assert app.health_error[1] == MAX_BACKOFF_S  # not 5 s × 2**5
         prom.close()
 
 
