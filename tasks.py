@@ -365,7 +365,7 @@ def validate(c, json=False, only="", strict=False, install=False, env="", refres
 
     if refresh_catalog:
         from ocean.config import REPO_ROOT
-        from ocean.validate.catalog_capture import refresh
+        from ocean.procedures.catalog import refresh
 
         _run(refresh(_runtime(env), REPO_ROOT), json)
         return

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any, Self
 
 import httpx
+import yaml
 
+from ocean.durations import parse_duration
 from ocean.model import TargetHealth
 
 
@@ -73,8 +75,21 @@ class Prometheus(_StackApi):
         except httpx.HTTPError:
             return False
 
+    def active_targets(self) -> list[dict[str, Any]]:
+        """The active targets as the API gives them (labels, scrape URL, health …)."""
+        return self._get("/api/v1/targets", state="active")["activeTargets"]
+
+    def series(self, match: str, start: float, end: float) -> list[dict[str, str]]:
+        """The label sets of the series ``match`` selects between ``start`` and ``end``."""
+        return self._get("/api/v1/series", **{"match[]": match}, start=start, end=end)
+
+    def scrape_interval_s(self) -> float:
+        """The global scrape interval of the configuration Prometheus runs."""
+        config = yaml.safe_load(self._get("/api/v1/status/config")["yaml"]) or {}
+        interval = (config.get("global") or {}).get("scrape_interval", "1m")  # its default
+        return parse_duration(str(interval))
+
     def targets(self) -> list[TargetHealth]:
-        data = self._get("/api/v1/targets", state="active")
         return [
             TargetHealth(
                 job=target["labels"].get("job", ""),
@@ -83,7 +98,7 @@ class Prometheus(_StackApi):
                 last_scrape=target.get("lastScrape", ""),
                 last_error=target.get("lastError", ""),
             )
-            for target in data["activeTargets"]
+            for target in self.active_targets()
         ]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
