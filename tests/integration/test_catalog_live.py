@@ -16,6 +16,7 @@ import copy
 import pytest
 
 from ocean.config import REPO_ROOT
+from ocean.prom import Prometheus
 from ocean.runtime.local import LocalRuntime
 from ocean.validate import catalog
 from ocean.validate.catalog_capture import capture
@@ -62,3 +63,12 @@ def test_a_doctored_catalog_is_found_stale_by_name(committed, live):
     assert "shop_payment_failures_total: label reason live, not in the catalog" in stale
     assert "shop_gone_total (shop): in the catalog, no longer exported" in stale
     assert len(stale) == 5, stale
+
+
+def test_the_refresh_waits_by_the_scrape_interval_prometheus_runs_with(stack: LocalRuntime):
+    # The refresh sleeps three of them before capturing: read from Prometheus' own
+    # configuration (the rendered prometheus.yml), not guessed from the runtime's name.
+    rendered = (stack.settings.etc / "prometheus.yml").read_text()
+    assert "scrape_interval: 1s" in rendered
+    with Prometheus.of(stack) as prom:
+        assert prom.scrape_interval_s() == 1.0
