@@ -28,8 +28,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ocean.errors import OceanError
+from ocean.prom import PromError
 
 
 @dataclass(frozen=True)
@@ -157,3 +159,39 @@ def _why(s: Signals) -> str:
 
 def _bounds(policy: Policy) -> str:
     return f"{policy.min_workers}..{policy.max_workers}"
+
+
+# The color's signals as Prometheus has them (the shop exports its process' CPU time and
+# its requests in flight, ocean_shop/metrics.py). Summed over the color's processes, then
+# divided by the workers the caller says it runs.
+SIGNAL_QUERIES = {
+    "cpu": 'sum(rate(process_cpu_seconds_total{{job="shop",color="{color}"}}[{window}]))',
+    "in_flight": 'sum(shop_http_requests_in_flight{{color="{color}"}})',
+    "p99_ms": (
+        "1000 * histogram_quantile(0.99, sum by (le) "
+        '(rate(shop_http_request_duration_seconds_bucket{{color="{color}"}}[{window}])))'
+    ),
+}
+
+
+def sample(prom: Any, color: str, workers: int, at: float, window: str = "1m") -> Signals:
+    """One sample of ``color`` from ``prom`` (an ocean.prom.Prometheus); a signal that
+    Prometheus cannot give (unreachable, no series yet) is None."""
+    values: dict[str, float | None] = {}
+    for name, query in SIGNAL_QUERIES.items():
+        try:
+            result = prom.query(query.format(color=color, window=window))
+        except PromError:
+            result = []
+        value = float(result[0]["value"][1]) if result else None
+        # No request in the window: the quantile of nothing is NaN. That is an idle
+        # color (0 ms), not a missing signal, or an idle color would never scale down.
+        values[name] = 0.0 if value is not None and math.isnan(value) else value
+    per_worker = {k: values[k] / workers for k in ("cpu", "in_flight") if values[k] is not None}
+    return Signals(
+        at=at,
+        workers=workers,
+        cpu=per_worker.get("cpu"),
+        in_flight=per_worker.get("in_flight"),
+        p99_ms=values["p99_ms"],
+    )

@@ -232,6 +232,29 @@ async def test_an_injected_500_counts_as_a_5xx_of_its_route() -> None:
 
 
 @pytest.mark.anyio
+async def test_requests_in_flight_count_while_served_and_the_process_cpu_is_exported() -> None:
+    # The autoscaler's signals (issue 22): a request held by injected latency is in flight
+    # until it is answered, whatever its outcome; the process' CPU time is exported.
+    import anyio
+
+    app = create_app(settings())
+    app.state.faults.apply(FaultSettings(error_rate=1.0, latency_ms=300))  # no database here
+    in_flight = ("shop_http_requests_in_flight", (("color", "blue"),))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        assert scrape(app)[in_flight] == 0
+        async with anyio.create_task_group() as tasks:
+            for path in ("/api/products/5", "/version"):
+                tasks.start_soon(client.get, path)
+            await anyio.sleep(0.1)
+            assert scrape(app)[in_flight] == 2
+            scraped = (await client.get("/metrics")).text  # as Prometheus reads it
+            assert 'shop_http_requests_in_flight{color="blue"} 2.0' in scraped
+    assert scrape(app)[in_flight] == 0
+    assert scrape(app)[("process_cpu_seconds_total", ())] > 0
+
+
+@pytest.mark.anyio
 async def test_admin_routes_need_the_admin_listener_and_the_token() -> None:
     app = create_app(settings(admin_token=TOKEN, admin_port=9100))
     transport = httpx.ASGITransport(app=app)

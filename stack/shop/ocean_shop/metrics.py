@@ -6,7 +6,7 @@ several apps in one process without "duplicated timeseries" errors.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 # The API's p99 target is 200 ms, so buckets are dense around it.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0)
@@ -118,6 +118,15 @@ class ShopMetrics:
             "Lock acquisitions given up after SHOP_LOCK_WAIT_MS.",
             registry=self.registry,
         )
+        # The autoscaler's signals (issue 22): how many requests this process is serving
+        # right now, and its CPU time (process_cpu_seconds_total and the other process_*).
+        self.in_flight = Gauge(
+            "shop_http_requests_in_flight",
+            "HTTP requests this process is serving now.",
+            ("color",),
+            registry=self.registry,
+        ).labels(color)
+        ProcessCollector(registry=self.registry)
         self.websockets_open = Gauge(
             "shop_websocket_connections",
             "Open WebSocket order feeds.",

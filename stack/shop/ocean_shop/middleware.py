@@ -24,6 +24,10 @@ class HTTPMetricsMiddleware:
             return
 
         start = perf_counter()
+        # The scrape reading the gauge is not load: it would count itself on every scrape.
+        counted = scope["path"] != "/metrics"
+        if counted:
+            self.metrics.in_flight.inc()
         # An exception escaping the app becomes a 500 in the error middleware
         # outside this one, so that is the status to count if none was sent.
         status = 500
@@ -37,6 +41,8 @@ class HTTPMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            if counted:
+                self.metrics.in_flight.dec()
             # The router stores the matched route in the (shared) scope; its
             # path is the template, e.g. /api/products/{id}, which keeps ids
             # out of label values. No match (404) means no route.
