@@ -24,7 +24,7 @@ from ocean.procedures import stack as procedures
 from ocean.prom import Prometheus
 from ocean.runtime.local import LocalRuntime
 from ocean.services import get
-from ocean.validate.monitoring_checks import alertmanager_problems
+from ocean.validate.alertmanager_checks import alertmanager_problems
 from tests.conftest import make_runtime
 from tests.helpers import free_port_base, metric_value, wait_for_delivery
 

@@ -16,7 +16,7 @@ import yaml
 
 from ocean.config import REPO_ROOT
 from ocean.validate.core import program as _tool
-from ocean.validate.monitoring_checks import promtool_rule_errors
+from ocean.validate.rule_checks import promtool_rule_errors
 
 RULES_DIR = REPO_ROOT / "monitoring" / "rules"
 TESTS_DIR = RULES_DIR / "tests"

@@ -18,8 +18,8 @@ panel over 30 d, say): that documents the window on the dashboard itself.
 
 The helpers (PromQL tokeniser ``metric_names``, dashboard walking, the datasource and
 ``$__rate_interval`` rules, ``check_expressions``) live in
-``ocean.validate.monitoring_checks``, which ``invoke validate`` runs; ``metric_names`` is
-re-exported here for the live check
+``ocean.validate.dashboard_checks`` and ``ocean.validate.promql``, which ``invoke
+validate`` runs; ``metric_names`` is re-exported here for the live check
 (tests/integration/test_monitoring_live.py) to list the metric names an expression
 reads.
 """
@@ -35,19 +35,21 @@ import pytest
 import yaml
 
 from ocean.config import REPO_ROOT
-from ocean.validate.monitoring_checks import (
-    GRAFANA_DURATIONS,
-    PLACEHOLDER,
+from ocean.validate.dashboard_checks import (
     all_panels,
     datasource_problems,
     expressions,
+    rate_interval_problems,
+)
+from ocean.validate.dashboard_checks import dashboard_files as _dashboard_files
+from ocean.validate.promql import (
+    GRAFANA_DURATIONS,
+    PLACEHOLDER,
     metric_names,
     range_selectors,
-    rate_interval_problems,
     substitute_variables,
 )
-from ocean.validate.monitoring_checks import check_expressions as _check_expressions
-from ocean.validate.monitoring_checks import dashboard_files as _dashboard_files
+from ocean.validate.promql import check_expressions as _check_expressions
 
 MONITORING = REPO_ROOT / "monitoring"
 DASHBOARDS = MONITORING / "dashboards"

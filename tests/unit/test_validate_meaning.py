@@ -18,7 +18,7 @@ import pytest
 
 from ocean.config import REPO_ROOT
 from ocean.model import Finding
-from ocean.validate import core, monitoring_checks, stack_checks
+from ocean.validate import core, rule_checks, stack_checks
 from ocean.validate.core import program
 from ocean.validate.template_lines import TemplateLines
 
@@ -242,12 +242,10 @@ def test_lint_policy_other_lints_are_warnings(tmp_path: Path):
     rules = tmp_path / "x.rules.yml"
     rules.write_text("groups: []\n")
     output = "Checking x\n  FAILED:\nlint error something new promtool learnt\n"
-    (problem,) = monitoring_checks.rule_output_problems(rules, 0, output)
+    (problem,) = rule_checks.rule_output_problems(rules, 0, output)
     assert (problem.severity, problem.line) == ("warning", None)
     assert "something new promtool learnt" in problem.message and problem.hint
-    assert (
-        monitoring_checks.rule_output_problems(rules, 0, "Checking x\n  SUCCESS: 0 rules\n") == []
-    )
+    assert rule_checks.rule_output_problems(rules, 0, "Checking x\n  SUCCESS: 0 rules\n") == []
 
 
 # -- class 9: yamllint style is a warning on a file that parses ------------------------
@@ -279,14 +277,14 @@ def test_rule_test_key_covers_only_the_rule_files_loaded(repo: Path):
     assert promtool
     tests = repo / "monitoring/rules/tests"
     files = {p.name: p for p in tests.glob("*.yml")}
-    before = {name: monitoring_checks.rule_test_key(promtool, p) for name, p in files.items()}
+    before = {name: rule_checks.rule_test_key(promtool, p) for name, p in files.items()}
     (repo / "monitoring/rules/shop.rules.yml").write_text(
         (repo / "monitoring/rules/shop.rules.yml").read_text() + "# edited\n"
     )
-    after = {name: monitoring_checks.rule_test_key(promtool, p) for name, p in files.items()}
+    after = {name: rule_checks.rule_test_key(promtool, p) for name, p in files.items()}
     changed = {name for name in files if before[name] != after[name]}
     assert changed == {"slo.test.yml"}  # the one test file that loads shop.rules.yml
-    assert monitoring_checks.loaded_rule_files(files["slo.test.yml"]) == [
+    assert rule_checks.loaded_rule_files(files["slo.test.yml"]) == [
         tests / "../shop.rules.yml",
         tests / "../slo.rules.yml",
     ]
@@ -300,13 +298,13 @@ def test_an_edited_rule_file_reruns_only_its_tests(repo: Path, tmp_path: Path, m
             path.unlink()
     assert run_check(repo, "promtool-test-rules") == []
     ran: list[str] = []
-    real_run = monitoring_checks._run
+    real_run = rule_checks.run_tool
 
     def recording(args, cwd=None, env=None):
         ran.append(args[-1])
         return real_run(args, cwd=cwd, env=env)
 
-    monkeypatch.setattr(monitoring_checks, "_run", recording)
+    monkeypatch.setattr(rule_checks, "run_tool", recording)
     edit(
         repo,
         RULES,

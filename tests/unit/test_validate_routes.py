@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from ocean.config import REPO_ROOT
 from ocean.errors import OceanError
 from ocean.model import Finding
-from ocean.validate import core, monitoring_checks
+from ocean.validate import alertmanager_checks, core
 from ocean.validate import route_reachability as rr
 from ocean.validate.alertmanager_shape import shape_problems
 from ocean.validate.amtool_output import amtool_reason
@@ -302,7 +302,7 @@ def test_a_config_of_the_wrong_shape_gives_findings(repo: Path, monkeypatch, tex
     if with_amtool and AMTOOL is None:
         pytest.skip("amtool not installed")
     if not with_amtool:
-        monkeypatch.setattr(monitoring_checks, "program", lambda name: None)
+        monkeypatch.setattr(alertmanager_checks, "program", lambda name: None)
     (repo / AM).write_text(text)
     found = core.run(repo, {"alertmanager"})
     assert found, "a broken config passed"
@@ -384,7 +384,7 @@ def _judge(config: object) -> None:
         return  # a bad duration: alertmanager-config reports it (amtool's reason)
     rr.reachability_findings(tree, rendered, ALERTS)
     rr.inhibit_findings(rendered, ALERTS)
-    monitoring_checks.alertmanager_problems(config)
+    alertmanager_checks.alertmanager_problems(config)
 
 
 ALERTS = rr.alerts_of(REPO_ROOT)

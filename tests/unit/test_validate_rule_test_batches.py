@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ocean.config import REPO_ROOT
-from ocean.validate import core, monitoring_checks, rule_test_batches
+from ocean.validate import core, rule_checks, rule_test_batches
 from ocean.validate.core import program
 
 TESTS = "monitoring/rules/tests"
@@ -69,13 +69,13 @@ def test_check_rules_runs_one_promtool_when_clean_and_each_file_otherwise(
 ):
     shutil.copytree(REPO_ROOT / "monitoring", tmp_path / "monitoring")
     ran: list[list[str]] = []
-    real_run = monitoring_checks._run
+    real_run = rule_checks.run_tool
 
     def recording(args, cwd=None, env=None):
         ran.append(args)
         return real_run(args, cwd=cwd, env=env)
 
-    monkeypatch.setattr(monitoring_checks, "_run", recording)
+    monkeypatch.setattr(rule_checks, "run_tool", recording)
     check = core.registry()["promtool-check-rules"]
     assert check.fn(tmp_path) == []
     assert len(ran) == 1  # every rule file in one process

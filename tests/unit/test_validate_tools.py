@@ -8,7 +8,14 @@ import builtins
 import pytest
 
 from ocean.config import REPO_ROOT
-from ocean.validate import core, monitoring_checks, stack_checks
+from ocean.validate import (
+    alertmanager_checks,
+    core,
+    dashboard_checks,
+    prometheus_checks,
+    rule_checks,
+    stack_checks,
+)
 
 PROGRAM_CHECKS = {
     "prometheus-config",
@@ -23,8 +30,14 @@ PROGRAM_CHECKS = {
 
 
 def test_missing_programs_are_errors(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(monitoring_checks, "program", lambda name: None)
-    monkeypatch.setattr(stack_checks, "program", lambda name: None)
+    for module in (
+        prometheus_checks,
+        rule_checks,
+        alertmanager_checks,
+        dashboard_checks,
+        stack_checks,
+    ):
+        monkeypatch.setattr(module, "program", lambda name: None)
     findings = core.run(REPO_ROOT)
     missing = [f for f in findings if "is not installed" in f.message]
     assert {f.check for f in missing} == PROGRAM_CHECKS

@@ -33,7 +33,7 @@ install it; ``./ocean up`` installs the programs, ``pip install -e '.[dev]'`` th
 libraries.
 
 Modules holding checks register them on import; ``registry()`` imports every module
-of this package whose name ends in ``_checks`` (``monitoring_checks``, ``stack_checks``,
+of this package whose name ends in ``_checks`` (``rule_checks``, ``stack_checks``,
 …): a new module of checks needs no list to be edited, and the fuzz test
 (tests/unit/test_validate_fuzz.py) feeds its checks generated documents at once.
 
@@ -75,7 +75,10 @@ FUZZ_DEFAULT_INPUTS = (
 # Modules of checks, imported first in this order; every other ``*_checks`` module of the
 # package is imported after them (``_check_modules``), so a new one needs no entry here.
 _MODULES = (
-    "ocean.validate.monitoring_checks",
+    "ocean.validate.prometheus_checks",
+    "ocean.validate.rule_checks",
+    "ocean.validate.alertmanager_checks",
+    "ocean.validate.dashboard_checks",
     "ocean.validate.stack_checks",
     "ocean.validate.compose_checks",
     "ocean.validate.environment_checks",

@@ -32,9 +32,10 @@ import yaml
 from ocean.model import Finding
 from ocean.render import render
 from ocean.validate import yaml_nodes
-from ocean.validate.core import check
+from ocean.validate.core import check, program
 from ocean.validate.rendering import local_context
 from ocean.validate.template_lines import TemplateLines
+from ocean.validate.tools import missing_package, render_into, render_template, run_tool
 from ocean.validate.yaml_nodes import entries, get, is_null, line_of, text, value
 
 PROMETHEUS_TEMPLATE = "monitoring/prometheus/prometheus.yml"
@@ -374,3 +375,56 @@ def scrape_jobs(root: Path) -> list[Finding]:
             return [config]
         problems = target_problems(config.node, service_ports())
     return [_finding(name, kind, config.template_line(p.line), p.message, p.hint) for p in problems]
+
+
+# ---------------------------------------------------------------------------------------
+# `promtool check config` on the rendered file
+
+
+PROMETHEUS_TEMPLATE = "monitoring/prometheus/prometheus.yml"
+_PROMTOOL_LINE = re.compile(r"line (\d+)")
+
+
+@check(kind="prometheus", name="prometheus-config", inputs=(PROMETHEUS_TEMPLATE,))
+def prometheus_config(root: Path) -> list[Finding]:
+    """Render prometheus.yml and run `promtool check config` on it (rule files included)."""
+    promtool = program("promtool")
+    if promtool is None:
+        return missing_package("promtool", "prometheus-config", "prometheus", "prometheus")
+    with tempfile.TemporaryDirectory(prefix="ocean-validate-") as tmp:
+        path, found = render_into(
+            root,
+            Path(tmp),
+            PROMETHEUS_TEMPLATE,
+            "prometheus.yml",
+            "prometheus-config",
+            "prometheus",
+        )
+        if path is None:
+            return found
+        result = run_tool([promtool, "check", "config", str(path)])
+        if result.returncode == 0:
+            return []
+        output = (result.stdout + result.stderr).replace(tmp + "/", "")
+        match = _PROMTOOL_LINE.search(output)
+        message = " ".join(line.strip() for line in output.splitlines() if line.strip())
+        message = message or f"promtool check config exited {result.returncode}, saying nothing"
+        return [
+            Finding(
+                "prometheus-config",
+                "prometheus",
+                "error",
+                PROMETHEUS_TEMPLATE,
+                int(match.group(1)) or None if match else None,
+                message[:500],
+                "line numbers are those of the rendered file; "
+                "promtool check config shows the rendered error",
+            )
+        ]
+
+
+def rendered_prometheus(root: Path) -> tuple[dict, Path]:
+    """(parsed rendered prometheus.yml, the targets dir) — caller removes nothing: tmp."""
+    tmp = Path(tempfile.mkdtemp(prefix="ocean-validate-"))
+    ctx = local_context(root, tmp)
+    return yaml_nodes.load(render_template(root, PROMETHEUS_TEMPLATE, ctx)), tmp

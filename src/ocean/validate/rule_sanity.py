@@ -39,7 +39,7 @@ from ocean.model import Finding
 from ocean.validate import yaml_nodes
 from ocean.validate.alert_rules import Rule, duration_seconds, load_rules, prometheus_settings
 from ocean.validate.core import check
-from ocean.validate.monitoring_checks import metric_names, range_selectors
+from ocean.validate.promql import metric_names, range_selectors
 from ocean.validate.template_lines import node_line
 
 CHECK = "rule-for"

@@ -302,7 +302,7 @@ def dashboard_queries(root: Path) -> Iterator[Query]:
 
 
 def _dashboard_file_queries(root: Path, path: Path) -> Iterator[Query]:
-    from ocean.validate.monitoring_checks import expressions
+    from ocean.validate.dashboard_checks import expressions
 
     text = path.read_text()
     try:
