@@ -16,6 +16,7 @@ from ocean.errors import OceanError
 from ocean.freeze import FreezePolicy, problems, rule_labels
 from ocean.model import StepStatus
 from ocean.procedures import deploy as deploys
+from ocean.procedures import deploy_gates
 from ocean.rollout.journal import Journal
 from ocean.validate import run
 from tests.unit.test_environments import _one_problem, defs  # noqa: F401 (fixture)
@@ -214,7 +215,7 @@ def _preflight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alerts: list[dic
     opts = deploys.DeployOptions(color="green", force=force, validate=False)
     steps = []
     try:
-        for step in deploys._preflight(runtime, opts, journal, record):
+        for step in deploy_gates.preflight(runtime, opts, journal, record):
             steps.append(step)
     finally:
         record = journal.read()

@@ -403,7 +403,7 @@ def restore(runtime: Runtime, backup_id: str, yes: bool, validate: bool = True) 
     with Journal(runtime.settings.state_dir).lock(f"restore {backup_id}"):
         manifest = yield from _preflight(runtime, store, set_dir)
         if validate:
-            from ocean.procedures.deploy import validation_gate
+            from ocean.procedures.deploy_gates import validation_gate
 
             yield from validation_gate(runtime)
         started = time.monotonic()
