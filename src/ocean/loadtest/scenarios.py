@@ -43,6 +43,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("database", "searches, deep pages, order lookups: PostgreSQL", 10, 30),
         Scenario("websocket", "many open order feeds", 100, 30),
         Scenario("performance", "SLO validation: a browse/buy mix at --rate", 200, 120, 50),
+        Scenario("shoppers", "storefront visits, 7% carts, 2% orders; 5-15 s think time", 100, 60),
     )
 }
 
