@@ -20,6 +20,7 @@ import hmac
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ocean.errors import OceanError
+from ocean.fsys import open_private
+from ocean.runtime.procfs import signal_on_parent_death
 
 CHUNK = 1 << 20
 # What gpg says when the home's agent closed on it (see BackupKeys.decrypt).
@@ -165,13 +168,14 @@ class BackupKeys:
             stdin=source,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=signal_on_parent_death(signal.SIGTERM),  # not left running by a kill
         )
         errors: list[bytes] = []
         reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
         reader.start()
         digest, size = hashlib.sha256(), 0
         try:
-            with dst.open("wb") as out:
+            with open_private(dst) as out:  # plain text when decrypting
                 assert proc.stdout is not None  # nosec B101  # narrows a type for the checker only
                 while chunk := proc.stdout.read(CHUNK):
                     digest.update(chunk)
@@ -206,6 +210,10 @@ class BackupKeys:
             yield
         finally:
             self._stop_agent()
+
+    def stop_agent(self) -> None:
+        """Stop the home's gpg-agent (one a killed decrypt left running)."""
+        self._stop_agent()
 
     def _stop_agent(self) -> None:
         gpgconf = shutil.which("gpgconf")

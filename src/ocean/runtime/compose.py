@@ -29,6 +29,7 @@ from typing import Any
 
 from ocean.config import REPO_ROOT, Settings
 from ocean.errors import OceanError
+from ocean.fsys import write_private
 from ocean.model import Build, ServiceStatus, Step, StepStatus
 from ocean.render import write_atomic
 from ocean.runtime import builds, compose_files, engine
@@ -483,8 +484,8 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
         path = self.settings.logs / f"{service.name}.log"
         info = self._containers().get(service.name)
         if info:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(info["container"].logs(stdout=True, stderr=True, tail=5000))
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_private(path, info["container"].logs(stdout=True, stderr=True, tail=5000))
         return path
 
     def log_lines(

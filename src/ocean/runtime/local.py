@@ -46,17 +46,15 @@ from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
 from ocean.render import render, write_atomic
-from ocean.runtime import builds, logtail, packages, scrape_sockets
+from ocean.runtime import builds, logtail, packages, private_state, scrape_sockets
 from ocean.runtime.local_backup import LocalBackup
+from ocean.runtime.private_state import NGINX_WORKER_USER, PG_USER
 from ocean.runtime.procfs import read_stat
 from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
 from ocean.services import BY_NAME, COLORS, SERVICES, Service
 
-PG_USER = "postgres"
 # Services whose port nginx serves (basic auth) in front of their private unix socket.
 FRONTED_BY_NGINX = ("nginx-exporter",)
-# Debian's nginx runs its workers as nobody when the master is root (no `user` directive).
-NGINX_WORKER_USER = "nobody"
 NODE_COLLECTORS = (
     "cpu",
     "diskstats",
@@ -301,24 +299,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def prepare(self, services: list[Service]) -> Iterator[Step]:
         s = self.settings
-        for directory in (
-            s.etc,
-            s.data,
-            s.logs,
-            s.run,
-            s.etc / "targets",
-            s.data / "textfile",
-            s.data / "inbox",
-            s.state_dir / "nginx" / "tmp",
-            s.state_dir / "nginx" / "cache",
-            s.state_dir / "nginx" / "www",
-        ):
-            directory.mkdir(parents=True, exist_ok=True)
-        (s.state_dir / "nginx" / "www").chmod(0o755)  # nginx's workers read the assets
-        if self.as_root and any(service.name == "nginx" for service in services):
-            # nginx hands its micro-cache dir to its unprivileged workers, which must
-            # be able to reach it (the state dir may sit under a 0700 directory).
-            _grant_traverse(s.state_dir / "nginx", NGINX_WORKER_USER)
+        # Private, with ACL grants for the services' users (runtime/private_state.py).
+        private_state.prepare(s, self.as_root, {service.name for service in services})
         self._secrets = secrets.load_or_create(s.secrets_file)
         if any(service.name in ("nginx", *FRONTED_BY_NGINX) for service in services):
             sockets = self.scrape_sockets()
@@ -326,7 +308,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             # same user) to nginx's: nobody else may enter (runtime/scrape_sockets.py).
             scrape_sockets.prepare(sockets, self._scrape_socket_owner())
             if self.as_root:
-                _grant_traverse(sockets.directory, NGINX_WORKER_USER)
+                private_state.grant_traverse(sockets.directory, NGINX_WORKER_USER)
         yield self._ensure_tls()
         changed = self._render_configs()
         yield Step("render configs", detail=f"{changed} changed" if changed else "up to date")
@@ -545,7 +527,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 [f"shop-{self.live_color()}"]
             )
         files.update(self._rule_files())
-        changed = sum(write_atomic(path, text) for path, text in files.items())
+        group = {s.etc / "postgresql.conf": private_state.pg_config_group(self.as_root)}
+        changed = sum(write_atomic(p, text, group=group.get(p)) for p, text in files.items())
         changed += sum(write_atomic(path, text, mode=0o600) for path, text in private.items())
         # 0600: webhook URLs may carry tokens (Alertmanager 0.25 has no url_file).
         changed += write_atomic(
@@ -554,7 +537,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             mode=0o600,
         )
         for name in ("redis-master", "redis-replica", "prometheus", "alertmanager"):
-            (s.data / name).mkdir(parents=True, exist_ok=True)
+            (s.data / name).mkdir(mode=0o700, parents=True, exist_ok=True)
         supervisord_conf = render(
             "stack/supervisor/supervisord.conf",
             {
@@ -681,6 +664,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                     "--port",
                     str(ports["nginx-http"]),
                     *(arg for name in FRONTED_BY_NGINX for arg in ("--port", str(ports[name]))),
+                    f"--private-socket={sockets.nginx_status}",  # nginx makes it 0666
                     "--",
                     self._bin("nginx"),
                     "-p",
@@ -826,7 +810,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         started = time.monotonic()
         owner = self._pg_owner()
         if self.as_root:
-            _grant_traverse(pg_dir.parent, PG_USER)
+            private_state.grant_traverse(pg_dir.parent, PG_USER)
         pg_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         pwfile = self.settings.data / ".pg-initial-password"
         write_atomic(pwfile, self._secret("POSTGRES_PASSWORD") + "\n", mode=0o600)
@@ -1121,6 +1105,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         if self.supervisor.alive():
             raise OceanError("the stack is running: run ./ocean down first")
         state = self.settings.state_dir
+        self.sweep_scratch(everything=True)  # a killed verify's scratch server, too
         if state.exists():
             shutil.rmtree(state)
         self.supervisor.socket.unlink(missing_ok=True)
@@ -1461,25 +1446,6 @@ def _who_listens(port: int) -> str:
     out = subprocess.run([ss, "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
     match = re.search(r'\(\("([^"]+)",pid=(\d+)', out)
     return f" (pid {match.group(2)}, {match.group(1)})" if match else ""
-
-
-def _grant_traverse(path: Path, user: str) -> None:
-    """Let ``user`` pass through every parent of ``path`` (search only, no read).
-
-    PostgreSQL must run as its own user, and a checkout may sit under a 0700 home.
-    An ACL entry for that one user is the narrowest grant that makes it reachable.
-    """
-    uid = pwd.getpwnam(user).pw_uid
-    for parent in [path, *path.parents]:
-        st = parent.stat()
-        if st.st_mode & 0o001 or st.st_uid == uid:
-            continue
-        setfacl = shutil.which("setfacl")
-        if not setfacl:
-            raise OceanError(
-                f"{user} cannot reach {parent}: install the acl package or chmod o+x {parent}"
-            )
-        subprocess.run([setfacl, "-m", f"u:{user}:x", str(parent)], check=True)
 
 
 def _wait_pid_gone(pid: int, timeout: float) -> None:
