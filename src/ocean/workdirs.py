@@ -18,10 +18,12 @@ lock follows it through a rename (``.partial-<id>`` becoming the set).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -37,9 +39,19 @@ def claim(path: Path, keep: bool = False) -> Iterator[Path]:
     """Make ``path`` (a new directory, 0700), hold it while the block runs, then remove
     it, whatever ends the block (``keep``: unless the block ended normally, for a
     directory the block renames into place)."""
-    path.mkdir(mode=DIR_MODE, parents=True)
-    os.chmod(path, DIR_MODE)  # whatever the umask did to the mode asked for
-    fd = lock(path)
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        raise FileExistsError(errno.EEXIST, "work dir exists already", str(path))
+    # Made and locked under a name no sweep looks at, then renamed (the lock follows):
+    # a sweep must never find it unlocked.
+    new = Path(tempfile.mkdtemp(prefix=".new-", dir=path.parent))  # 0700
+    fd = lock(new)
+    try:
+        os.rename(new, path)
+    except BaseException:
+        os.close(fd)
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     try:
         yield path
     except BaseException:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +31,7 @@ import redis
 
 from ocean import workdirs
 from ocean.errors import OceanError
-from ocean.fsys import copy_private, open_private
+from ocean.fsys import copy_private, open_private, private_dir
 from ocean.render import write_atomic
 from ocean.runtime.private_state import grant_traverse
 from ocean.runtime.procfs import signal_on_parent_death
@@ -132,16 +132,9 @@ class LocalScratch:
     def _scratch_dir(self, what: str) -> Iterator[Path]:
         """A new private directory below <state>/scratch, held while the block runs
         (ocean/workdirs.py), removed when it ends."""
-        base = self.settings.state_dir / SCRATCH
-        base.mkdir(mode=workdirs.DIR_MODE, parents=True, exist_ok=True)
-        os.chmod(base, workdirs.DIR_MODE)
-        path = Path(tempfile.mkdtemp(prefix=f"{what}-", dir=base))  # 0700
-        fd = workdirs.lock(path)
-        try:
+        base = private_dir(self.settings.state_dir / SCRATCH)
+        with workdirs.claim(base / f"{what}-{secrets.token_hex(4)}") as path:
             yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-            os.close(fd)
 
     @contextmanager
     def _scratch_redis(self, rdb: Path) -> Iterator[redis.Redis]:
