@@ -7,6 +7,8 @@
 - Medium 5: `kill -9` of backup-verify while its scratch PostgreSQL runs leaves no
   scratch server running, verified.json does not say ok, and the next verify succeeds
   and sweeps the leftovers; `down --purge` stops a scratch server that still runs.
+- Medium 4: `kill -9` of backup midway leaves no pg_dump or gpg writing on, and the
+  next backup removes the plain partial set.
 """
 
 from __future__ import annotations
@@ -102,15 +104,10 @@ def test_a_killed_verify_leaves_no_scratch_server_and_is_not_ok(stack: LocalRunt
     assert cli(runtime, "backup-verify", manifest.id).returncode == 0
     assert verified(runtime, manifest.id)["status"] == "ok"
 
-    env = {
-        **os.environ,
-        "OCEAN_STATE_DIR": str(runtime.settings.state_dir),
-        "OCEAN_PORT_BASE": str(runtime.settings.ports.base),
-    }
     task = subprocess.Popen(
         [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT),
          "backup-verify", manifest.id],
-        env=env,
+        env=task_env(runtime),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -143,6 +140,65 @@ def test_a_killed_verify_leaves_no_scratch_server_and_is_not_ok(stack: LocalRunt
     assert verified(runtime, manifest.id)["status"] == "ok"
     assert not list(runtime.backup_location().glob(".verify-*"))
     assert not list((runtime.settings.state_dir / "scratch").iterdir())
+
+
+def test_a_killed_backups_plain_dump_is_swept_by_the_next_backup(stack: LocalRuntime):
+    runtime = stack
+    root = runtime.backup_location()
+    task = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), "backup"],
+        env=task_env(runtime),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(root.glob(".partial-*/postgres.dump*")):  # pg_dump has begun
+            assert task.poll() is None, "the backup ended before it was killed"
+            assert time.monotonic() < deadline, "no partial set within 60 s"
+            time.sleep(0.005)
+        task.send_signal(signal.SIGKILL)
+        task.wait()
+    finally:
+        if task.poll() is None:
+            task.kill()
+            task.wait()
+    left = list(root.glob(".partial-*"))
+    assert left  # what the kill left, plain dump and all
+    deadline = time.monotonic() + 10
+    while (working := holders_below(left)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not working, f"processes still write the killed backup's files: {working}"
+
+    again = cli(runtime, "backup", "--json")
+    assert again.returncode == 0, again.stderr
+    assert any(s["name"] == "sweep" for s in json.loads(again.stdout)["steps"])
+    assert not list(root.glob(".partial-*"))
+
+
+def task_env(runtime: LocalRuntime) -> dict[str, str]:
+    return {
+        **os.environ,
+        "OCEAN_STATE_DIR": str(runtime.settings.state_dir),
+        "OCEAN_PORT_BASE": str(runtime.settings.ports.base),
+    }
+
+
+def holders_below(paths: list[Path]) -> list[str]:
+    """Live processes with a file open below ``paths`` (pid and name)."""
+    roots = [os.path.realpath(p) + os.sep for p in paths]
+    found = []
+    for entry in Path("/proc").iterdir():
+        stat = read_stat(entry.name) if entry.name.isdigit() else None
+        if stat is None or stat.state == "Z":
+            continue
+        try:
+            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(t.startswith(root) for t in targets for root in roots):
+            found.append(f"{entry.name} {stat.comm}")
+    return found
 
 
 def test_down_purge_stops_a_scratch_server_that_still_runs(stack: LocalRuntime):
