@@ -95,7 +95,12 @@ def test_nothing_in_the_state_dir_is_readable_by_others(stack: LocalRuntime):
 
     list(backups.restore(runtime, manifest.id, yes=True, validate=False))
     assert readable_by_others(state) == [], "after a restore"
-    assert runtime.color_ready(runtime.live_color())  # and the stack still serves
+    assert runtime.color_ready(runtime.live_color())  # and the stack still serves,
+    # its assets too: nginx's workers (nobody, as we are root) read them through an ACL.
+    asset = next((state / "nginx" / "www" / "static").iterdir())
+    with runtime.http("nginx", timeout=10) as front:
+        served = front.get(f"/static/{asset.name}")
+    assert served.status_code == 200 and served.content == asset.read_bytes()
 
 
 def test_a_killed_verify_leaves_no_scratch_server_and_is_not_ok(stack: LocalRuntime):
