@@ -39,7 +39,8 @@ def test_an_older_state_dir_is_made_private_on_the_next_up(tmp_path: Path):
         os.chmod(state / name, 0o644)
     private_state.prepare(settings, as_root=False, services={"postgres", "nginx"})
     assert others_may_read(state) == []
-    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE(state.stat().st_mode) == 0o750  # others' bits gone, no more
+    assert stat.S_IMODE((state / "etc").stat().st_mode) == 0o700  # made now
     assert stat.S_IMODE((state / "logs" / "supervisord.log").stat().st_mode) == 0o600
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ocean.config import Settings
 from ocean.errors import OceanError
-from ocean.fsys import PRIVATE_FILE, private_dir, remove_other_access
+from ocean.fsys import PRIVATE_DIR, PRIVATE_FILE, remove_other_access
 
 PG_USER = "postgres"
 # Debian's nginx runs its workers as nobody when the master is root (no `user` directive).
@@ -52,7 +52,10 @@ def prepare(settings: Settings, as_root: bool, services: set[str]) -> None:
         s.state_dir / "nginx" / "cache",
         www,
     ):
-        private_dir(directory)
+        # New ones 0700 (each parent is made first, in this order). Existing ones keep
+        # their owner and group bits (with ACL entries those are the mask: resetting
+        # it would shut nginx's workers out of www until grant_read below).
+        directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
     remove_other_access(s.state_dir)  # what older versions wrote
     # supervisord opens its own log before its umask applies (it rotates under it).
     os.close(os.open(s.logs / "supervisord.log", os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
