@@ -105,10 +105,11 @@ def sweep(parent: Path, prefixes: Iterable[str]) -> list[Path]:
     return gone
 
 
-def holders(paths: Iterable[Path]) -> set[int]:
-    """Processes (not this one) whose working directory or an open file lies below one
-    of ``paths``: a scratch PostgreSQL or Redis (each runs in its data directory), a
-    pg_dump still writing a dump, a gpg still writing plain text."""
+def holders(paths: Iterable[Path], open_files: bool = True) -> set[int]:
+    """Processes (not this one) whose working directory (or, with ``open_files``, an
+    open file) lies below one of ``paths``: a scratch PostgreSQL or Redis (each runs in
+    its data directory), a pg_dump still writing a dump, a gpg still writing plain
+    text."""
     roots = [os.path.realpath(p) for p in paths]
 
     def below(target: str) -> bool:
@@ -123,7 +124,7 @@ def holders(paths: Iterable[Path]) -> set[int]:
             if below(os.readlink(proc / "cwd")):
                 found.add(pid)
                 continue
-            for fd in (proc / "fd").iterdir():
+            for fd in (proc / "fd").iterdir() if open_files else ():
                 with contextlib.suppress(OSError):
                     if below(os.readlink(fd)):
                         found.add(pid)
@@ -133,11 +134,13 @@ def holders(paths: Iterable[Path]) -> set[int]:
     return found
 
 
-def kill_holders(paths: Iterable[Path], timeout: float = KILL_TIMEOUT) -> set[int]:
+def kill_holders(
+    paths: Iterable[Path], open_files: bool = True, timeout: float = KILL_TIMEOUT
+) -> set[int]:
     """SIGKILL every process :func:`holders` finds and wait until each is gone (a zombie
     counts as gone: PID 1 here reaps slowly). Their data is about to be deleted, so
     nothing is lost that a clean stop would have kept."""
-    pids = holders(paths)
+    pids = holders(paths, open_files)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
