@@ -32,6 +32,9 @@ from ocean.fsys import open_private
 from ocean.runtime.procfs import signal_on_parent_death
 
 CHUNK = 1 << 20
+# gpg makes its keyring (pubring.kbx) 0644 under the usual umask: the key dir is the
+# state dir's, private to its user (issue 25).
+GPG_UMASK = 0o077
 # What gpg says when the home's agent closed on it (see BackupKeys.decrypt).
 AGENT_LOST = "can't connect to the agent"
 KEY_PARAMS = """%no-protection
@@ -125,6 +128,7 @@ class BackupKeys:
             [_gpg_bin(), "--homedir", str(self.gnupg), "--batch", "--with-colons", listing, who],
             capture_output=True,
             text=True,
+            umask=GPG_UMASK,
         )
         if result.returncode != 0:
             return None
@@ -169,6 +173,7 @@ class BackupKeys:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             preexec_fn=signal_on_parent_death(signal.SIGTERM),  # not left running by a kill
+            umask=GPG_UMASK,
         )
         errors: list[bytes] = []
         reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
@@ -198,6 +203,7 @@ class BackupKeys:
             input=stdin,
             capture_output=True,
             text=True,
+            umask=GPG_UMASK,
         )
         if result.returncode != 0:
             raise OceanError(f"gpg could not {what}: {result.stderr.strip()}")
