@@ -109,26 +109,9 @@ def test_a_killed_verify_leaves_no_scratch_server_and_is_not_ok(stack: LocalRunt
     assert cli(runtime, "backup-verify", manifest.id).returncode == 0
     assert verified(runtime, manifest.id)["status"] == "ok"
 
-    task = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT),
-         "backup-verify", manifest.id],
-        env=task_env(runtime),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not scratch_servers(runtime):  # its scratch PostgreSQL runs
-            assert task.poll() is None, "the verify ended before its scratch server ran"
-            assert time.monotonic() < deadline, "no scratch server within 60 s"
-            time.sleep(0.05)
-        running = scratch_servers(runtime)
-        task.send_signal(signal.SIGKILL)
-        task.wait()
-    finally:
-        if task.poll() is None:
-            task.kill()
-            task.wait()
+    running = kill_task_when(
+        runtime, ["backup-verify", manifest.id], lambda: scratch_servers(runtime), 0.05
+    )  # its scratch PostgreSQL runs
 
     deadline = time.monotonic() + 10
     while (left := scratch_servers(runtime)) and time.monotonic() < deadline:
@@ -150,24 +133,8 @@ def test_a_killed_verify_leaves_no_scratch_server_and_is_not_ok(stack: LocalRunt
 def test_a_killed_backups_plain_dump_is_swept_by_the_next_backup(stack: LocalRuntime):
     runtime = stack
     root = runtime.backup_location()
-    task = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), "backup"],
-        env=task_env(runtime),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not list(root.glob(".partial-*/postgres.dump*")):  # pg_dump has begun
-            assert task.poll() is None, "the backup ended before it was killed"
-            assert time.monotonic() < deadline, "no partial set within 60 s"
-            time.sleep(0.005)
-        task.send_signal(signal.SIGKILL)
-        task.wait()
-    finally:
-        if task.poll() is None:
-            task.kill()
-            task.wait()
+    begun = lambda: list(root.glob(".partial-*/postgres.dump*"))  # noqa: E731
+    kill_task_when(runtime, ["backup"], begun, 0.005)  # pg_dump has begun
     left = list(root.glob(".partial-*"))
     assert left  # what the kill left, plain dump and all
     deadline = time.monotonic() + 10
@@ -179,6 +146,30 @@ def test_a_killed_backups_plain_dump_is_swept_by_the_next_backup(stack: LocalRun
     assert again.returncode == 0, again.stderr
     assert any(s["name"] == "sweep" for s in json.loads(again.stdout)["steps"])
     assert not list(root.glob(".partial-*"))
+
+
+def kill_task_when(runtime: LocalRuntime, args: list[str], ready, poll: float):
+    """Start the task ``args`` as a user would, SIGKILL it as soon as ``ready()`` gives
+    something (within 60 s); returns what ``ready()`` gave."""
+    task = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
+        env=task_env(runtime),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (seen := ready()):
+            assert task.poll() is None, f"{args[0]} ended before it was killed"
+            assert time.monotonic() < deadline, f"{args[0]}: nothing to kill at within 60 s"
+            time.sleep(poll)
+        task.send_signal(signal.SIGKILL)
+        task.wait()
+        return seen
+    finally:
+        if task.poll() is None:
+            task.kill()
+            task.wait()
 
 
 def task_env(runtime: LocalRuntime) -> dict[str, str]:
