@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["lint", "validate", "tests"]
@@ -15,14 +17,21 @@ BANDIT = ["bandit", "-c", "pyproject.toml", "-q", "-r", "src", "tasks.py", "tui"
 BANDIT += ["stack/shop", "stack/inbox"]
 
 
+# Where lint-imports finds the packages its contracts name: this checkout's, whatever
+# the session's venv has installed (it reads the source; it imports nothing).
+IMPORT_ROOTS = ["src", ".", "stack/shop", "stack/inbox"]
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff: lint rules and formatting of every Python file; then bandit, the offline
-    half of `nox -s audit` (≈ 6 CPU-seconds), so CI checks our code on every run."""
-    session.install("ruff>=0.6", "bandit>=1.8")
+    half of `nox -s audit` (≈ 6 CPU-seconds), so CI checks our code on every run; then
+    the architecture contracts of pyproject.toml's [tool.importlinter] (issue 23)."""
+    session.install("ruff>=0.6", "bandit>=1.8", "import-linter>=2.17")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run(*BANDIT)
+    session.run("lint-imports", env={"PYTHONPATH": os.pathsep.join(IMPORT_ROOTS)})
 
 
 @nox.session(default=False)

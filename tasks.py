@@ -544,9 +544,10 @@ def deploy(
         "analysis-window": "override the deploy's analysis window, e.g. 60s (at most 1h)",
         "scale-down-delay": "override the deploy's scale-down delay, e.g. 30s (at most 1h)",
         "json": "print the steps as JSON",
+        "confirm-env": CONFIRM_HELP,
     }
 )
-def promote(c, analysis_window="", scale_down_delay="", json=False, env=""):
+def promote(c, analysis_window="", scale_down_delay="", json=False, env="", confirm_env=""):
     """Promote the deploy waiting after `deploy --no-auto-promote`.
 
     Switch, analyse,
@@ -558,7 +559,7 @@ def promote(c, analysis_window="", scale_down_delay="", json=False, env=""):
     delay = _guard(
         lambda: parse_duration(scale_down_delay, "scale-down-delay") if scale_down_delay else None
     )
-    _run(deploys.promote(runtime, window, delay), json)
+    _run(guardrails.promote(runtime, window, delay, confirm_env), json)
 
 
 @task(help={"env": ENV_HELP, "json": "print the steps as JSON", "confirm-env": CONFIRM_HELP})

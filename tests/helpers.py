@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from ocean.config import HIGHEST_OFFSET, REPO_ROOT
-from ocean.environments_schema import EPHEMERAL_PORTS
+from ocean.config import REPO_ROOT
+from ocean.ports import EPHEMERAL_PORTS, HIGHEST_OFFSET
 
 
 def free_port_base() -> int:

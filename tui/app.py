@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -153,7 +153,10 @@ class OceanConsole(App):
         there (a screen still composing after a mode switch, or the app exiting: seen on
         a loaded machine). It shows the kept result when it resumes; the poll goes on
         (it is re-armed before this, so such a moment can no longer stop it)."""
-        screen = self.screen
+        try:
+            screen = self.screen
+        except ScreenStackError:  # the app exited with this message still queued
+            return
         if isinstance(screen, _health_screens()):
             with suppress(NoMatches):
                 paint(screen)

@@ -15,42 +15,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ocean import environments, environments_schema
+from ocean import environments
 from ocean.errors import OceanError
+from ocean.ports import EPHEMERAL_PORTS, HIGHEST_OFFSET, PORT_OFFSETS
 
 # src/ocean/config.py → the checkout root
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT_BASE = 18000
-
-# Offsets from the port base. One table, so a collision is visible at a glance.
-PORT_OFFSETS: dict[str, int] = {
-    # HTTPS: the shop, and the operator endpoints (/prometheus/, /alertmanager/).
-    "nginx": 0,
-    "nginx-status": 1,
-    # Plain HTTP: redirects to HTTPS, nothing else.
-    "nginx-http": 2,
-    "shop-blue": 10,
-    "shop-green": 11,
-    # Each shop's admin API (fault injection, back office): loopback only, token-guarded.
-    "shop-blue-admin": 12,
-    "shop-green-admin": 13,
-    "postgres": 20,
-    "redis-master": 30,
-    "redis-replica": 31,
-    "prometheus": 40,
-    "alertmanager": 41,
-    # The alert inbox (stack/inbox): its HTTP side (webhook and Slack receivers, the
-    # /api/messages listing) and its SMTP side (STARTTLS + AUTH), where Alertmanager
-    # delivers unless real receivers are configured (ocean/receivers.py).
-    "alert-webhook": 42,
-    "alert-smtp": 43,
-    "node-exporter": 50,
-    "postgres-exporter": 51,
-    "redis-exporter": 52,
-    "nginx-exporter": 53,
-    "blackbox-exporter": 54,
-}
-HIGHEST_OFFSET = max(PORT_OFFSETS.values())
 
 
 LOCAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -63,7 +34,7 @@ def ephemeral_ports() -> range:
         low, high = (int(part) for part in LOCAL_PORT_RANGE.read_text().split())
         return range(low, high + 1)
     except (OSError, ValueError):
-        return environments_schema.EPHEMERAL_PORTS
+        return EPHEMERAL_PORTS
 
 
 def check_not_ephemeral(base: int, source: str) -> None:

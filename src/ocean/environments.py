@@ -23,10 +23,10 @@ from typing import Any
 
 import yaml
 
+from ocean import freeze
 from ocean.durations import parse_duration
 from ocean.environments_schema import SCHEMA, check_shape, consistency
 from ocean.errors import OceanError
-from ocean.rollout import freeze
 
 DEFINITIONS = Path("stack/environments")  # below the checkout root
 BASE = "base"

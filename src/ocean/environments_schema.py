@@ -15,6 +15,7 @@ from typing import Any
 
 from ocean.durations import parse_duration
 from ocean.errors import OceanError
+from ocean.ports import EPHEMERAL_PORTS, HIGHEST_OFFSET
 
 RUNTIMES = ("local", "compose")
 TLS_SOURCES = ("generated", "file")
@@ -141,7 +142,7 @@ SCHEMA: dict[str, Any] = {
         "ready_timeout": _duration,
         "require_staging_pass": _flag,
         "on_inconclusive": _choice("rollback", "promote"),
-        # The deploy freeze (ocean.rollout.freeze); names and labels are checked
+        # The deploy freeze (ocean.freeze); names and labels are checked
         # against monitoring/rules by ocean.environments.inspect.
         "freeze": {
             "teams": _LABEL_VALUES,
@@ -172,16 +173,8 @@ def check_shape(data: Any, schema: dict[str, Any] = SCHEMA, prefix: str = "") ->
             yield path, f"{value!r} is not {message}"
 
 
-# Linux's default ephemeral ports (net.ipv4.ip_local_port_range): outgoing connections
-# take their local port from here, so a service stopped for a moment (a deploy's idle
-# color) can find its port held by somebody's client socket and fail to start again.
-EPHEMERAL_PORTS = range(32768, 61000)
-
-
 def consistency(data: dict) -> Iterator[tuple[str, str]]:
     """Rules across keys, on the merged result."""
-    from ocean.config import HIGHEST_OFFSET
-
     base = data.get("port_base")
     if isinstance(base, int) and not isinstance(base, bool):
         plan = range(base, base + HIGHEST_OFFSET + 1)

@@ -2,11 +2,12 @@
 
 Where the environment says ``guard_rails.confirm_destructive`` (prod), a destructive
 action needs ``--confirm-env <environment name>``: restore, ``down --purge``, a
-rollback past the previous release, ``deploy --force`` and ``backup-prune`` (not its
-``--dry-run``). A confirmation naming another environment is refused everywhere: the
-operator believes they are somewhere else. Every action that passes through here is
-audited (``ocean.audit``): ``refused`` before anything is touched, or ``started`` then
-``succeeded``/``failed``. The promotion gate (``ocean.promotion``) refuses here too.
+rollback past the previous release, ``promote``, ``deploy --force`` and ``backup-prune``
+(not its ``--dry-run``). A confirmation naming another environment is refused
+everywhere: the operator believes they are somewhere else. Every action that passes
+through here is audited (``ocean.audit``): ``refused`` before anything is touched, or
+``started`` then ``succeeded``/``failed``. The promotion gate (``ocean.promotion``)
+refuses here too.
 Silences (``alerts silence`` / ``unsilence``) pass through here for the audit alone.
 
 The front ends (tasks.py, the console) call these instead of the procedures.
@@ -152,6 +153,34 @@ def rollback(runtime: Runtime, confirm_env: str = "", via: str = "cli"):
             raise
         yield from guarded(
             runtime, "rollback", {}, lambda: deploys.rollback(runtime), confirm_env, why, via=via
+        )
+
+    return run()
+
+
+def promote(
+    runtime: Runtime,
+    analysis_window: float | None = None,
+    scale_down_delay: float | None = None,
+    confirm_env: str = "",
+    via: str = "cli",
+):
+    """Promoting a paused deploy moves every request to the other color: where the
+    environment asks for confirmations, it needs one, as a rollback past the previous
+    release does."""
+
+    def run() -> Iterator[Step]:
+        # Bad input and no stack are refused before anything, the audit log included.
+        deploys.check_promote_options(runtime, analysis_window, scale_down_delay)
+        statedir.require(runtime.settings.state_dir)
+        yield from guarded(
+            runtime,
+            "promote",
+            {"analysis_window_s": analysis_window, "scale_down_delay_s": scale_down_delay},
+            lambda: deploys.promote(runtime, analysis_window, scale_down_delay),
+            confirm_env,
+            destructive="promote moves all traffic to the waiting color",
+            via=via,
         )
 
     return run()

@@ -626,8 +626,8 @@ def wait_for_alerts(
     """Poll Prometheus until ``wanted(decision)`` holds for the freeze decision over the
     firing alerts (the environment's deploy.freeze), counting as firing the pending ones
     whose rule's `for` ends within ``soon`` seconds; the decision."""
+    from ocean.freeze import FreezePolicy
     from ocean.prom import Prometheus
-    from ocean.rollout.freeze import FreezePolicy
 
     policy = FreezePolicy.from_env(runtime.settings.env)
     deadline = time.monotonic() + timeout

@@ -1,6 +1,6 @@
 """The console and the audit log: the Audit screen (7) lists refusals and actions newest
-first, and a rollback from the console in prod asks for the environment's name and is
-audited as coming from the console."""
+first, and a rollback or a promote from the console in prod asks for the environment's
+name and is audited as coming from the console."""
 
 from __future__ import annotations
 
@@ -60,14 +60,25 @@ async def test_audit_screen_lists_entries_newest_first_and_refreshes(tmp_path: P
         assert len(rows) == 4 and rows[0][4:6] == ("rollback", "refused")
 
 
-async def test_a_console_rollback_in_prod_asks_for_the_environment_and_is_audited(tmp_path):
+@pytest.mark.parametrize(
+    ("key", "action", "said"),
+    [
+        ("r", "rollback", "nothing to roll back to"),  # no deploy yet: the procedure says so
+        # Promote goes through the guard rail too (issue 23), no longer straight to the
+        # procedure, which asked for no name and audited nothing.
+        ("p", "promote", "no deploy awaits promotion"),
+    ],
+)
+async def test_a_console_action_that_moves_traffic_in_prod_asks_for_the_environment_and_is_audited(
+    tmp_path, key: str, action: str, said: str
+):
     runtime = runtime_in(tmp_path, "prod")
-    # A stack's state dir (with none, a rollback is refused before anything is audited).
+    # A stack's state dir (with none, the action is refused before anything is audited).
     runtime.settings.state_dir.mkdir()
     app = OceanConsole(runtime, RecordedPrometheus())
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        await pilot.press("2", "r")
+        await pilot.press("2", key)
         await pilot.pause(0.2)
         assert isinstance(app.screen, TypeToConfirm) and app.screen.expected == "prod"
         await pilot.press(*"prod", "enter")
@@ -75,12 +86,13 @@ async def test_a_console_rollback_in_prod_asks_for_the_environment_and_is_audite
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
         log = "\n".join(str(line.text) for line in app.screen.query_one(StepLog).lines)
-        assert "nothing to roll back to" in log  # no deploy yet: the procedure says so
+        assert said in log
     entries = audit.read(runtime.settings)
     assert [(e["action"], e["outcome"], e["via"]) for e in entries] == [
-        ("rollback", "started", "console"),
-        ("rollback", "failed", "console"),
+        (action, "started", "console"),
+        (action, "failed", "console"),
     ]
+    assert entries[0]["args"]["confirm_env"] == "prod"
 
 
 def header_text(app: OceanConsole) -> str:

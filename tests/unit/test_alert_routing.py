@@ -16,7 +16,7 @@ from ocean.alerting import inhibition, routes
 from ocean.alerting import matchers as m
 from ocean.config import REPO_ROOT
 from ocean.errors import OceanError
-from ocean.rollout.freeze import rule_labels
+from ocean.freeze import rule_labels
 from tests.alerting_support import rendered_runtime
 
 AMTOOL = shutil.which("amtool")

@@ -23,7 +23,7 @@ from ocean.alerting import drill, routes
 from ocean.alerting.api import AlertmanagerApi, InboxApi
 from ocean.alerting.silences import SilenceRequest
 from ocean.config import REPO_ROOT
-from ocean.rollout.freeze import rule_labels
+from ocean.freeze import rule_labels
 from ocean.runtime.local import LocalRuntime
 from tests.alerting_support import rendered_runtime, with_inbox
 from tests.helpers import cli

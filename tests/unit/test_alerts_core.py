@@ -11,7 +11,7 @@ import pytest
 from ocean.alerting import drill, listing, routes
 from ocean.config import REPO_ROOT
 from ocean.errors import OceanError
-from ocean.rollout.freeze import FreezePolicy, rule_labels
+from ocean.freeze import FreezePolicy, rule_labels
 from tests.alerting_support import rendered_runtime
 
 RULES = rule_labels(REPO_ROOT)

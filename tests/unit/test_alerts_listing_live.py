@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from ocean.config import REPO_ROOT
-from ocean.rollout.freeze import rule_labels
+from ocean.freeze import rule_labels
 from ocean.runtime.local import LocalRuntime
 from tests.alerting_support import rendered_runtime, with_inbox
 from tests.helpers import cli

@@ -1,4 +1,4 @@
-"""The deploy freeze policy (ocean.rollout.freeze, stack/environments deploy.freeze): on
+"""The deploy freeze policy (ocean.freeze, stack/environments deploy.freeze): on
 the label sets of the real alerting rules, its schema and rule checks, and preflight's
 use of it."""
 
@@ -13,9 +13,9 @@ import pytest
 from ocean import environments
 from ocean.config import REPO_ROOT, Settings
 from ocean.errors import OceanError
+from ocean.freeze import FreezePolicy, problems, rule_labels
 from ocean.model import StepStatus
 from ocean.procedures import deploy as deploys
-from ocean.rollout.freeze import FreezePolicy, problems, rule_labels
 from ocean.rollout.journal import Journal
 from ocean.validate import run
 from tests.unit.test_environments import _one_problem, defs  # noqa: F401 (fixture)

@@ -242,6 +242,23 @@ def test_rollback_to_the_previous_release_needs_no_confirmation_in_prod(state: P
     assert outcomes[0] == "started" and "refused" not in outcomes
 
 
+def test_promote_refuses_in_prod_and_proceeds_in_dev(state: Path):
+    """Promote moves all traffic, as a rollback does: through the guard rail (issue 23),
+    not straight to the procedure, which audited nothing and asked for nothing."""
+    assert_refused(state, "promote", "promote")
+    started, ended = proceeds(state, "promote", "promote", "--analysis-window=30s")
+    assert ended["outcome"] == "failed" and "no deploy awaits promotion" in ended["detail"]
+    assert started["args"]["analysis_window_s"] == 30.0
+    started, _ = proceeds(state, "promote", "promote", env="prod")
+    assert started["env"] == "prod" and started["args"]["confirm_env"] == "prod"
+
+
+def test_promote_with_bad_input_is_refused_before_the_audit(state: Path):
+    result = cli(state, "promote", "--analysis-window=2h", "--env", "prod")
+    assert result.returncode == 1 and "longer than the maximum" in result.stderr
+    assert audit(state) == []
+
+
 def test_require_staging_pass_refuses_without_a_staging_load_test(state: Path, tmp_path: Path):
     staging_state = tmp_path / "staging-state"
     defs = tmp_path / "environments"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -64,3 +65,18 @@ def test_rules_shaped_like_rules_with_any_values(tmp_path, rules):
     root = _repo(tmp_path, doc, {"panels": [rules]}, catalog)
     found = series_selectors(root)
     assert all(isinstance(f, Finding) for f in found)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"groups": True},  # the busy-machine run's draw: TypeError, 'bool' is not iterable
+        {"groups": "g"},
+        {"groups": [{"name": "g", "rules": 5}]},
+        {"groups": [{"name": "g", "rules": {"alert": "A"}}]},
+    ],
+)
+def test_a_value_where_a_list_belongs_is_no_crash(tmp_path, rules):
+    catalog = {"metrics": {"up": {"labels": {"job": ["node"]}}}}  # empty: nothing is read
+    root = _repo(tmp_path, rules, {}, catalog)
+    assert all(isinstance(f, Finding) for f in series_selectors(root))

@@ -4,6 +4,7 @@ promote and roll back, with the running deploy's Steps streaming into the log.""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from ocean import environments_apply, guardrails
+from ocean.model import Step
 from ocean.observe import HealthView, color_stats
 from ocean.procedures import deploy as deploys
 from tui.messages import ProcedureDone, StepPosted
@@ -159,11 +161,11 @@ class DeployScreen(OceanScreen):
         )
 
     def action_promote(self) -> None:
-        self.app.push_screen(
-            Confirm("Promote the deploy waiting for promotion?"),
-            lambda yes: (
-                yes and self._start("promote", lambda: deploys.promote(self.console.runtime))
-            ),
+        runtime = self.console.runtime
+        self._confirmed(
+            "Promote the deploy waiting for promotion?",
+            lambda confirm: guardrails.promote(runtime, confirm_env=confirm, via="console"),
+            "promote",
         )
 
     def _options(self, color: str, version: str) -> deploys.DeployOptions:
@@ -174,21 +176,29 @@ class DeployScreen(OceanScreen):
 
     def action_rollback(self) -> None:
         runtime = self.console.runtime
-        env = runtime.settings.env
-        question = f"Roll back: send all traffic to {self._idle()}?"
+        self._confirmed(
+            f"Roll back: send all traffic to {self._idle()}?",
+            lambda confirm: guardrails.rollback(runtime, confirm, via="console"),
+            "rollback",
+        )
 
-        def confirmed(yes: bool | None) -> None:
-            # Where the environment asks for confirmations, the typed name is one.
+    def _confirmed(
+        self, question: str, steps: Callable[[str], Iterator[Step]], source: str
+    ) -> None:
+        """Ask ``question``, then start ``steps(confirm_env)``: where the environment asks
+        for confirmations, the operator types its name, and that typed name is the one
+        the guard rail needs."""
+        env = self.console.runtime.settings.env
+
+        def answered(yes: bool | None) -> None:
             confirm = env.name if env.confirm_destructive else ""
             if yes:
-                self._start(
-                    "rollback", lambda: guardrails.rollback(runtime, confirm, via="console")
-                )
+                self._start(source, lambda: steps(confirm))
 
         if env.confirm_destructive:
-            self.app.push_screen(TypeToConfirm(f"{question} ({env.name})", env.name), confirmed)
+            self.app.push_screen(TypeToConfirm(f"{question} ({env.name})", env.name), answered)
         else:
-            self.app.push_screen(Confirm(question), confirmed)
+            self.app.push_screen(Confirm(question), answered)
 
     def _start(self, source: str, steps) -> None:
         if self.running:

@@ -22,7 +22,7 @@ integration it uses (``alertmanager_notification_requests_total`` minus
 / ``..._failed_total`` where those are missing).
 
 Drill alerts go to Alertmanager only: Prometheus never holds them, so the deploy freeze
-(ocean/rollout/freeze.py reads Prometheus' alerts) cannot see them; it also ignores any
+(ocean/freeze.py reads Prometheus' alerts) cannot see them; it also ignores any
 alert carrying ``drill_id``.
 """
 

@@ -21,7 +21,7 @@ from ocean.alerting import inhibition
 from ocean.alerting import matchers as m
 from ocean.alerting.routes import Routing
 from ocean.errors import OceanError
-from ocean.rollout.freeze import DRILL_LABEL  # set on every alert `alerts drill` injects
+from ocean.freeze import DRILL_LABEL  # set on every alert `alerts drill` injects
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 

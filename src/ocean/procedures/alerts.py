@@ -21,8 +21,8 @@ from ocean.alerting import routes
 from ocean.alerting import silences as silencing
 from ocean.alerting.api import AlertmanagerApi, ApiError, InboxApi, PrometheusApi
 from ocean.errors import OceanError
+from ocean.freeze import rule_labels
 from ocean.model import Step, StepStatus
-from ocean.rollout.freeze import rule_labels
 from ocean.runtime.base import Runtime
 
 

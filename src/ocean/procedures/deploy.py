@@ -27,10 +27,10 @@ from typing import Any
 
 from ocean import environments_apply, limits, slo, statedir, textfile
 from ocean.errors import OceanError
+from ocean.freeze import FreezePolicy
 from ocean.model import Build, Step, StepStatus
 from ocean.prom import PromError, Prometheus
 from ocean.rollout.analysis import FAIL, INCONCLUSIVE, Measurement, Snapshot, Thresholds, judge
-from ocean.rollout.freeze import FreezePolicy
 from ocean.rollout.journal import TRAFFIC_MOVED, DeployLocked, Journal, live_after
 from ocean.rollout.probe import Prober
 from ocean.rollout.smoke import smoke
@@ -205,14 +205,23 @@ def deploy(runtime: Runtime, opts: DeployOptions) -> Iterator[Step]:
         yield from _promote(runtime, journal, record)
 
 
-def promote(
-    runtime: Runtime, analysis_window: float | None = None, scale_down_delay: float | None = None
-) -> Iterator[Step]:
-    """Promote the deploy paused by ``--no-auto-promote``: switch, analyse, scale down."""
+def check_promote_options(
+    runtime: Runtime, analysis_window: float | None, scale_down_delay: float | None
+) -> None:
+    """promote's overrides within their bounds (ocean/limits.py), else OceanError in one
+    line. The guard rail calls this before it audits anything; promote() again, for
+    callers that skip it (tests)."""
     if analysis_window is not None:
         check_analysis_window(runtime, analysis_window)
     if scale_down_delay is not None:
         limits.seconds(scale_down_delay, "scale-down-delay", limits.MAX_SCALE_DOWN_DELAY_S)
+
+
+def promote(
+    runtime: Runtime, analysis_window: float | None = None, scale_down_delay: float | None = None
+) -> Iterator[Step]:
+    """Promote the deploy paused by ``--no-auto-promote``: switch, analyse, scale down."""
+    check_promote_options(runtime, analysis_window, scale_down_delay)
     statedir.require(runtime.settings.state_dir)
     journal = Journal(runtime.settings.state_dir)
     with journal.lock("promote", wait=LOCK_WAIT_S):

@@ -226,13 +226,18 @@ def _rules(path: Path) -> Iterator[tuple[dict, dict, yaml.Node | None]]:
         return
     nodes = _expr_nodes(node)
     index = 0
-    for group in doc.get("groups") or []:
+    # Any value may stand where a list belongs (`groups: true`): promtool reports it.
+    for group in _listed(doc.get("groups")):
         if not isinstance(group, dict):
             continue
-        for rule in group.get("rules") or []:
+        for rule in _listed(group.get("rules")):
             if isinstance(rule, dict):
                 yield group, rule, nodes[index] if index < len(nodes) else None
             index += 1
+
+
+def _listed(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _expr_nodes(root: yaml.MappingNode) -> list[yaml.Node | None]:
