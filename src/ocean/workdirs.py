@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ocean.runtime.procfs import all_pids, read_stat
+from ocean.procfs import all_pids, read_stat
 
 DIR_MODE = 0o700
 KILL_TIMEOUT = 5.0

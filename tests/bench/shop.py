@@ -51,9 +51,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from ocean import secrets
 from ocean.config import REPO_ROOT, PortPlan, Settings
 from ocean.procedures import stack
+from ocean.procfs import all_pids
 from ocean.render import write_atomic
 from ocean.runtime.local import LocalRuntime
-from ocean.runtime.procfs import all_pids
 from tests.helpers import free_port_base
 
 SCRIPTS = REPO_ROOT / "testing" / "k6" / "bench"

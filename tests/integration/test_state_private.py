@@ -26,8 +26,8 @@ import pytest
 
 from ocean.config import REPO_ROOT
 from ocean.procedures import backup as backups
+from ocean.procfs import read_stat
 from ocean.runtime.local import LocalRuntime
-from ocean.runtime.procfs import read_stat
 from tests.conftest import own_stack
 from tests.helpers import cli
 from tests.integration.test_backup import take

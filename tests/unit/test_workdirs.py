@@ -14,7 +14,7 @@ import pytest
 
 from ocean import workdirs
 from ocean.fsys import copy_private, open_private, remove_other_access
-from ocean.runtime.procfs import read_stat
+from ocean.procfs import read_stat
 
 # Holds a work dir (the lock), starts a child working in it, says so, then waits.
 HOLDER = """

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ocean.errors import OceanError
 from ocean.fsys import open_private
-from ocean.runtime.procfs import signal_on_parent_death
+from ocean.procfs import signal_on_parent_death
 
 CHUNK = 1 << 20
 # gpg makes its keyring (pubring.kbx) 0644 under the usual umask: the key dir is the

@@ -41,10 +41,10 @@ from typing import IO, Any
 
 from ocean.errors import OceanError
 from ocean.fsys import open_private
+from ocean.procfs import signal_on_parent_death
 from ocean.runtime import engine
 from ocean.runtime.local_backup import check_pg_restore
-from ocean.runtime.local_scratch import _stop, _tail
-from ocean.runtime.procfs import signal_on_parent_death
+from ocean.runtime.local_scratch import last_lines, stop_child
 from ocean.services import BY_NAME
 
 SCRATCH_LABEL = "ocean.scratch"  # value: the compose project the container served
@@ -56,7 +56,7 @@ DOCKER_RUN_FAILED = 125  # docker run's own exit code: the container could not s
 def _docker_error(stderr: str) -> str:
     """The daemon's answer in a docker CLI's stderr (it ends with a usage hint)."""
     said = [line for line in stderr.splitlines() if line.startswith("docker: ")]
-    return said[0].removeprefix("docker: ") if said else _tail(stderr)
+    return said[0].removeprefix("docker: ") if said else last_lines(stderr)
 
 
 class ComposeBackup:
@@ -115,7 +115,7 @@ class ComposeBackup:
             try:
                 yield proc
             finally:
-                _stop(proc, stop_signal, stop_timeout)
+                stop_child(proc, stop_signal, stop_timeout)
 
     def _docker_run(
         self, name: str, owner: pwd.struct_passwd | None, mount: Path | None
@@ -230,7 +230,8 @@ class ComposeBackup:
             )  # fmt: skip
         if result.returncode != 0:
             raise OceanError(
-                f"copying {source} out of the redis-master container failed: {_tail(result.stderr)}"
+                f"copying {source} out of the redis-master container failed: "
+                f"{last_lines(result.stderr)}"
             )
 
     # -- writes: the shop colors' containers --------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ocean.errors import OceanError
 from ocean.fsys import open_private
-from ocean.runtime.procfs import signal_on_parent_death
+from ocean.procfs import signal_on_parent_death
 
 # Always passed before the script: no phoning home, no REST API listener.
 BASE_FLAGS = ("--no-usage-report", "--address", "")

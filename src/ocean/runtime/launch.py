@@ -27,7 +27,7 @@ import stat
 import time
 from pathlib import Path
 
-from ocean.runtime.procfs import all_pids, read_stat
+from ocean.procfs import all_pids, read_stat
 
 LISTEN = "0A"  # TCP state code in /proc/net/tcp
 

@@ -45,11 +45,11 @@ from ocean import (
 from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
+from ocean.procfs import read_stat
 from ocean.render import render, write_atomic
 from ocean.runtime import builds, logtail, packages, private_state, scrape_sockets
 from ocean.runtime.local_backup import LocalBackup
 from ocean.runtime.private_state import NGINX_WORKER_USER, PG_USER
-from ocean.runtime.procfs import read_stat
 from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
 from ocean.services import BY_NAME, COLORS, SERVICES, Service
 

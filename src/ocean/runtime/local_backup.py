@@ -31,10 +31,10 @@ from ocean.backup.manifest import SAMPLE_KEYS
 from ocean.errors import OceanError
 from ocean.fsys import open_private
 from ocean.model import Step, StepStatus
+from ocean.procfs import signal_on_parent_death
 from ocean.render import write_atomic
 from ocean.runtime import private_state
-from ocean.runtime.local_scratch import LocalScratch, _tail
-from ocean.runtime.procfs import signal_on_parent_death
+from ocean.runtime.local_scratch import LocalScratch, last_lines
 from ocean.secrets import NAMES as SECRET_NAMES
 from ocean.services import BY_NAME, COLORS
 
@@ -139,7 +139,7 @@ def _value_digest(client: redis.Redis, key: str) -> str:
 def check_pg_restore(returncode: int, stderr: str | bytes) -> None:
     """Raise OceanError with the end of pg_restore's stderr unless it succeeded."""
     if returncode != 0:
-        raise OceanError(f"pg_restore failed (exit {returncode}): {_tail(stderr)}")
+        raise OceanError(f"pg_restore failed (exit {returncode}): {last_lines(stderr)}")
 
 
 def _migrate_keys(source: redis.Redis, host: str, port: int, db: int, password: str) -> int:
@@ -277,7 +277,7 @@ class LocalBackup(LocalScratch):
                     _, err = proc.communicate()
             conn.rollback()
         if proc.returncode != 0:
-            raise OceanError(f"pg_dump failed (exit {proc.returncode}): {_tail(err)}")
+            raise OceanError(f"pg_dump failed (exit {proc.returncode}): {last_lines(err)}")
         return {
             "version": version,
             "major": major,
@@ -318,7 +318,7 @@ class LocalBackup(LocalScratch):
         self._copy_redis_rdb(rdb_dir / rdb_name, dest)
         check = self._run_tool(["redis-check-rdb", str(dest)], mount=dest.parent)
         if check.returncode != 0:
-            raise OceanError(f"redis-check-rdb refused the snapshot: {_tail(check.stdout)}")
+            raise OceanError(f"redis-check-rdb refused the snapshot: {last_lines(check.stdout)}")
         with self._scratch_redis(dest) as scratch:
             return redis_stats(scratch)
 

@@ -32,9 +32,9 @@ import redis
 from ocean import workdirs
 from ocean.errors import OceanError
 from ocean.fsys import copy_private, open_private, private_dir
+from ocean.procfs import signal_on_parent_death
 from ocean.render import write_atomic
 from ocean.runtime.private_state import grant_traverse
-from ocean.runtime.procfs import signal_on_parent_death
 
 SCRATCH = "scratch"  # below the state dir
 
@@ -45,7 +45,7 @@ def _free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def _stop(proc: subprocess.Popen, sig: int, timeout: float) -> None:
+def stop_child(proc: subprocess.Popen, sig: int, timeout: float) -> None:
     """Stop a scratch server we started: ``sig``, then SIGKILL after ``timeout`` s."""
     proc.send_signal(sig)
     try:
@@ -67,14 +67,14 @@ def _wait_loaded(client: redis.Redis, proc: subprocess.Popen, log: Path) -> None
         except redis.ConnectionError:
             if proc.poll() is not None:
                 raise OceanError(
-                    f"scratch redis did not start: {_tail(log.read_text(errors='replace'))}"
+                    f"scratch redis did not start: {last_lines(log.read_text(errors='replace'))}"
                 ) from None
         if time.monotonic() > deadline:
             raise OceanError("scratch redis did not load the snapshot in 120s")
         time.sleep(0.02)
 
 
-def _tail(text: str | bytes, lines: int = 2) -> str:
+def last_lines(text: str | bytes, lines: int = 2) -> str:
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
     return " ".join(text.strip().splitlines()[-lines:])
@@ -128,7 +128,7 @@ class LocalScratch:
         try:
             yield proc
         finally:
-            _stop(proc, stop_signal, stop_timeout)
+            stop_child(proc, stop_signal, stop_timeout)
 
     @contextmanager
     def _scratch_dir(self, what: str) -> Iterator[Path]:
@@ -187,7 +187,7 @@ class LocalScratch:
             )  # fmt: skip
             pwfile.unlink()
             if init.returncode != 0:
-                raise OceanError(f"scratch initdb failed: {_tail(init.stderr or init.stdout)}")
+                raise OceanError(f"scratch initdb failed: {last_lines(init.stderr or init.stdout)}")
             port = _free_port(host)
             argv = [
                 "postgres", "-D", str(data), "-p", str(port),
@@ -220,7 +220,7 @@ class LocalScratch:
                         if proc.poll() is not None or time.monotonic() > deadline:
                             text = (workdir / "postgres.log").read_text(errors="replace")
                             raise OceanError(
-                                f"scratch postgres did not start: {_tail(text)}"
+                                f"scratch postgres did not start: {last_lines(text)}"
                             ) from None
                         time.sleep(0.05)
                 yield conninfo
