@@ -41,11 +41,6 @@ SHOP_SUBDIR = "stack/shop"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache")
 
 
-def checkout_build() -> Build:
-    """The shop as the checkout's venv runs it: what `up` starts before any deploy."""
-    return Build(id="checkout", version="checkout", label="checkout", python="")
-
-
 def resolve(repo_root: Path, version: str) -> tuple[str, str, Path | None]:
     """(id, label, source dir or None for a git ref) for ``version``; OceanError if unknown."""
     candidate = Path(version).expanduser()

@@ -280,7 +280,7 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             f"{REPO_ROOT / 'monitoring'}:{REPO_ROOT / 'monitoring'}:ro",
         ]
         out = []
-        for program in self._programs():
+        for program in self.spec.programs():
             service = BY_NAME[program.name]
             port = s.ports[service.probe_port_name]
             argv = list(program.argv)

@@ -33,10 +33,10 @@ from ocean.fsys import open_private
 from ocean.model import Step, StepStatus
 from ocean.procfs import signal_on_parent_death
 from ocean.render import write_atomic
-from ocean.runtime import private_state
 from ocean.runtime.local_scratch import LocalScratch, last_lines
 from ocean.secrets import NAMES as SECRET_NAMES
 from ocean.services import BY_NAME, COLORS
+from ocean.stackspec import accounts
 
 SHOP_DB = "shop"
 RESTORING_DB = "shop_restoring"  # a restore loads here, then swaps it in
@@ -519,7 +519,7 @@ class LocalBackup(LocalScratch):
                 data = tar.extractfile(member).read().decode()
                 # PostgreSQL reads its config as postgres (runtime/private_state.py).
                 pg_conf = rel == Path("postgresql.conf")
-                group = private_state.pg_config_group(self.as_root) if pg_conf else None
+                group = accounts.pg_config_group(self.as_root) if pg_conf else None
                 changed += write_atomic(etc / rel, data, group=group)
         yield Step("restore configs", detail=f"{changed} changed")
 

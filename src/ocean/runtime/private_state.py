@@ -28,10 +28,7 @@ from pathlib import Path
 from ocean.config import Settings
 from ocean.errors import OceanError
 from ocean.fsys import PRIVATE_DIR, PRIVATE_FILE, remove_other_access
-
-PG_USER = "postgres"
-# Debian's nginx runs its workers as nobody when the master is root (no `user` directive).
-NGINX_WORKER_USER = "nobody"
+from ocean.stackspec.accounts import NGINX_WORKER_USER, PG_USER
 
 
 def prepare(settings: Settings, as_root: bool, services: set[str]) -> None:
@@ -69,11 +66,6 @@ def prepare(settings: Settings, as_root: bool, services: set[str]) -> None:
         # storefront's assets the shop publishes into www.
         grant_traverse(s.state_dir / "nginx", NGINX_WORKER_USER)
         grant_read(www, NGINX_WORKER_USER)
-
-
-def pg_config_group(as_root: bool) -> int | None:
-    """The group postgresql.conf gets: postgres' when PostgreSQL runs as postgres."""
-    return pwd.getpwnam(PG_USER).pw_gid if as_root else None
 
 
 def grant_traverse(path: Path, user: str) -> None:
