@@ -221,7 +221,7 @@ def test_each_color_runs_the_image_of_its_build(prepared: ComposeRuntime) -> Non
     (and version), the other keeps the checkout's."""
     release = Build(id="dir-0123456789abcdef", version="/tmp/r2", label="r2-01234567", python="")
     prepared.spec.builds_file.write_text(json.dumps({"green": release.as_dict()}))
-    prepared._apply_build_choice()
+    prepared.apply_build_choice()
     services = yaml.safe_load(
         prepared.override_file.read_text().replace("!reset", "").replace("!override", "")
     )["services"]

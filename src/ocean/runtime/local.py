@@ -8,7 +8,6 @@ runs as the invoking user.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pwd
 import re
@@ -18,7 +17,6 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,25 +24,25 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from ocean import access, busy, health, pg_passwords, receivers, scrape_tls, statedir, tls
+from ocean import access, health, pg_passwords, receivers, scrape_tls, statedir, tls
 from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
-from ocean.procfs import read_stat
 from ocean.render import render, write_atomic
-from ocean.runtime import builds, logtail, packages, private_state, scrape_sockets
+from ocean.runtime import builds, local_initdb, logtail, packages, private_state, scrape_sockets
+from ocean.runtime.bluegreen import BlueGreen
 from ocean.runtime.local_backup import LocalBackup
-from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
-from ocean.services import BY_NAME, COLORS, SERVICES, Service
+from ocean.runtime.local_supervisord import STOP_TIMEOUT, SupervisedPrograms
+from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING
+from ocean.services import BY_NAME, SERVICES, Service
 from ocean.stackspec import accounts, configs
-from ocean.stackspec.accounts import NGINX_WORKER_USER, PG_USER
+from ocean.stackspec.accounts import NGINX_WORKER_USER
 from ocean.stackspec.programs import FRONTED_BY_NGINX
 from ocean.stackspec.search_path import default_search_path
 from ocean.stackspec.sockets import ScrapeSockets
 from ocean.stackspec.spec import StackSpec
 
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 
 
 class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_backup.py
@@ -56,23 +54,20 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         self.search_path = search_path if search_path is not None else default_search_path()
         # What the stack is (programs, configs, addresses): runtime/-neutral, ocean/stackspec.
         self.spec = StackSpec(settings, binary=self._bin, as_root=self.as_root)
-        self.supervisor = Supervisor(self._socket_path())
+        # supervisord and its programs (runtime/local_supervisord.py).
+        self.programs = SupervisedPrograms(settings)
+        self.supervisor = self.programs.supervisor
+        # Blue-green switching over this runtime's programs (runtime/bluegreen.py).
+        self.colors = BlueGreen(self)
         self.start_timeout = START_TIMEOUT
 
     # -- where things are -------------------------------------------------------------
 
-    def _socket_path(self) -> Path:
-        path = self.settings.run / "supervisor.sock"
-        if len(os.fsencode(path)) <= scrape_sockets.MAX_SOCKET_PATH:
-            return path
-        # A state dir too deep for sun_path: a private directory in /tmp, checked before
-        # supervisord binds there (_ensure_supervisor), never a bare predictable file.
-        return scrape_sockets.short_dir(self.settings.state_dir, "supervisor") / "supervisor.sock"
-
     def url(self, service: str) -> str:
         return self.spec.url(service)
 
-    def _probe(self, service: Service) -> tuple[bool, str]:
+    def probe(self, service: Service) -> tuple[bool, str]:
+        """Whether ``service`` answers as healthy, and what it said."""
         port = self.settings.ports[service.probe_port_name]
         password = self._secret(
             "POSTGRES_PASSWORD" if service.probe == "postgres" else "REDIS_PASSWORD"
@@ -172,7 +167,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def _check_ports(self, services: list[Service], started: float) -> Step:
         """Every port of ``services`` not yet running is free; OceanError names the holder."""
-        running = self._active_names()
+        running = self.active_names()
         busy = [
             (service.name, port)
             for service in services
@@ -289,117 +284,23 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         return changed
 
     def _initdb(self) -> Iterator[Step]:
-        pg_dir = self.settings.data / "postgres"
-        if (pg_dir / "PG_VERSION").exists():
-            yield Step("initdb", StepStatus.SKIPPED, "cluster exists")
-            return
-        started = time.monotonic()
-        owner = self._pg_owner()
-        if self.as_root:
-            private_state.grant_traverse(pg_dir.parent, PG_USER)
-        pg_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        pwfile = self.settings.data / ".pg-initial-password"
-        write_atomic(pwfile, self._secret("POSTGRES_PASSWORD") + "\n", mode=0o600)
-        try:
-            if owner:
-                os.chown(pg_dir, owner.pw_uid, owner.pw_gid)
-                os.chown(pwfile, owner.pw_uid, owner.pw_gid)
-            result = self._run_initdb(
-                [
-                    self._bin("initdb"),
-                    "-D",
-                    str(pg_dir),
-                    "-U",
-                    "postgres",
-                    f"--pwfile={pwfile}",
-                    "--auth-host=scram-sha-256",
-                    "--auth-local=peer",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ],
-                owner,
-            )
-        finally:
-            pwfile.unlink(missing_ok=True)
-        if result.returncode != 0:
-            shutil.rmtree(pg_dir, ignore_errors=True)  # never leave a half-made cluster
-            last = (result.stderr or result.stdout).strip().splitlines()[-1:]
-            raise OceanError(f"initdb failed: {' '.join(last)}")
-        yield Step("initdb", detail=str(pg_dir), seconds=time.monotonic() - started)
+        return local_initdb.initdb(self.spec, self._run_initdb)
 
     def _run_initdb(
         self, argv: list[str], owner: pwd.struct_passwd | None
     ) -> subprocess.CompletedProcess:
         """Run initdb as the postgres user (the compose runtime runs it in a container)."""
-        return subprocess.run(argv, capture_output=True, text=True, **self._as_pg_user(owner))
+        return local_initdb.run_as_pg_user(argv, owner)
 
     def _pg_owner(self) -> pwd.struct_passwd | None:
-        if not self.as_root:
-            return None
-        try:
-            return pwd.getpwnam(PG_USER)
-        except KeyError:
-            raise OceanError(
-                f"user {PG_USER} does not exist: install the postgresql package"
-            ) from None
+        return local_initdb.pg_owner(self.as_root)
 
-    @staticmethod
-    def _as_pg_user(owner: pwd.struct_passwd | None) -> dict:
-        if owner is None:
-            return {}
-        return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+    _as_pg_user = staticmethod(local_initdb.as_pg_user)
 
     # -- start and stop ---------------------------------------------------------------
 
     def _ensure_supervisor(self) -> Iterator[Step]:
-        if self.supervisor.alive():
-            yield from self._apply_program_changes()
-            return
-        started = time.monotonic()
-        if self.supervisor.socket.parent != self.settings.run:
-            scrape_sockets.make_private(self.supervisor.socket.parent, None)
-        self.supervisor.socket.unlink(missing_ok=True)
-        supervisord = str(Path(sys.executable).with_name("supervisord"))
-        result = subprocess.run(
-            [supervisord, "-c", str(self.settings.etc / "supervisord.conf")],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise OceanError(f"supervisord did not start: {result.stderr.strip()}")
-        deadline = time.monotonic() + 5
-        while not self.supervisor.alive():
-            if time.monotonic() > deadline:
-                raise OceanError(
-                    f"supervisord did not answer; see {self.settings.logs / 'supervisord.log'}"
-                )
-            time.sleep(0.02)
-        yield Step(
-            "supervisor", detail=f"pid {self.supervisor.pid()}", seconds=time.monotonic() - started
-        )
-
-    def _apply_program_changes(self) -> Iterator[Step]:
-        """Load changed program definitions into a running supervisord.
-
-        A stopped program is replaced at once; a running one keeps its old definition
-        until it is restarted, and the step says so.
-        """
-        added, changed, removed = self.supervisor.reload_config()
-        running = self._active_names()
-        pending = []
-        for name in changed + removed:
-            if name in running:
-                pending.append(name)
-                continue
-            self.supervisor.remove(name)
-            if name in changed:
-                self.supervisor.add(name)
-        for name in added:
-            self.supervisor.add(name)
-        detail = "already running"
-        if pending:
-            detail += f"; restart {', '.join(pending)} to apply changed settings"
-        yield Step("supervisor", StepStatus.SKIPPED, detail)
+        return self.programs.ensure_running()
 
     def start(self, services: list[Service]) -> Iterator[Step]:
         yield from self._ensure_supervisor()
@@ -438,7 +339,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
     def _wait_one(self, service: Service) -> tuple[bool, str]:
         deadline = time.monotonic() + self.start_timeout
         while True:
-            ok, detail = self._probe(service)
+            ok, detail = self.probe(service)
             if ok:
                 return ok, detail
             state = self.supervisor.processes().get(service.name, {}).get("statename")
@@ -488,9 +389,9 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         and stderr, in order) becomes an INFO step as it comes.
         """
         # Supervisord says RUNNING only after startsecs: ask PostgreSQL itself.
-        if "postgres" not in self._active_names():
+        if "postgres" not in self.active_names():
             raise OceanError("postgres is not running: start the stack with ./ocean up")
-        healthy, detail = self._probe(BY_NAME["postgres"])
+        healthy, detail = self.probe(BY_NAME["postgres"])
         if not healthy:
             raise OceanError(
                 f"postgres is not healthy ({detail}); see {self.log_path(BY_NAME['postgres'])}"
@@ -536,27 +437,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         yield Step(args[0], detail="exit 0", seconds=time.monotonic() - started)
 
     def stop_all(self) -> Iterator[Step]:
-        if not self.supervisor.alive():
-            yield Step("stop", StepStatus.SKIPPED, "nothing running")
-            return
-        started = time.monotonic()
-        active = [
-            n
-            for n, info in self.supervisor.processes().items()
-            if info["statename"] in ACTIVE_STATES
-        ]
-        # Stop all at once: supervisord's own shutdown stops one group at a time.
-        for name in active:
-            self.supervisor.stop(name)
-        self._wait_stopped(active)
-        pid = self.supervisor.pid()
-        self.supervisor.shutdown()
-        _wait_pid_gone(pid, STOP_TIMEOUT)
-        yield Step(
-            "stop",
-            detail=f"{len(active)} services and supervisor",
-            seconds=time.monotonic() - started,
-        )
+        return self.programs.stop_all()
 
     def stop(self, service: Service) -> Iterator[Step]:
         if self.supervisor.alive():
@@ -565,12 +446,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         yield Step(f"stop {service.name}")
 
     def _wait_stopped(self, names: list[str]) -> None:
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline:
-            infos = self.supervisor.processes()
-            if not any(infos[n]["statename"] in ACTIVE_STATES for n in names):
-                return
-            time.sleep(0.02)
+        self.programs.wait_stopped(names)
 
     def restart(self, service: Service) -> Iterator[Step]:
         if not self.supervisor.alive():
@@ -579,7 +455,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         self.supervisor.stop(service.name)
         self._wait_stopped([service.name])
         # A restart is how a running service picks up a changed definition.
-        list(self._apply_program_changes())
+        list(self.programs.apply_program_changes())
         self.supervisor.start(service.name)
         yield from self._wait_healthy([service])
         yield Step(f"restart {service.name}", seconds=time.monotonic() - started)
@@ -602,7 +478,6 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     # Prometheus scrapes every second here: an analysis can look that often.
     analysis_interval = 1.0
-    switch_confirm_timeout = 5.0
 
     def color_build(self, color: str) -> Build:
         return self.spec.color_build(color)
@@ -626,69 +501,32 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         return made
 
     def start_color(self, color: str, build: Build, timeout: float) -> Iterator[Step]:
-        name = f"shop-{color}"
-        service = BY_NAME[name]
-        started = time.monotonic()
-        if name in self._active_names():  # a leftover: it must run this build, fresh
-            self._stop_program(name)
-        chosen = self.spec.color_builds()
-        chosen[color] = build.as_dict()
-        write_atomic(self.spec.builds_file, json.dumps(chosen, indent=2, sort_keys=True) + "\n")
-        self._apply_build_choice()
-        self._wait_ports_free(service)
-        self._write_targets(self._shop_colors_running() | {color})
-        self._start_program(name)
-        detail, stretch = "", 1.0
-        # The timeout stretches with the machine's load (ocean/busy.py): a starved
-        # machine slows a healthy start as much as a broken one; a crash ends it early.
-        while time.monotonic() - started < timeout * stretch:
-            ok, detail = self._probe(service)
-            if ok:
-                yield Step(
-                    f"{name} ready",
-                    detail=f"{build.label} on {self.url(name)}",
-                    seconds=time.monotonic() - started,
-                )
-                return
-            state = self._program_state(name)
-            # BACKOFF: it exited while starting (a crash loop would be retried).
-            if state in ("FATAL", "EXITED", "BACKOFF"):
-                detail = f"{state.lower()}: {self._log_tail(service)}"
-                break
-            time.sleep(0.1)
-            stretch = max(stretch, busy.factor(cap=busy.MAX_FACTOR))
-        waited = time.monotonic() - started  # before stopping it: the wait, not the stop
-        list(self.stop_color(color))
-        raise OceanError(
-            f"{name} ({build.label}) not ready after {waited:.0f}s "
-            f"(ready timeout {timeout:g}s{busy.describe(stretch)}; {detail}); stopped it. "
-            f"See {self.log_path(service)}"
-        )
+        return self.colors.start_color(color, build, timeout)
 
     def stop_color(self, color: str) -> Iterator[Step]:
-        name = f"shop-{color}"
-        self._stop_program(name)
-        self._write_targets(self._shop_colors_running() - {color})
-        self._wait_ports_free(BY_NAME[name])
-        yield Step(f"stop {name}")
+        return self.colors.stop_color(color)
 
-    # The hooks of the color operations above and of switch(): what differs between
+    def color_ready(self, color: str) -> bool:
+        return self.colors.color_ready(color)
+
+    def switch(self, color: str) -> Iterator[Step]:
+        return self.colors.switch(color)
+
+    # The ColorHost of blue-green switching (runtime/bluegreen.py): what differs between
     # runtimes (supervisord programs here, compose services in ocean/runtime/compose.py).
 
-    def _stop_program(self, name: str) -> None:
-        if self.supervisor.alive():
-            self.supervisor.stop(name)
-            self._wait_stopped([name])
+    def stop_program(self, name: str) -> None:
+        self.programs.stop_program(name)
 
-    def _apply_build_choice(self) -> None:
+    def apply_build_choice(self) -> None:
         """Make the next start of a color run the build shop-builds.json names."""
         self._render_configs()
-        list(self._apply_program_changes())
+        list(self.programs.apply_program_changes())
 
-    def _start_program(self, name: str) -> None:
+    def start_program(self, name: str) -> None:
         self.supervisor.start(name)
 
-    def _program_state(self, name: str) -> str | None:
+    def program_state(self, name: str) -> str | None:
         return self.supervisor.processes().get(name, {}).get("statename")
 
     def _nginx_test_argv(self) -> list[str]:
@@ -696,15 +534,15 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         return [self._bin("nginx"), "-t", "-q", "-p", str(s.state_dir / "nginx"),
                 "-c", str(s.etc / "nginx.conf")]  # fmt: skip
 
-    def _test_nginx(self) -> tuple[int, str]:
+    def test_nginx(self) -> tuple[int, str]:
         """``nginx -t`` of the rendered configuration: (exit code, its output)."""
         test = subprocess.run(self._nginx_test_argv(), capture_output=True, text=True)
         return test.returncode, test.stderr.strip()
 
-    def _reload_nginx(self) -> None:
+    def reload_nginx(self) -> None:
         self.supervisor.signal("nginx", "HUP")
 
-    def _wait_ports_free(self, service: Service) -> None:
+    def wait_ports_free(self, service: Service) -> None:
         """Until the service's ports are free: a color started again right after it
         stopped must not find its previous process still closing its listeners."""
         ports = self._ports_of(service)
@@ -719,59 +557,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             "stop that process, then retry"
         )
 
-    def color_ready(self, color: str) -> bool:
-        name = f"shop-{color}"
-        # STARTING too: supervisord says RUNNING only after startsecs, while the shop
-        # may answer /readyz well before that.
-        up = self._names_in({RUNNING, "STARTING"})
-        return name in up and self._probe(BY_NAME[name])[0]
-
-    def switch(self, color: str) -> Iterator[Step]:
-        started = time.monotonic()
-        path = self.settings.etc / "upstream.conf"
-        previous = path.read_text() if path.exists() else None
-        write_atomic(path, self.spec.render_upstream([f"shop-{color}"]))
-        code, output = self._test_nginx()
-        if code != 0:
-            if previous is not None:
-                write_atomic(path, previous)
-            raise OceanError(f"nginx -t refused the new upstream: {output}")
-        # HUP: nginx starts workers with the new upstream; the old ones finish their
-        # requests (and keep-alive connections close after them), so none is lost.
-        self._reload_nginx()
-        served = self._wait_served_by(color)
-        yield Step(
-            f"switch to {color}",
-            detail=f"nginx serves {color}" if served else f"nginx reloaded; {color} not seen yet",
-            seconds=time.monotonic() - started,
-        )
-
-    def _wait_served_by(self, color: str) -> bool:
-        """Whether a fresh connection through nginx reaches ``color`` (polls briefly)."""
-        url = f"{self.url('nginx')}/version"
-        context = self.access().ssl_context()
-        deadline = time.monotonic() + self.switch_confirm_timeout
-        while time.monotonic() < deadline:
-            try:
-                # B310: https URL of our own nginx
-                with urllib.request.urlopen(url, timeout=1, context=context) as response:  # nosec B310
-                    if json.loads(response.read()).get("color") == color:
-                        return True
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.01)
-        return False
-
-    def _shop_colors_running(self) -> set[str]:
-        active = self._active_names()
-        return {c for c in COLORS if f"shop-{c}" in active}
-
-    def _write_targets(self, colors: set[str]) -> None:
-        ordered = [f"shop-{c}" for c in COLORS if c in colors]
-        targets = self.settings.etc / "targets" / "shop.json"
-        write_atomic(targets, self.spec.render_shop_targets(ordered))
-
-    def _log_tail(self, service: Service, lines: int = 3) -> str:
+    def log_tail(self, service: Service, lines: int = 3) -> str:
+        """The last ``lines`` of ``service``'s log, on one line."""
         try:
             text = self.log_path(service).read_text(errors="replace").strip().splitlines()
         except FileNotFoundError:
@@ -780,18 +567,16 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     # -- status -----------------------------------------------------------------------
 
-    def _names_in(self, states: set[str]) -> set[str]:
-        if not self.supervisor.alive():
-            return set()
-        return {n for n, info in self.supervisor.processes().items() if info["statename"] in states}
+    def names_in(self, states: set[str]) -> set[str]:
+        return self.programs.names_in(states)
 
-    def _active_names(self) -> set[str]:
+    def active_names(self) -> set[str]:
         """Running, or on the way up or down: the supervisor owns their ports."""
-        return self._names_in(ACTIVE_STATES)
+        return self.names_in(ACTIVE_STATES)
 
     def running(self) -> set[str]:
         """Services running now, by name (no health probes: cheap)."""
-        return self._names_in({RUNNING})
+        return self.names_in({RUNNING})
 
     def engine_pids(self) -> set[int]:
         """None: supervisord is the services' parent, which the load test's watch adds."""
@@ -816,7 +601,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def status(self) -> list[ServiceStatus]:
         infos = self.supervisor.processes() if self.supervisor.alive() else {}
-        restarts = self._restart_counts()
+        restarts = self.programs.restart_counts()
         now = time.time()
 
         def one(service: Service) -> ServiceStatus:
@@ -824,7 +609,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             state = info.get("statename", "ABSENT").lower()
             port = self.settings.ports[service.port_name]
             if state == "running":
-                healthy, detail = self._probe(service)
+                healthy, detail = self.probe(service)
             else:
                 healthy, detail = False, "not running"
             return ServiceStatus(
@@ -861,24 +646,6 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             )
         ]
 
-    _EXIT_RE = re.compile(r"exited: (\S+) \(.*not expected\)")
-
-    def _restart_counts(self) -> dict[str, int]:
-        """Unexpected exits since supervisord last started, read from its log."""
-        log = self.settings.logs / "supervisord.log"
-        counts: dict[str, int] = {}
-        try:
-            lines = log.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return counts
-        for line in lines:
-            if "supervisord started with pid" in line:
-                counts.clear()
-            match = self._EXIT_RE.search(line)
-            if match and match.group(1) in BY_NAME:
-                counts[match.group(1)] = counts.get(match.group(1), 0) + 1
-        return counts
-
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -898,15 +665,3 @@ def _who_listens(port: int) -> str:
     out = subprocess.run([ss, "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
     match = re.search(r'\(\("([^"]+)",pid=(\d+)', out)
     return f" (pid {match.group(2)}, {match.group(1)})" if match else ""
-
-
-def _wait_pid_gone(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
-        time.sleep(0.02)
-
-
-def _pid_alive(pid: int) -> bool:
-    """Alive and not a zombie (PID 1 here reaps slowly, so kill -0 is not enough)."""
-    stat = read_stat(pid)
-    return stat is not None and stat.state != "Z"

@@ -211,7 +211,7 @@ class LocalBackup(LocalScratch):
         return redis.Redis.from_url(self.redis_url())
 
     def _require_running(self, *names: str) -> None:
-        active = self._active_names()
+        active = self.active_names()
         missing = [n for n in names if n not in active]
         if missing:
             raise OceanError(f"{', '.join(missing)} not running: start the stack with ./ocean up")
@@ -403,7 +403,7 @@ class LocalBackup(LocalScratch):
 
     def stop_writes(self) -> list[str]:
         """Stop every running shop color (nginx answers 502 meanwhile); returns them."""
-        running = self._active_names()
+        running = self.active_names()
         colors = [c for c in COLORS if f"shop-{c}" in running]
         self._stop_shops([f"shop-{c}" for c in colors])
         return colors
