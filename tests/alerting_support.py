@@ -53,7 +53,7 @@ def running(
     """The stack's program ``name``, started with the runtime's own command line and
     environment (plus ``extra`` flags), waited for until ``ready`` answers 200 on its
     port (``port``: a port-plan name, default ``name``)."""
-    program = next(p for p in runtime._programs() if p.name == name)
+    program = next(p for p in runtime.spec.programs() if p.name == name)
     (runtime.settings.data / name).mkdir(parents=True, exist_ok=True)
     log = (runtime.settings.state_dir / f"{name}.log").open("wb")
     env = {**os.environ, **(program.env or {})}

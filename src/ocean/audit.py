@@ -96,7 +96,7 @@ def _ensure_dir(state: Path) -> None:
     """The state dir, made (and marked as a stack's) when the audit log is its first file,
     or made again after a purge: the log stays in a directory a later purge may delete."""
     if not state.is_dir():
-        state.mkdir(parents=True, exist_ok=True)
+        state.mkdir(mode=0o700, parents=True, exist_ok=True)  # private (issue 25)
         statedir.mark(state)
 
 

@@ -23,7 +23,7 @@ SECRET = "<secret>"  # nosec B105  # the mask shown instead of a secret
 MASK = audit.MASK
 
 # Definition keys an OCEAN_* variable overrides (and, for the alerting ones, the
-# secrets file too, as the runtime reads them: ocean/runtime/local.py).
+# secrets file too, as the runtime reads them: StackSpec.alerting_setting, ocean/stackspec).
 OVERRIDES = {
     "runtime": "OCEAN_RUNTIME",
     "state_dir": "OCEAN_STATE_DIR",

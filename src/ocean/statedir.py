@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from ocean.errors import OceanError
-from ocean.fsys import writable_problem
+from ocean.fsys import PRIVATE_DIR, writable_problem, write_private
 
 MARKER = ".ocean-state"
 MARKER_TEXT = (
@@ -132,7 +132,7 @@ def mark(state: Path) -> None:
     """Write the marker (the directory exists)."""
     marker = state / MARKER
     if not marker.is_file():
-        marker.write_text(MARKER_TEXT)
+        write_private(marker, MARKER_TEXT)
 
 
 def claim(state: Path, repo_root: Path) -> None:
@@ -144,7 +144,8 @@ def claim(state: Path, repo_root: Path) -> None:
         raise OceanError(
             f"state dir {state} cannot be used: {why}; set OCEAN_STATE_DIR to a new directory"
         )
-    state.mkdir(parents=True, exist_ok=True)
+    # Private from the start (issue 25, Medium 4): the services' users get ACL entries.
+    state.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     if (state / MARKER).is_file():
         return
     foreign = foreign_entries(state)

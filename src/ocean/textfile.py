@@ -178,14 +178,14 @@ def record_page_load(
 def write(settings: Settings, producer: str, samples: Mapping[str, Mapping[Labels, float]]) -> Path:
     """Replace ``{producer}.prom`` with ``samples`` (name → labels → value), atomically."""
     path = _path(settings, producer)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     text = render(samples)
     # The temp file must not end in .prom: node exporter would read it half-written.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{producer}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # node exporter runs as us (as root in its container)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ocean.fsys import private_dir
 from ocean.render import write_atomic
 
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -55,8 +56,8 @@ class TlsFiles:
 def ensure(files: TlsFiles, hosts: list[str], now: dt.datetime | None = None) -> str:
     """Make whatever is missing or due; returns what was done (for a Step's detail)."""
     now = now or dt.datetime.now(dt.UTC)
-    # The directory is readable (ca.crt and server.crt are public); the keys are 0600.
-    files.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # Private like the whole state dir (issue 25): certificates 0640, keys 0600.
+    private_dir(files.directory)
     done = []
     if not files.ca_cert.exists() and not files.cert.exists():
         _write_ca(files, now)
@@ -129,7 +130,7 @@ def _issue(
     cert = builder.sign(ca_key, hashes.SHA256())
     cert_path, key_path = out
     write_atomic(key_path, _key_pem(key), mode=0o600)
-    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM).decode(), mode=0o644)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM).decode(), mode=0o640)
 
 
 def install_provided(
@@ -153,13 +154,13 @@ def install_provided(
         raise ValueError(f"tls.key_file {key_file} is not an unencrypted PEM key: {exc}") from None
     if _public_pem(key.public_key()) != _public_pem(chain[0].public_key()):
         raise ValueError(f"tls.key_file {key_file} is not the key of {cert_file}")
-    files.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-    changed = write_atomic(files.cert, cert_file.read_text(), mode=0o644)
+    private_dir(files.directory)
+    changed = write_atomic(files.cert, cert_file.read_text(), mode=0o640)
     changed += write_atomic(files.key, key_file.read_text(), mode=0o600)
     files.ca_key.unlink(missing_ok=True)
     issuers = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in chain[1:])
     roots = system_bundle.read_text() if system_bundle.is_file() else ""
-    write_atomic(files.ca_cert, roots + issuers, mode=0o644)
+    write_atomic(files.ca_cert, roots + issuers, mode=0o640)
     return f"certificate from {cert_file} ({'installed' if changed else 'same'})"
 
 
@@ -215,7 +216,7 @@ def _write_ca(files: TlsFiles, now: dt.datetime) -> None:
         .sign(key, hashes.SHA256())
     )
     write_atomic(files.ca_key, _key_pem(key), mode=0o600)
-    write_atomic(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM).decode(), mode=0o644)
+    write_atomic(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM).decode(), mode=0o640)
 
 
 def _ours(files: TlsFiles) -> bool:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ocean.config import PortPlan, Settings
 from ocean.procedures import stack
+from ocean.procfs import all_pids, read_stat
 from ocean.runtime.local import LocalRuntime
-from ocean.runtime.procfs import all_pids, read_stat
 from tests.helpers import free_port_base
 
 

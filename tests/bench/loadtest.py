@@ -37,8 +37,8 @@ from ocean.config import REPO_ROOT, PortPlan, Settings
 from ocean.loadtest.scenarios import options
 from ocean.procedures import loadtest as loadtests
 from ocean.procedures import stack
+from ocean.procfs import all_pids
 from ocean.runtime.local import LocalRuntime
-from ocean.runtime.procfs import all_pids
 from tests.bench.shop import CLK_TCK, machine_busy_ticks
 from tests.helpers import free_port_base
 

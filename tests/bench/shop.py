@@ -51,9 +51,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from ocean import secrets
 from ocean.config import REPO_ROOT, PortPlan, Settings
 from ocean.procedures import stack
+from ocean.procfs import all_pids
 from ocean.render import write_atomic
 from ocean.runtime.local import LocalRuntime
-from ocean.runtime.procfs import all_pids
 from tests.helpers import free_port_base
 
 SCRIPTS = REPO_ROOT / "testing" / "k6" / "bench"
@@ -340,7 +340,7 @@ class Bench:
         if colors == self.colors:
             return
         etc = self.runtime.settings.etc
-        write_atomic(etc / "upstream.conf", self.runtime.render_upstream(COLORS[colors]))
+        write_atomic(etc / "upstream.conf", self.runtime.spec.render_upstream(COLORS[colors]))
         self.runtime.supervisor.signal("nginx", "HUP")
         time.sleep(1.5)  # new workers up, old ones done with their connections
         self.colors = colors
@@ -869,7 +869,9 @@ def main() -> None:
     }
     try:
         # nginx starts with the chosen upstream (prepare keeps an existing upstream.conf).
-        write_atomic(runtime.settings.etc / "upstream.conf", runtime.render_upstream(["shop-blue"]))
+        write_atomic(
+            runtime.settings.etc / "upstream.conf", runtime.spec.render_upstream(["shop-blue"])
+        )
         services = "postgres,redis-master,shop-blue,shop-green,nginx"
         results["up_s"] = round(timed(stack.up(runtime, services, wait_targets=False)), 2)
         bench = Bench(runtime, workdir, args.duration, args.quiet_wait)

@@ -97,7 +97,9 @@ def main() -> None:
         "objective": {"load_ms": objective.threshold_ms, "lcp_ms": objective.lcp_threshold_ms},
     }
     try:
-        write_atomic(runtime.settings.etc / "upstream.conf", runtime.render_upstream(["shop-blue"]))
+        write_atomic(
+            runtime.settings.etc / "upstream.conf", runtime.spec.render_upstream(["shop-blue"])
+        )
         services = "postgres,redis-master,shop-blue,shop-green,nginx"
         results["up_s"] = round(timed(stack.up(runtime, services, wait_targets=False)), 2)
         bench = Bench(runtime, workdir, args.api_seconds)

@@ -14,7 +14,7 @@ from tests.helpers import cli
 
 
 def _needs_inbox(stack: LocalRuntime) -> None:
-    if not any(p.name == "alert-inbox" for p in stack._programs()):
+    if not any(p.name == "alert-inbox" for p in stack.spec.programs()):
         pytest.skip("no alert-inbox service in this runtime (it comes with the inbox branch)")
 
 

@@ -1,6 +1,6 @@
 """Issue 25, High 2, on the compose runtime: the attacks of test_exporter_hardening.py
 against a compose stack. Both runtimes run the same programs with the same rendered
-configs (the compose override takes LocalRuntime._programs), so the same tests must
+configs (the compose override takes the stack spec's program table), so the same tests must
 hold; what differs is who runs them (containers, the nginx exporter as nobody's uid)
 and how a stale socket is removed (the same /bin/sh wrapper, inside the container).
 Opt-in: OCEAN_COMPOSE_TESTS=1 as root (tests/compose_support.py).

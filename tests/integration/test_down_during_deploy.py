@@ -241,7 +241,7 @@ def test_a_failed_scrape_never_reads_an_earlier_process_counters(stack: LocalRun
     finally:
         runtime.supervisor.start("prometheus")
     try:
-        runtime._write_targets({live, idle})  # listed again, not running: scrapes fail
+        runtime.colors.write_targets({live, idle})  # listed again, not running: scrapes fail
         with Prometheus.of(runtime) as prom:
             deadline = time.monotonic() + 60
             while True:
@@ -256,5 +256,5 @@ def test_a_failed_scrape_never_reads_an_earlier_process_counters(stack: LocalRun
             assert earlier and float(earlier[0]["value"][1]) >= 30, earlier  # still there
             seen = Snapshot.take(prom, idle, api)
     finally:
-        runtime._write_targets({live})
+        runtime.colors.write_targets({live})
     assert seen.requests == 0 and not seen.buckets, seen

@@ -128,7 +128,7 @@ def test_even_an_authorised_scrape_sends_credentials_to_the_stacks_redis_only(
     exporter may connect, but it has no password for that address."""
     with stack.access().scrape_client(_exporter(stack, "https"), timeout=SCRAPE_TIMEOUT) as client:
         client.get("/scrape", params={"target": f"redis://127.0.0.1:{listener.port}"})
-        own = client.get("/scrape", params={"target": stack.redis_scrape_targets()[0]})
+        own = client.get("/scrape", params={"target": stack.spec.redis_scrape_targets()[0]})
     deadline = time.monotonic() + 10
     while not listener.connections and time.monotonic() < deadline:
         time.sleep(0.1)

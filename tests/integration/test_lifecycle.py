@@ -149,9 +149,9 @@ def test_a_failed_start_leaves_nothing_running(tmp_path_factory):
 
 
 def _alive(pid: int) -> bool:
-    from ocean.runtime.local import _pid_alive
+    from ocean.runtime.local_supervisord import pid_alive
 
     deadline = time.monotonic() + 1
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.05)
-    return _pid_alive(pid)
+    return pid_alive(pid)

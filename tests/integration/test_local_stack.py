@@ -14,9 +14,9 @@ import pytest
 
 from ocean import busy, secrets
 from ocean.procedures import stack as procedures
+from ocean.procfs import all_pids, read_stat
 from ocean.prom import Prometheus
 from ocean.runtime.local import LocalRuntime
-from ocean.runtime.procfs import all_pids, read_stat
 from tests.helpers import metric_value, run_cli, wait_for_delivery
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,8 @@ import redis
 
 from ocean import access, secrets, tls
 from ocean.prom import Prometheus
-from ocean.runtime.local import RATE_LIMITS, LocalRuntime
+from ocean.runtime.local import LocalRuntime
+from ocean.stackspec.context import RATE_LIMITS
 from tests.conftest import own_stack
 from tests.helpers import cli
 

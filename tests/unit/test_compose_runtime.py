@@ -220,8 +220,8 @@ def test_each_color_runs_the_image_of_its_build(prepared: ComposeRuntime) -> Non
     """A deploy chooses a build for one color: only that color's service changes image
     (and version), the other keeps the checkout's."""
     release = Build(id="dir-0123456789abcdef", version="/tmp/r2", label="r2-01234567", python="")
-    prepared._builds_file.write_text(json.dumps({"green": release.as_dict()}))
-    prepared._apply_build_choice()
+    prepared.spec.builds_file.write_text(json.dumps({"green": release.as_dict()}))
+    prepared.apply_build_choice()
     services = yaml.safe_load(
         prepared.override_file.read_text().replace("!reset", "").replace("!override", "")
     )["services"]

@@ -170,21 +170,21 @@ def _runtime(tmp_path: Path, name: str) -> LocalRuntime:
 def test_resources_and_receivers_come_from_the_environment(tmp_path: Path, monkeypatch):
     for variable in ("OCEAN_SLACK_CHANNEL", "OCEAN_SMTP_TO", "OCEAN_ALERT_WEBHOOK_URL"):
         monkeypatch.delenv(variable, raising=False)
-    dev, prod = _runtime(tmp_path, "dev")._context(), _runtime(tmp_path, "prod")._context()
+    dev, prod = _runtime(tmp_path, "dev").spec.context(), _runtime(tmp_path, "prod").spec.context()
     assert (dev["nginx_workers"], dev["redis_maxmemory"]) == (1, "128mb")
     assert (prod["nginx_workers"], prod["redis_maxmemory"]) == (4, "1gb")
     assert dev["alerting"]["group_wait"] == "1s" and prod["alerting"]["group_wait"] == "30s"
     assert prod["alerting"]["slack_channel"] == "#ocean-prod-alerts"
     # An OCEAN_* variable still wins over the definition.
     monkeypatch.setenv("OCEAN_SLACK_CHANNEL", "#override")
-    assert _runtime(tmp_path, "prod")._context()["alerting"]["slack_channel"] == "#override"
+    assert _runtime(tmp_path, "prod").spec.context()["alerting"]["slack_channel"] == "#override"
 
 
 def test_prometheus_retention_and_postgres_buffers_reach_the_commands(tmp_path: Path):
     runtime = _runtime(tmp_path, "prod")
     runtime.search_path = "/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/15/bin"
     try:
-        programs = {p.name: p.command for p in runtime._programs()}
+        programs = {p.name: p.command for p in runtime.spec.programs()}
     except OceanError as exc:  # a program is not installed on this machine
         pytest.skip(str(exc))
     assert "--storage.tsdb.retention.time=30d" in programs["prometheus"]
@@ -248,8 +248,8 @@ def test_slo_alerts_fire_on_the_environments_own_objective(tmp_path: Path):
     again with staging's 99.5 % objective in staging, and no file left from before."""
     committed = REPO_ROOT / "monitoring" / "rules"
     dev = _runtime(tmp_path, "dev")
-    assert dev._context()["paths"]["rules"] == dev.settings.etc / "rules"
-    dev_files = dev._rule_files()
+    assert dev.spec.context()["paths"]["rules"] == dev.settings.etc / "rules"
+    dev_files = dev.spec.rule_files()
     assert {path.name: text for path, text in dev_files.items()} == {
         path.name: path.read_text() for path in committed.glob("*.rules.yml")
     }
@@ -257,7 +257,7 @@ def test_slo_alerts_fire_on_the_environments_own_objective(tmp_path: Path):
     staging = _runtime(tmp_path, "staging")
     (staging.settings.etc / "rules").mkdir(parents=True)
     (staging.settings.etc / "rules" / "gone.rules.yml").write_text("groups: []\n")
-    files = {path.name: text for path, text in staging._rule_files().items()}
+    files = {path.name: text for path, text in staging.spec.rule_files().items()}
     assert not (staging.settings.etc / "rules" / "gone.rules.yml").exists()
     assert set(files) == {path.name for path in committed.glob("*.rules.yml")}
     burn = 'slo:sli_error:ratio_rate5m{slo="availability"} > (14.4 * '

@@ -37,7 +37,9 @@ RUNTIME_USERS = [
     ROOT / "tasks.py",
 ]
 ADAPTERS = {"ocean.runtime.local", "ocean.runtime.compose", "ocean.runtime.local_backup",
-            "ocean.runtime.compose_backup", "ocean.runtime.compose_files"}  # fmt: skip
+            "ocean.runtime.compose_backup", "ocean.runtime.compose_files",
+            "ocean.runtime.local_supervisord", "ocean.runtime.local_initdb",
+            "ocean.runtime.bluegreen"}  # fmt: skip
 RUNTIME_NAMES = {"local", "compose"}
 
 

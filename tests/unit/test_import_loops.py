@@ -11,11 +11,7 @@ from tests.import_graph import graph, loops, modules
 
 # Loops still there, each to be broken by the rest of issue 23. Remove an entry when its
 # loop is gone; never add one.
-KNOWN_LOOPS = {
-    # The local runtime builds its LocalBackup, which calls back into the runtime's
-    # private helpers: the executor interface of issue 23 ends it.
-    ("ocean.runtime.local", "ocean.runtime.local_backup"),
-}
+KNOWN_LOOPS: set[tuple[str, str]] = set()  # none left: keep it so
 
 
 def test_no_import_loop_but_the_known_ones():

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from ocean import procfs
 from ocean.loadtest import generator, machine, results
-from ocean.runtime import procfs
 from tests.unit.test_loadtest import LIMITS, SLO_LIMITS, SUMMARY, by_key, run_of
 
 # Recorded in the CI incident (a CPU hog at nice -15 beside the suite): k6 waited for a

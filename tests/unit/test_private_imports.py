@@ -31,17 +31,7 @@ def private_imports(found: dict[str, Path]) -> set[tuple[str, str, str]]:
 
 # Today's violations, each to be ended by the rest of issue 23 (the runtime wing's
 # redesign). Remove an entry when its import is gone; never add one.
-KNOWN = {
-    # The compose adapter's backup reuses the local one's helpers: the executor interface
-    # shared by both adapters replaces them.
-    ("ocean.runtime.compose_backup", "ocean.runtime.local_backup", "_stop"),
-    ("ocean.runtime.compose_backup", "ocean.runtime.local_backup", "_tail"),
-    # Inside the runtime.local ↔ local_backup import loop (tests/unit/test_import_loops.py).
-    ("ocean.runtime.local_backup", "ocean.runtime.local", "_grant_traverse"),
-    # Validation finds the checkers on the local runtime's private search path: the stack
-    # spec that validation and the adapters read will hold it.
-    ("ocean.validate.core", "ocean.runtime.local", "_default_search_path"),
-}
+KNOWN: set[tuple[str, str, str]] = set()  # none left: keep it so
 
 
 def test_no_module_imports_another_modules_underscore_names_but_the_known_ones():

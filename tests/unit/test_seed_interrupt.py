@@ -28,8 +28,8 @@ DRIVER = textwrap.dedent(
     from ocean.runtime.local import LocalRuntime
 
     seed.LOADER = "fake_loader"  # the stand-in below, instead of ocean_shop.bulk
-    LocalRuntime._active_names = lambda self: {"postgres"}
-    LocalRuntime._probe = lambda self, service: (True, "stubbed")
+    LocalRuntime.active_names = lambda self: {"postgres"}
+    LocalRuntime.probe = lambda self, service: (True, "stubbed")
     LocalRuntime._ensure_shop_database = lambda self: iter(())
     LocalRuntime._shop_database_url = lambda self: "postgresql://stub"
     LocalRuntime.redis_url = lambda self, user="": "redis://stub"

@@ -31,7 +31,7 @@ def test_publish_writes_every_version_side_by_side(tmp_path: Path):
     names = sorted(p.name for p in (www / "static").iterdir())
     assert names == sorted({old.manifest["order.js"], new.manifest["order.js"]})
     published = www / "static" / new.manifest["order.js"]
-    assert published.read_text() == "two" and published.stat().st_mode & 0o777 == 0o644
+    assert published.read_text() == "two" and published.stat().st_mode & 0o777 == 0o640
 
 
 def test_the_shipped_assets_and_their_cache_header():

@@ -15,7 +15,7 @@ from cryptography import x509
 
 from ocean import access, secrets, tls
 from ocean.config import REPO_ROOT
-from ocean.runtime.local import RATE_LIMITS
+from ocean.stackspec.context import RATE_LIMITS
 from ocean.validate.rendering import rendering
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)

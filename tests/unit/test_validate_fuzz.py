@@ -145,10 +145,10 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, fuzz_repo: Path) -> Iterator[lis
 
 def _render_context_once(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
     state = root.parent / f"{root.name}-render-state"
-    runtime = rendering._runtime(root, state)
-    context = rendering._context(runtime, root)
-    monkeypatch.setattr(rendering, "_runtime", lambda repo_root, state_dir: runtime)
-    monkeypatch.setattr(rendering, "_context", lambda rt, repo_root: dict(context))
+    spec = rendering._spec(root, state)
+    context = rendering._context(spec, root)
+    monkeypatch.setattr(rendering, "_spec", lambda repo_root, state_dir: spec)
+    monkeypatch.setattr(rendering, "_context", lambda sp, repo_root: dict(context))
     for name, module in list(sys.modules.items()):
         if name.startswith("ocean.validate.") and hasattr(module, "local_context"):
             monkeypatch.setattr(module, "local_context", lambda repo_root, state_dir: dict(context))

@@ -241,5 +241,5 @@ def test_bad_runtime_override_names_local_py(repo, monkeypatch):
 
     monkeypatch.setattr(stack_checks, "rendering", with_bad_override)
     (finding,) = only(stack_checks.check_postgres_params(repo), "postgres-params")
-    assert finding.file == "src/ocean/runtime/local.py"
+    assert finding.file == "src/ocean/stackspec/programs.py"
     assert "shared_buffers" in finding.message

@@ -20,6 +20,7 @@ import hmac
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -27,8 +28,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ocean.errors import OceanError
+from ocean.fsys import open_private
+from ocean.procfs import signal_on_parent_death
 
 CHUNK = 1 << 20
+# gpg makes its keyring (pubring.kbx) 0644 under the usual umask: the key dir is the
+# state dir's, private to its user (issue 25).
+GPG_UMASK = 0o077
 # What gpg says when the home's agent closed on it (see BackupKeys.decrypt).
 AGENT_LOST = "can't connect to the agent"
 KEY_PARAMS = """%no-protection
@@ -122,6 +128,7 @@ class BackupKeys:
             [_gpg_bin(), "--homedir", str(self.gnupg), "--batch", "--with-colons", listing, who],
             capture_output=True,
             text=True,
+            umask=GPG_UMASK,
         )
         if result.returncode != 0:
             return None
@@ -165,13 +172,15 @@ class BackupKeys:
             stdin=source,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=signal_on_parent_death(signal.SIGTERM),  # not left running by a kill
+            umask=GPG_UMASK,
         )
         errors: list[bytes] = []
         reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
         reader.start()
         digest, size = hashlib.sha256(), 0
         try:
-            with dst.open("wb") as out:
+            with open_private(dst) as out:  # plain text when decrypting
                 assert proc.stdout is not None  # nosec B101  # narrows a type for the checker only
                 while chunk := proc.stdout.read(CHUNK):
                     digest.update(chunk)
@@ -194,6 +203,7 @@ class BackupKeys:
             input=stdin,
             capture_output=True,
             text=True,
+            umask=GPG_UMASK,
         )
         if result.returncode != 0:
             raise OceanError(f"gpg could not {what}: {result.stderr.strip()}")
@@ -206,6 +216,10 @@ class BackupKeys:
             yield
         finally:
             self._stop_agent()
+
+    def stop_agent(self) -> None:
+        """Stop the home's gpg-agent (one a killed decrypt left running)."""
+        self._stop_agent()
 
     def _stop_agent(self) -> None:
         gpgconf = shutil.which("gpgconf")

@@ -27,6 +27,7 @@ from typing import Any
 
 from ocean.backup.crypto import BackupKeys, sha256_file
 from ocean.errors import OceanError
+from ocean.fsys import write_private
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -96,8 +97,8 @@ def new_id(created: float, label: str, taken: set[str]) -> str:
 
 def write(set_dir: Path, manifest: Manifest, keys: BackupKeys) -> None:
     data = manifest.to_bytes()
-    (set_dir / MANIFEST).write_bytes(data)
-    (set_dir / SIGNATURE).write_text(keys.sign(data) + "\n")
+    write_private(set_dir / MANIFEST, data)
+    write_private(set_dir / SIGNATURE, keys.sign(data) + "\n")
 
 
 def read_unverified(set_dir: Path) -> Manifest:

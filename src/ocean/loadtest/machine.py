@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ocean.runtime.procfs import ProcStat, descendants, process_table
+from ocean.procfs import ProcStat, descendants, process_table
 
 # The outside used at least this share of the machine's cores (0.3 of the 2-core CI
 # box). Measured there (2026-12-06/07): one busy loop at nice -10 beside the suite took

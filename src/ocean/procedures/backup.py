@@ -13,7 +13,10 @@ refused naming the file and the check). A restore holds the deploy lock, so depl
 restores never overlap. A restore that fails before traffic returns puts the safety
 backup back; one that is killed (kill -9) leaves a marker, and the next restore redoes
 the work (its safety backup is kept, and writes stay stopped until a restore succeeds).
-See docs/backup.md.
+Plain data (a dump before encryption, a decrypted set) lives only in 0700 work dirs
+(``.partial-*``, ``.verify-*``, ``.restore-*``) removed on every exit path; what a kill
+left of them, and any scratch server still running, is swept by the next backup, verify
+or restore (ocean/workdirs.py). See docs/backup.md.
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ocean import textfile
+from ocean import textfile, workdirs
 from ocean.backup import manifest as manifests
 from ocean.backup import sets as backup_sets
 from ocean.backup.crypto import BackupKeys, sha256_file
 from ocean.backup.manifest import PARTS, FileEntry, Manifest
 from ocean.backup.retention import Policy, select_restorable
 from ocean.errors import OceanError
-from ocean.fsys import writable_problem
+from ocean.fsys import private_dir, writable_problem, write_private
 from ocean.model import Step, StepStatus
 from ocean.rollout.journal import Journal
 from ocean.runtime.base import Runtime
@@ -46,6 +49,8 @@ from ocean.runtime.base import Runtime
 # postgres-loaded, postgres-swapped, redis-flushed, redis-restored.
 FAILPOINT_ENV = "OCEAN_BACKUP_FAILPOINT"
 SPACE_MARGIN = 1.1  # decrypting needs the plain sizes plus this much headroom
+# The backup dir's work in progress (backup/sets.py skips them): plain data, 0700.
+WORK_PREFIXES = (".partial-", ".verify-", ".restore-")
 
 
 def failpoint(name: str) -> None:
@@ -61,6 +66,7 @@ class Store:
         self.root = runtime.backup_location()
         self.keys = BackupKeys(runtime.backup_key_dir())
         self.marker = runtime.settings.state_dir / "restore-in-progress.json"
+        self.in_state = self.root.is_relative_to(runtime.settings.state_dir)
 
     def ids(self) -> list[str]:
         """The whole sets (with a manifest)."""
@@ -92,8 +98,26 @@ class Store:
 
     def write_marker(self, data: dict[str, Any]) -> None:
         tmp = self.marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        write_private(tmp, json.dumps(data, indent=2) + "\n")
         os.replace(tmp, self.marker)
+
+    def sweep(self, runtime: Runtime) -> Iterator[Step]:
+        """Remove what killed runs left: work dirs holding plain data, and scratch
+        servers with their files (ocean/workdirs.py); a step when there was any."""
+        swept = workdirs.sweep(self.root, WORK_PREFIXES) + runtime.sweep_scratch()
+        if swept:
+            self.keys.stop_agent()  # a killed decrypt leaves the key's agent running
+            names = ", ".join(path.name for path in swept[:3])
+            more = f" and {len(swept) - 3} more" if swept[3:] else ""
+            yield Step("sweep", StepStatus.INFO, f"removed what killed runs left: {names}{more}")
+
+    def work_dir(self, name: str, keep: bool = False) -> contextlib.AbstractContextManager[Path]:
+        """A private work dir (0700) in the backup dir, removed when the block ends."""
+        # Ours (in the state dir, or made now): 0700. An OCEAN_BACKUP_DIR that exists
+        # keeps its mode: every set and work dir in it is 0700 anyway.
+        if self.in_state or not self.root.exists():
+            private_dir(self.root)
+        return workdirs.claim(self.root / name, keep=keep)
 
 
 # -- backup ---------------------------------------------------------------------------
@@ -126,55 +150,18 @@ def backup(
         )
     if not _safety:  # a restore's safety backup runs with the stack up, checked there
         _before_backup(runtime, store)
+        yield from store.sweep(runtime)  # (a restore swept before its safety backup)
     started = time.time()
     clock = time.monotonic()
     recipient = store.keys.ensure(encrypt)
     backup_id = manifests.new_id(started, label, set(store.ids()))
     partial = store.root / f".partial-{backup_id}"
     try:
-        partial.mkdir(parents=True)
-        step_clock = time.monotonic()
-        postgres = runtime.dump_postgres(partial / "postgres.dump")
-        rows = sum(t["rows"] for t in postgres["tables"].values())
-        yield Step(
-            "pg_dump",
-            detail=f"{len(postgres['tables'])} tables, {rows:,} rows, "
-            f"PostgreSQL {postgres['version']}",
-            seconds=time.monotonic() - step_clock,
-        )
-        step_clock = time.monotonic()
-        redis_info = runtime.snapshot_redis(partial / "redis.rdb")
-        keys = sum(d["keys"] for d in redis_info["databases"].values())
-        yield Step(
-            "redis snapshot",
-            detail=f"{keys:,} keys in {len(redis_info['databases'])} databases",
-            seconds=time.monotonic() - step_clock,
-        )
-        configs = runtime.export_configs(partial / "configs.tar")
-        yield Step("configs", detail=f"{len(configs['files'])} files and a secrets template")
-        step_clock = time.monotonic()
-        files = {part: _seal(store.keys, partial / part, recipient) for part in PARTS}
-        yield Step(
-            "encrypt and checksum" if encrypt else "checksum",
-            detail=f"GPG to {recipient[-16:]}" if recipient else "not encrypted (--no-encrypt)",
-            seconds=time.monotonic() - step_clock,
-        )
-        manifest = Manifest(
-            id=backup_id,
-            label=label,
-            created=started,
-            ended=time.time(),
-            encrypted=bool(recipient),
-            recipient=recipient,
-            source=runtime.source_info(),
-            postgres=postgres,
-            redis=redis_info,
-            files=files,
-        )
-        manifests.write(partial, manifest, store.keys)
-        os.rename(partial, store.root / backup_id)
+        with store.work_dir(partial.name, keep=True):
+            made = _take(runtime, store, partial, backup_id, label, started, recipient)
+            manifest = yield from made
+            os.rename(partial, store.root / backup_id)
     except BaseException as exc:
-        shutil.rmtree(partial, ignore_errors=True)
         textfile.record_backup(runtime.settings, backup_id, 0, False)
         if _no_space(exc):
             free = _free_mib(store.root)
@@ -194,6 +181,57 @@ def backup(
         seconds=seconds,
         data={"id": backup_id, "size": manifest.size, "path": str(store.root / backup_id)},
     )
+    return manifest
+
+
+def _take(
+    runtime: Runtime,
+    store: Store,
+    partial: Path,
+    backup_id: str,
+    label: str,
+    started: float,
+    recipient: str | None,
+) -> Iterator[Step]:
+    """The set's files in ``partial`` (0700, plain data 0600); returns its Manifest."""
+    step_clock = time.monotonic()
+    postgres = runtime.dump_postgres(partial / "postgres.dump")
+    rows = sum(t["rows"] for t in postgres["tables"].values())
+    yield Step(
+        "pg_dump",
+        detail=f"{len(postgres['tables'])} tables, {rows:,} rows, PostgreSQL {postgres['version']}",
+        seconds=time.monotonic() - step_clock,
+    )
+    step_clock = time.monotonic()
+    redis_info = runtime.snapshot_redis(partial / "redis.rdb")
+    keys = sum(d["keys"] for d in redis_info["databases"].values())
+    yield Step(
+        "redis snapshot",
+        detail=f"{keys:,} keys in {len(redis_info['databases'])} databases",
+        seconds=time.monotonic() - step_clock,
+    )
+    configs = runtime.export_configs(partial / "configs.tar")
+    yield Step("configs", detail=f"{len(configs['files'])} files and a secrets template")
+    step_clock = time.monotonic()
+    files = {part: _seal(store.keys, partial / part, recipient) for part in PARTS}
+    yield Step(
+        "encrypt and checksum" if recipient else "checksum",
+        detail=f"GPG to {recipient[-16:]}" if recipient else "not encrypted (--no-encrypt)",
+        seconds=time.monotonic() - step_clock,
+    )
+    manifest = Manifest(
+        id=backup_id,
+        label=label,
+        created=started,
+        ended=time.time(),
+        encrypted=bool(recipient),
+        recipient=recipient,
+        source=runtime.source_info(),
+        postgres=postgres,
+        redis=redis_info,
+        files=files,
+    )
+    manifests.write(partial, manifest, store.keys)
     return manifest
 
 
@@ -273,9 +311,15 @@ def _damaged_row(set_dir: Path, why: str) -> dict[str, Any]:
 
 def _verified(set_dir: Path) -> dict[str, Any]:
     try:
-        return json.loads((set_dir / manifests.VERIFIED).read_text())
+        record = json.loads((set_dir / manifests.VERIFIED).read_text())
     except (FileNotFoundError, ValueError):
         return {"status": "never"}
+    if record.get("status") == "running":
+        # Its work dir is held while the verify lives (ocean/workdirs.py).
+        workdir = set_dir.parent / str(record.get("workdir") or ".verify-?")
+        if not workdir.is_dir() or workdirs.abandoned(workdir):
+            record = {**record, "status": "interrupted", "error": "the verify was killed"}
+    return record
 
 
 # -- checks shared by verify and restore ------------------------------------------------
@@ -313,7 +357,7 @@ def _preflight(runtime: Runtime, store: Store, set_dir: Path) -> Iterator[Step]:
 def _open(store: Store, set_dir: Path, manifest: Manifest, workdir: Path) -> Iterator[Step]:
     """The set's plain files in ``workdir`` (decrypted and checked); returns part → path."""
     started = time.monotonic()
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     paths = {}
     for part, entry in manifest.files.items():
         source = set_dir / entry.name
@@ -347,14 +391,19 @@ def verify(runtime: Runtime, backup_id: str) -> Iterator[Step]:
     publish the result (ocean_restore_test_*), remove the scratch instances."""
     store = Store(runtime)
     set_dir = store.path(backup_id)
+    yield from store.sweep(runtime)
     started = time.monotonic()
-    workdir = store.root / f".verify-{backup_id}-{os.getpid()}"
+    name = f".verify-{backup_id}-{os.getpid()}"
     try:
-        manifest = yield from _preflight(runtime, store, set_dir)
-        paths = yield from _open(store, set_dir, manifest, workdir)
-        tables, redis_stats = yield from runtime.scratch_restore(
-            paths["postgres.dump"], paths["redis.rdb"], _samples(manifest)
-        )
+        with store.work_dir(name) as workdir:
+            # Until it ends, the set's record says a verify runs (in ``name``): killed,
+            # it reads as interrupted (_verified), never as the last verify's ok.
+            _write_verified(set_dir, "running", 0, "", workdir=name)
+            manifest = yield from _preflight(runtime, store, set_dir)
+            paths = yield from _open(store, set_dir, manifest, workdir)
+            tables, redis_stats = yield from runtime.scratch_restore(
+                paths["postgres.dump"], paths["redis.rdb"], _samples(manifest)
+            )
         problems = manifests.compare_postgres(manifest.postgres, tables)
         problems += manifests.compare_redis(manifest.redis, redis_stats)
         if problems:
@@ -365,10 +414,9 @@ def verify(runtime: Runtime, backup_id: str) -> Iterator[Step]:
     except (Exception, KeyboardInterrupt) as exc:
         seconds = time.monotonic() - started
         textfile.record_restore_test(runtime.settings, False, seconds)
-        _write_verified(set_dir, "failed", seconds, str(exc))
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        _write_verified(set_dir, "interrupted" if interrupted else "failed", seconds, str(exc))
         raise
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.monotonic() - started
     textfile.record_restore_test(runtime.settings, True, seconds)
     _write_verified(set_dir, "ok", seconds, "")
@@ -383,10 +431,17 @@ def verify(runtime: Runtime, backup_id: str) -> Iterator[Step]:
     )
 
 
-def _write_verified(set_dir: Path, status: str, seconds: float, error: str) -> None:
+def _write_verified(
+    set_dir: Path, status: str, seconds: float, error: str, workdir: str = ""
+) -> None:
     record = {"status": status, "at": time.time(), "seconds": round(seconds, 2), "error": error}
+    if workdir:
+        record["workdir"] = workdir
     with contextlib.suppress(OSError):  # a read-only destination: the metric says it
-        (set_dir / manifests.VERIFIED).write_text(json.dumps(record) + "\n")
+        target = set_dir / manifests.VERIFIED
+        tmp = target.with_name(f".{target.name}.tmp")
+        write_private(tmp, json.dumps(record) + "\n")
+        os.replace(tmp, target)  # a kill never leaves half a record
 
 
 # -- restore --------------------------------------------------------------------------
@@ -401,14 +456,14 @@ def restore(runtime: Runtime, backup_id: str, yes: bool, validate: bool = True) 
     store = Store(runtime)
     set_dir = store.path(backup_id)
     with Journal(runtime.settings.state_dir).lock(f"restore {backup_id}"):
+        yield from store.sweep(runtime)
         manifest = yield from _preflight(runtime, store, set_dir)
         if validate:
             from ocean.procedures.deploy_gates import validation_gate
 
             yield from validation_gate(runtime)
         started = time.monotonic()
-        workdir = store.root / f".restore-{backup_id}"
-        try:
+        with store.work_dir(f".restore-{backup_id}-{os.getpid()}") as workdir:
             paths = yield from _open(store, set_dir, manifest, workdir)
             marker = store.read_marker()
             if marker:
@@ -447,8 +502,6 @@ def restore(runtime: Runtime, backup_id: str, yes: bool, validate: bool = True) 
             yield from runtime.health_check()
             runtime.drop_previous_postgres()
             store.marker.unlink(missing_ok=True)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
         rows = sum(t["rows"] for t in manifest.postgres["tables"].values())
         yield Step(
             "restore",

@@ -30,6 +30,7 @@ import httpx
 from ocean import environments_apply, slo, statedir, storefront, textfile
 from ocean.access import TRAFFIC_HEADER
 from ocean.errors import OceanError
+from ocean.fsys import private_dir, remove_other_access
 from ocean.loadtest import chart, generator, guards, machine, results
 from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
 from ocean.model import Step, StepStatus
@@ -243,6 +244,8 @@ def loadtest(runtime: Runtime, opts: LoadOptions) -> Iterator[Step]:
         yield from _run(runtime, opts, prom, slos, limits, run_guards, window_s, scrape)
     finally:
         prom.close()
+        # What k6, the browser and we wrote there, for our eyes only (issue 25).
+        remove_other_access(results.runs_dir(settings))
 
 
 def _live_build(runtime: Runtime) -> dict:
@@ -265,8 +268,8 @@ def _run(
         raise OceanError(f"the shop at {opts.target} has no products: ./ocean seed --products 100")
     started = time.time()
     run_id = new_id(opts.scenario, started)
-    run_dir = results.runs_dir(settings) / run_id
-    run_dir.mkdir(parents=True)
+    run_dir = private_dir(results.runs_dir(settings)) / run_id
+    run_dir.mkdir(mode=0o700)
     summary_path = run_dir / "summary.json"
     args = _k6_args(opts, run_id, summary_path, products)
     params = {

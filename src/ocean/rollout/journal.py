@@ -73,8 +73,8 @@ class Journal:
         ``wait``: seconds to keep trying, for holders that only look (a status read
         holds it for a moment); a deploy holds it far longer and is still refused.
         """
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + wait
         try:
             while True:
@@ -154,8 +154,9 @@ class Journal:
             "duration_s": round(ended - record.get("started", ended), 2),
             "steps": [s["step"] for s in record.get("steps", [])],
         }
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with self.history_path.open("a") as handle:
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.history_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as handle:
             handle.write(json.dumps(entry, sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

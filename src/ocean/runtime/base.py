@@ -150,6 +150,11 @@ class Runtime(Protocol):
         """Restore into scratch PostgreSQL and Redis on free ports, measure, remove them;
         the generator returns (table stats, redis stats)."""
 
+    def sweep_scratch(self, everything: bool = False) -> list[Path]:
+        """Remove the scratch servers' dirs no live run holds (a killed verify's or
+        restore's), stopping the servers still running there; ``everything``: all of
+        them (``down --purge``). Returns the dirs removed."""
+
     def stop_writes(self) -> list[str]:
         """Stop the shop (no writes reach the data); returns the colors that ran."""
 

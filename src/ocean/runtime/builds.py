@@ -33,16 +33,12 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from ocean.errors import OceanError
+from ocean.fsys import private_dir, remove_other_access
 from ocean.model import Build
 
 SHOP_SUBDIR = "stack/shop"
 # What a build needs besides the package itself; tests, caches and eggs stay behind.
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache")
-
-
-def checkout_build() -> Build:
-    """The shop as the checkout's venv runs it: what `up` starts before any deploy."""
-    return Build(id="checkout", version="checkout", label="checkout", python="")
 
 
 def resolve(repo_root: Path, version: str) -> tuple[str, str, Path | None]:
@@ -81,7 +77,7 @@ def build(builds_dir: Path, repo_root: Path, version: str) -> tuple[Build, bool]
     python = home / "venv" / "bin" / "python"
     if (home / "build.json").exists():
         return Build(build_id, version, label, str(python)), False
-    builds_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(builds_dir)
     tmp = Path(tempfile.mkdtemp(dir=builds_dir, prefix=f".{build_id}."))
     try:
         src = tmp / "src"
@@ -92,6 +88,9 @@ def build(builds_dir: Path, repo_root: Path, version: str) -> tuple[Build, bool]
         (tmp / "build.json").write_text(
             json.dumps({**made.as_dict(), "created": time.time()}, indent=2) + "\n"
         )
+        # pip and git wrote with their modes: nothing in the state dir is others' to
+        # read (issue 25). The shop runs as us.
+        remove_other_access(tmp)
         try:
             tmp.rename(home)
         except OSError:  # a concurrent build of the same code won the race: use it

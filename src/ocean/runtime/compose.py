@@ -9,9 +9,9 @@ local process would, so procedures and Prometheus see the same stack.
 
 Blue-green deploys build one shop image per version (the version's own
 stack/shop/Dockerfile) and start the idle color's service on it with `compose up
---no-deps`; nginx's upstream is switched exactly as on the local runtime, with `nginx -t`
-and the HUP run inside the nginx container. Backup and restore run their tools in
-containers too (ocean/runtime/compose_backup.py).
+--no-deps`; nginx's upstream is switched exactly as on the local runtime (both through
+runtime/bluegreen.py), with `nginx -t` and the HUP run inside the nginx container.
+Backup and restore run their tools in containers too (ocean/runtime/compose_backup.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 from ocean.config import REPO_ROOT, Settings
 from ocean.errors import OceanError
+from ocean.fsys import write_private
 from ocean.model import Build, ServiceStatus, Step, StepStatus
 from ocean.render import write_atomic
 from ocean.runtime import builds, compose_files, engine
@@ -279,7 +280,7 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             f"{REPO_ROOT / 'monitoring'}:{REPO_ROOT / 'monitoring'}:ro",
         ]
         out = []
-        for program in self._programs():
+        for program in self.spec.programs():
             service = BY_NAME[program.name]
             port = s.ports[service.probe_port_name]
             argv = list(program.argv)
@@ -368,7 +369,7 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
     def _wait_one(self, service: Service) -> tuple[bool, str]:
         deadline = time.monotonic() + self.start_timeout
         while True:
-            ok, detail = self._probe(service)
+            ok, detail = self.probe(service)
             if ok:
                 return ok, detail
             state = self._containers().get(service.name, {}).get("state", "absent")
@@ -433,18 +434,18 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             }
         return out
 
-    def _names_in(self, states: set[str]) -> set[str]:
+    def names_in(self, states: set[str]) -> set[str]:
         return {
             name
             for name, info in self._containers().items()
             if STATES.get(info["state"], "UNKNOWN") in states
         }
 
-    def _active_names(self) -> set[str]:
-        return self._names_in(ACTIVE_STATES)
+    def active_names(self) -> set[str]:
+        return self.names_in(ACTIVE_STATES)
 
     def running(self) -> set[str]:
-        return self._names_in({RUNNING})
+        return self.names_in({RUNNING})
 
     def engine_pids(self) -> set[int]:
         """dockerd (containerd runs below it): it carries every container's output."""
@@ -459,7 +460,7 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             state = info.get("state", "absent")
             state = {"exited": "stopped"}.get(state, state)
             if state == "running":
-                healthy, detail = self._probe(service)
+                healthy, detail = self.probe(service)
                 if info.get("health"):
                     detail = f"{detail}; docker: {info['health']}"
             else:
@@ -483,8 +484,8 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
         path = self.settings.logs / f"{service.name}.log"
         info = self._containers().get(service.name)
         if info:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(info["container"].logs(stdout=True, stderr=True, tail=5000))
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_private(path, info["container"].logs(stdout=True, stderr=True, tail=5000))
         return path
 
     def log_lines(
@@ -510,14 +511,14 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                 last = stamp, text
                 yield text
 
-    def _log_tail(self, service: Service, lines: int = 3) -> str:
+    def log_tail(self, service: Service, lines: int = 3) -> str:
         info = self._containers().get(service.name)
         if not info:
             return "no container"
         text = info["container"].logs(tail=lines).decode(errors="replace").strip()
         return " | ".join(line.strip() for line in text.splitlines()) or "no log"
 
-    # -- blue-green: the hooks of LocalRuntime's start_color, stop_color and switch ----
+    # -- blue-green: the ColorHost hooks of start_color, stop_color, switch (bluegreen.py)
 
     def build(self, version: str) -> Iterator[Step]:
         """The version's shop image, built from its own source and Dockerfile (the
@@ -549,18 +550,18 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
         )
         return made
 
-    def _stop_program(self, name: str) -> None:
+    def stop_program(self, name: str) -> None:
         if name in self._containers():
             self._compose("rm", "--stop", "--force", name)
 
-    def _apply_build_choice(self) -> None:
+    def apply_build_choice(self) -> None:
         self._render_configs()
         self._write_override()
 
-    def _start_program(self, name: str) -> None:
+    def start_program(self, name: str) -> None:
         self._up([BY_NAME[name]])
 
-    def _program_state(self, name: str) -> str | None:
+    def program_state(self, name: str) -> str | None:
         info = self._containers().get(name)
         if not info:
             return None
@@ -574,11 +575,11 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             raise OceanError("nginx is not running: start the stack with ./ocean up")
         return info["container"]
 
-    def _test_nginx(self) -> tuple[int, str]:
+    def test_nginx(self) -> tuple[int, str]:
         code, output = self._nginx_container().exec_run(self._nginx_test_argv())
         return code, output.decode(errors="replace").strip()
 
-    def _reload_nginx(self) -> None:
+    def reload_nginx(self) -> None:
         self._nginx_container().kill(signal="SIGHUP")
 
 

@@ -40,9 +40,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from ocean.errors import OceanError
+from ocean.fsys import open_private
+from ocean.procfs import signal_on_parent_death
 from ocean.runtime import engine
-from ocean.runtime.local_backup import _stop, _tail, check_pg_restore
-from ocean.runtime.procfs import signal_on_parent_death
+from ocean.runtime.local_backup import check_pg_restore
+from ocean.runtime.local_scratch import last_lines, stop_child
 from ocean.services import BY_NAME
 
 SCRATCH_LABEL = "ocean.scratch"  # value: the compose project the container served
@@ -54,7 +56,7 @@ DOCKER_RUN_FAILED = 125  # docker run's own exit code: the container could not s
 def _docker_error(stderr: str) -> str:
     """The daemon's answer in a docker CLI's stderr (it ends with a usage hint)."""
     said = [line for line in stderr.splitlines() if line.startswith("docker: ")]
-    return said[0].removeprefix("docker: ") if said else _tail(stderr)
+    return said[0].removeprefix("docker: ") if said else last_lines(stderr)
 
 
 class ComposeBackup:
@@ -94,13 +96,13 @@ class ComposeBackup:
         stop_signal: int,
         stop_timeout: float,
         owner: pwd.struct_passwd | None = None,
-        die_with_toolkit: bool = False,
+        death_signal: int = signal.SIGTERM,
     ) -> Iterator[subprocess.Popen]:
         """The server in a throwaway container named after its port (``_pg_client``
         finds it so). ``stop_signal`` goes to the attached docker CLI, which forwards it
         to the server; the container goes with it (--rm). The CLI always dies with the
-        toolkit (it runs as us, so Linux keeps the parent-death signal), whoever the
-        server runs as: ``die_with_toolkit`` holds for every scratch container."""
+        toolkit (``death_signal``, which it forwards to the server), whoever the server
+        runs as."""
         with self._throwaway(argv[0], suffix=str(port)) as name:
             proc = subprocess.Popen(
                 [*self._docker_run(name, owner, workdir), *argv],
@@ -108,12 +110,12 @@ class ComposeBackup:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self.engine.env(),
-                preexec_fn=signal_on_parent_death(signal.SIGTERM),
+                preexec_fn=signal_on_parent_death(death_signal),
             )
             try:
                 yield proc
             finally:
-                _stop(proc, stop_signal, stop_timeout)
+                stop_child(proc, stop_signal, stop_timeout)
 
     def _docker_run(
         self, name: str, owner: pwd.struct_passwd | None, mount: Path | None
@@ -218,7 +220,7 @@ class ComposeBackup:
     def _copy_redis_rdb(self, source: Path, dest: Path) -> None:
         # One `cat` opens the file once: Redis replaces it by rename, so it stays this
         # snapshot even if another save lands meanwhile.
-        with dest.open("wb") as out:
+        with open_private(dest) as out:
             result = subprocess.run(
                 [engine.docker_client_path(), "exec", self._running_container("redis-master"),
                  "cat", str(source)],
@@ -228,7 +230,8 @@ class ComposeBackup:
             )  # fmt: skip
         if result.returncode != 0:
             raise OceanError(
-                f"copying {source} out of the redis-master container failed: {_tail(result.stderr)}"
+                f"copying {source} out of the redis-master container failed: "
+                f"{last_lines(result.stderr)}"
             )
 
     # -- writes: the shop colors' containers --------------------------------------------

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from ocean.errors import OceanError
-from ocean.runtime.procfs import signal_on_parent_death
+from ocean.fsys import open_private
+from ocean.procfs import signal_on_parent_death
 
 # Always passed before the script: no phoning home, no REST API listener.
 BASE_FLAGS = ("--no-usage-report", "--address", "")
@@ -38,7 +39,7 @@ def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subproc
         raise ValueError("spawn() runs `k6 run ...` only")
     argv = [k6_binary(), "run", *BASE_FLAGS, *args[1:]]
     full_env = {**os.environ, **env, "K6_NO_USAGE_REPORT": "true"}
-    with log.open("w") as out:
+    with open_private(log) as out:
         return subprocess.Popen(
             argv,
             stdout=out,
@@ -46,5 +47,6 @@ def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subproc
             stdin=subprocess.DEVNULL,
             cwd=cwd,
             env=full_env,
+            umask=0o077,  # its summary lands in the private state dir (issue 25)
             preexec_fn=signal_on_parent_death(signal.SIGINT),
         )

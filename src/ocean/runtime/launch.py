@@ -8,6 +8,12 @@ orphans (processes of the same program name whose parent is PID 1 and that hold 
 the ports or share this launcher's working directory, i.e. the stack's state dir), then
 execs the program, so supervisord still supervises the program's own pid.
 
+It also keeps nginx's unix listeners private (``--private-socket PATH``): nginx chmods
+each to 0666 right after binding it, whatever the umask. The socket's directory (0700,
+runtime/scrape_sockets.py) keeps other users out already; a watcher, forked off before
+the exec, gives each socket to that directory's owner with mode 0600 once nginx made it,
+so the mode says what the directory does (issue 25, Medium 4).
+
 Usage: python -m ocean.runtime.launch --port 18000 --port 18001 -- /usr/sbin/nginx ...
 """
 
@@ -17,10 +23,11 @@ import argparse
 import contextlib
 import os
 import signal
+import stat
 import time
 from pathlib import Path
 
-from ocean.runtime.procfs import all_pids, read_stat
+from ocean.procfs import all_pids, read_stat
 
 LISTEN = "0A"  # TCP state code in /proc/net/tcp
 
@@ -72,9 +79,55 @@ def reap(ports: set[int], name: str, timeout: float = 2.0) -> list[int]:
     return pids
 
 
+def make_private(socket: Path) -> bool:
+    """Give ``socket`` to its directory's owner, mode 0600; whether it is so now (False
+    while it does not exist yet)."""
+    try:
+        info, folder = os.lstat(socket), os.stat(socket.parent)
+        if not stat.S_ISSOCK(info.st_mode):
+            return False
+        if (info.st_uid, info.st_gid) != (folder.st_uid, folder.st_gid):
+            os.lchown(socket, folder.st_uid, folder.st_gid)
+        if stat.S_IMODE(info.st_mode) != 0o600:
+            os.chmod(socket, 0o600)  # a socket, not a link: lstat said so
+    except OSError:
+        return False
+    return True
+
+
+def watch_sockets(sockets: list[Path], timeout: float = 30.0, settle: float = 2.0) -> None:
+    """Until each socket has stayed private for ``settle`` s (nginx's chmod follows its
+    bind: one look could come between them), at most ``timeout`` s."""
+    deadline, since = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        if all([make_private(socket) for socket in sockets]):
+            since = since or time.monotonic()
+            if time.monotonic() - since >= settle:
+                return
+        else:
+            since = None
+        time.sleep(0.05)
+
+
+def spawn_watcher(sockets: list[Path]) -> None:
+    """Run ``watch_sockets`` in a grandchild (its parent exits at once), so that the
+    program this process becomes never sees it as a child of its own."""
+    if not sockets:
+        return
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child
+        try:
+            if os.fork() == 0:
+                watch_sockets(sockets)
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, action="append", default=[])
+    parser.add_argument("--private-socket", type=Path, action="append", default=[])
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -83,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     reaped = reap(set(args.port), Path(command[0]).name)
     if reaped:
         print(f"launch: killed orphaned {command[0]} processes {reaped}", flush=True)
+    spawn_watcher(args.private_socket)
     os.execv(command[0], command)  # nosec B606  # execs the supervised program's argv
 
 

@@ -8,113 +8,41 @@ runs as the invoking user.
 from __future__ import annotations
 
 import contextlib
-import glob
-import json
 import os
 import pwd
 import re
-import shlex
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psycopg
 
-from ocean import (
-    access,
-    busy,
-    environments_apply,
-    health,
-    pg_passwords,
-    receivers,
-    scrape_tls,
-    secrets,
-    slo,
-    statedir,
-    tls,
-)
+from ocean import access, health, pg_passwords, receivers, scrape_tls, statedir, tls
 from ocean.config import PORT_OFFSETS, REPO_ROOT, Settings
 from ocean.errors import OceanError
 from ocean.model import Build, ServiceStatus, Step, StepStatus
 from ocean.render import render, write_atomic
-from ocean.runtime import builds, logtail, packages, scrape_sockets
+from ocean.runtime import builds, local_initdb, logtail, packages, private_state, scrape_sockets
+from ocean.runtime.bluegreen import BlueGreen
 from ocean.runtime.local_backup import LocalBackup
-from ocean.runtime.procfs import read_stat
-from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING, Supervisor
-from ocean.services import BY_NAME, COLORS, SERVICES, Service
+from ocean.runtime.local_supervisord import STOP_TIMEOUT, SupervisedPrograms
+from ocean.runtime.supervisor import ACTIVE_STATES, RUNNING
+from ocean.services import BY_NAME, SERVICES, Service
+from ocean.stackspec import accounts, configs
+from ocean.stackspec.accounts import NGINX_WORKER_USER
+from ocean.stackspec.programs import FRONTED_BY_NGINX
+from ocean.stackspec.search_path import default_search_path
+from ocean.stackspec.sockets import ScrapeSockets
+from ocean.stackspec.spec import StackSpec
 
-PG_USER = "postgres"
-# Services whose port nginx serves (basic auth) in front of their private unix socket.
-FRONTED_BY_NGINX = ("nginx-exporter",)
-# Debian's nginx runs its workers as nobody when the master is root (no `user` directive).
-NGINX_WORKER_USER = "nobody"
-NODE_COLLECTORS = (
-    "cpu",
-    "diskstats",
-    "filefd",
-    "filesystem",
-    "loadavg",
-    "meminfo",
-    "netdev",
-    "pressure",
-    "stat",
-    "textfile",
-    "time",
-    "uname",
-    "vmstat",
-)
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
-# nginx's per-client request rates (429 beyond rate + burst); the toolkit's own load
-# generators send the traffic token and are not limited (stack/nginx/nginx.conf).
-RATE_LIMITS = {
-    # the shop's API: a browsing customer needs a few requests a second
-    "api": {"rate": "50r/s", "burst": 100},
-    # login-like: checkout takes a card (card testing), the operator endpoints take a
-    # password (guessing)
-    "sensitive": {"rate": "5r/s", "burst": 10},
-    # the storefront's HTML pages (home, categories, products, search, cart, orders):
-    # each is rendered by the shop, search and the cart uncached. A shopper opens a
-    # page every few seconds (Chromium's journey: 6 a second at most, one at a time);
-    # the burst covers a dozen tabs at once and several shoppers behind one address.
-    "pages": {"rate": "10r/s", "burst": 50},
-}
-
-
-@dataclass(frozen=True)
-class Program:
-    """One supervisord program: how a service runs on this machine."""
-
-    name: str
-    argv: list[str]
-    user: str | None = None
-    env: dict[str, str] | None = None
-    stopsignal: str = "TERM"
-    stopwaitsecs: int = 3
-    # A unix socket it listens on: a stale one (left by a SIGKILL) is removed first.
-    socket: Path | None = None
-
-    @property
-    def command(self) -> str:
-        return shlex.join(self.started_argv(self.argv))
-
-    def started_argv(self, argv: list[str]) -> list[str]:
-        """``argv`` (this program's, or the compose runtime's form of it) as started."""
-        return scrape_sockets.unlink_then_exec(self.socket, argv) if self.socket else argv
-
-    @property
-    def environment(self) -> str:
-        # supervisord's syntax: KEY="value",KEY2="value2" (values must not hold quotes)
-        return ",".join(f'{key}="{value}"' for key, value in (self.env or {}).items())
 
 
 class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_backup.py
@@ -123,27 +51,23 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
     def __init__(self, settings: Settings, search_path: str | None = None) -> None:
         self.settings = settings
         self.as_root = os.geteuid() == 0
-        self.search_path = search_path if search_path is not None else _default_search_path()
-        self.supervisor = Supervisor(self._socket_path())
+        self.search_path = search_path if search_path is not None else default_search_path()
+        # What the stack is (programs, configs, addresses): runtime/-neutral, ocean/stackspec.
+        self.spec = StackSpec(settings, binary=self._bin, as_root=self.as_root)
+        # supervisord and its programs (runtime/local_supervisord.py).
+        self.programs = SupervisedPrograms(settings)
+        self.supervisor = self.programs.supervisor
+        # Blue-green switching over this runtime's programs (runtime/bluegreen.py).
+        self.colors = BlueGreen(self)
         self.start_timeout = START_TIMEOUT
-        self._secrets: dict[str, str] | None = None  # loaded (or created) on first use
 
     # -- where things are -------------------------------------------------------------
 
-    def _socket_path(self) -> Path:
-        path = self.settings.run / "supervisor.sock"
-        if len(os.fsencode(path)) <= scrape_sockets.MAX_SOCKET_PATH:
-            return path
-        # A state dir too deep for sun_path: a private directory in /tmp, checked before
-        # supervisord binds there (_ensure_supervisor), never a bare predictable file.
-        return scrape_sockets.short_dir(self.settings.state_dir, "supervisor") / "supervisor.sock"
-
     def url(self, service: str) -> str:
-        known = BY_NAME.get(service)
-        scheme, port = (known.scheme, known.port_name) if known else ("http", service)
-        return f"{scheme}://{self.settings.host}:{self.settings.ports[port]}"
+        return self.spec.url(service)
 
-    def _probe(self, service: Service) -> tuple[bool, str]:
+    def probe(self, service: Service) -> tuple[bool, str]:
+        """Whether ``service`` answers as healthy, and what it said."""
         port = self.settings.ports[service.probe_port_name]
         password = self._secret(
             "POSTGRES_PASSWORD" if service.probe == "postgres" else "REDIS_PASSWORD"
@@ -161,10 +85,10 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         return context
 
     def scrape_tls(self) -> scrape_tls.ScrapeTls:
-        return scrape_tls.ScrapeTls(self.settings.tls_dir / "scrape")
+        return self.spec.scrape_tls()
 
-    def scrape_sockets(self) -> scrape_sockets.ScrapeSockets:
-        return scrape_sockets.locate(self.settings.run, self.settings.state_dir)
+    def scrape_sockets(self) -> ScrapeSockets:
+        return self.spec.scrape_sockets()
 
     # -- how our own clients talk to the stack (ocean/access.py) ------------------------
 
@@ -194,13 +118,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def redis_url(self, service: str = "redis-master", db: int = 0, user: str = "default") -> str:
         """A redis:// URL with credentials (for the environment, never a command line)."""
-        names = {
-            "default": "REDIS_PASSWORD",
-            "shop": "REDIS_SHOP_PASSWORD",
-            "exporter": "REDIS_EXPORTER_PASSWORD",
-        }
-        password = self._secret(names[user])
-        return f"redis://{user}:{password}@{self.settings.host}:{self.settings.ports[service]}/{db}"
+        return self.spec.redis_url(service, db, user)
 
     def log_path(self, service: Service) -> Path:
         return self.settings.logs / f"{service.name}.log"
@@ -249,7 +167,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def _check_ports(self, services: list[Service], started: float) -> Step:
         """Every port of ``services`` not yet running is free; OceanError names the holder."""
-        running = self._active_names()
+        running = self.active_names()
         busy = [
             (service.name, port)
             for service in services
@@ -301,32 +219,16 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def prepare(self, services: list[Service]) -> Iterator[Step]:
         s = self.settings
-        for directory in (
-            s.etc,
-            s.data,
-            s.logs,
-            s.run,
-            s.etc / "targets",
-            s.data / "textfile",
-            s.data / "inbox",
-            s.state_dir / "nginx" / "tmp",
-            s.state_dir / "nginx" / "cache",
-            s.state_dir / "nginx" / "www",
-        ):
-            directory.mkdir(parents=True, exist_ok=True)
-        (s.state_dir / "nginx" / "www").chmod(0o755)  # nginx's workers read the assets
-        if self.as_root and any(service.name == "nginx" for service in services):
-            # nginx hands its micro-cache dir to its unprivileged workers, which must
-            # be able to reach it (the state dir may sit under a 0700 directory).
-            _grant_traverse(s.state_dir / "nginx", NGINX_WORKER_USER)
-        self._secrets = secrets.load_or_create(s.secrets_file)
+        # Private, with ACL grants for the services' users (runtime/private_state.py).
+        private_state.prepare(s, self.as_root, {service.name for service in services})
+        self.spec.secrets.load()
         if any(service.name in ("nginx", *FRONTED_BY_NGINX) for service in services):
             sockets = self.scrape_sockets()
             # nginx's workers connect to the exporter's socket, the exporter (as the
             # same user) to nginx's: nobody else may enter (runtime/scrape_sockets.py).
-            scrape_sockets.prepare(sockets, self._scrape_socket_owner())
+            scrape_sockets.prepare(sockets, accounts.scrape_socket_owner(self.as_root))
             if self.as_root:
-                _grant_traverse(sockets.directory, NGINX_WORKER_USER)
+                private_state.grant_traverse(sockets.directory, NGINX_WORKER_USER)
         yield self._ensure_tls()
         changed = self._render_configs()
         yield Step("render configs", detail=f"{changed} changed" if changed else "up to date")
@@ -350,211 +252,23 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             raise OceanError(str(exc)) from None
         return Step("tls", detail=f"{done}; scrape: {scrape}", seconds=time.monotonic() - started)
 
-    def _scrape_socket_owner(self) -> str | None:
-        """Who owns the scrape sockets' directory: nginx's worker user when we are root
-        (its workers and the nginx exporter run as that user), else us."""
-        return NGINX_WORKER_USER if self.as_root else None
-
-    def _access_files(self) -> dict:
-        """The operator credential's bcrypt files and the password file Prometheus
-        sends when it scrapes (all 0600; the htpasswd readable by nginx's workers)."""
-        s = self.settings
-        password_hash = access.bcrypt_hash(self._secret("OPS_PASSWORD"), s.etc / "ops.bcrypt")
-        write_atomic(s.etc / "web-config.yml", access.web_config(password_hash), mode=0o600)
-        write_atomic(s.etc / "ops-password", self._secret("OPS_PASSWORD"), mode=0o600)
-        # curl's form of the same credential (the compose runtime's healthchecks).
-        write_atomic(
-            s.etc / "ops.netrc",
-            f"machine {s.host} login {access.OPS_USER} password {self._secret('OPS_PASSWORD')}\n",
-            mode=0o600,
-        )
-        htpasswd = s.state_dir / "nginx" / "htpasswd"
-        htpasswd_scrape = s.state_dir / "nginx" / "htpasswd-scrape"
-        scrape_hash = access.scrape_htpasswd(
-            self._secret("OPS_PASSWORD"), s.etc / "ops-scrape.bcrypt"
-        )
-        for path, text in (
-            (htpasswd, access.htpasswd(password_hash)),
-            (htpasswd_scrape, scrape_hash),
-        ):
-            # nginx's workers read it on each request: as root they run as nobody.
-            write_atomic(path, text, mode=0o640 if self.as_root else 0o600)
-            if self.as_root:
-                os.chown(path, 0, pwd.getpwnam(NGINX_WORKER_USER).pw_gid)
-        # The only Redis servers the exporter authenticates to (access.py says why).
-        write_atomic(
-            s.etc / "redis-exporter-passwords.json",
-            access.redis_exporter_passwords(
-                self.redis_scrape_targets(), self._secret("REDIS_EXPORTER_PASSWORD")
-            ),
-            mode=0o600,
-        )
-        files, scrape, sockets = tls.TlsFiles(s.tls_dir), self.scrape_tls(), self.scrape_sockets()
-        return {
-            "web_config": s.etc / "web-config.yml",
-            "ops_user": access.OPS_USER,
-            "ops_password_file": s.etc / "ops-password",
-            "htpasswd": htpasswd,
-            "htpasswd_scrape": htpasswd_scrape,
-            "scrape_ca": scrape.ca_cert,
-            "scrape_cert": scrape.client_cert,
-            "scrape_key": scrape.client_key,
-            "sockets": {
-                "nginx_status": sockets.nginx_status,
-                "nginx_exporter": sockets.nginx_exporter,
-            },
-            "ca_file": files.ca_cert,
-            "cert": files.cert,
-            "key": files.key,
-            "traffic_token": self._secret("TRAFFIC_TOKEN"),
-            "traffic_header": access.TRAFFIC_HEADER,
-            "rate_limits": RATE_LIMITS,
-            "redis_acl": access.redis_acl({name: self._secret(name) for name in secrets.NAMES}),
-            "redis_replica_password": self._secret("REDIS_REPLICA_PASSWORD"),
-        }
-
-    def redis_scrape_targets(self) -> list[str]:
-        """The exporter's targets, as Prometheus names them (monitoring/prometheus)."""
-        s = self.settings
-        return [f"redis://{s.host}:{s.ports[name]}" for name in ("redis-master", "redis-replica")]
-
     def _secret(self, name: str) -> str:
-        if self._secrets is None:
-            self._secrets = secrets.load_or_create(self.settings.secrets_file)
-        return self._secrets[name]
-
-    def _context(self) -> dict:
-        s = self.settings
-        hosts = {name: s.host for name in s.ports.as_dict()}
-        return {
-            "listen_host": s.host,
-            "hosts": hosts,
-            "ports": s.ports.as_dict(),
-            "paths": {
-                "state": s.state_dir,
-                "etc": s.etc,
-                "logs": s.logs,
-                "run": s.run,
-                "targets": s.etc / "targets",
-                "rules": s.etc / "rules",  # _rule_files()
-                "nginx_tmp": s.state_dir / "nginx" / "tmp",
-                "nginx_cache": s.state_dir / "nginx" / "cache",
-                # The storefront's fingerprinted assets: <www>/static/<name>, published
-                # by each shop at startup (SHOP_STATIC_DIR), served by nginx.
-                "nginx_www": s.state_dir / "nginx" / "www",
-            },
-            # The local runtime scrapes every second so a fresh stack is observable at once.
-            "scrape_interval": "1s",
-            "scrape_timeout": "1s",
-            "evaluation_interval": "1s",
-            "nginx_workers": s.env["resources.nginx_workers"],
-            "daemon_off": False,  # passed with -g so `nginx -t` of the file works alike
-            "redis_maxmemory": s.env["resources.redis_maxmemory"],
-            "redis_master_host": s.host,
-            "alerting": self._alerting_context(),
-            "security": self._access_files(),
-            # Where operators reach Prometheus and Alertmanager: through nginx.
-            "external_urls": {
-                "prometheus": f"{self.url('nginx')}/prometheus/",
-                "alertmanager": f"{self.url('nginx')}/alertmanager/",
-            },
-        }
-
-    def _alerting_setting(self, name: str) -> str:
-        """An alerting setting or secret: the environment first, then the secrets file
-        (read, not created: skipped_services() asks before the state dir is checked)."""
-        return os.environ.get(name) or self._known_secrets().get(name, "")
-
-    def _known_secrets(self) -> dict[str, str]:
-        if self._secrets is None and self.settings.secrets_file.exists():
-            self._secrets = secrets.load_or_create(self.settings.secrets_file)
-        return self._secrets or {}
+        return self.spec.secret(name)
 
     # B107: empty default: no password
     def receivers(self, inbox_password: str = "") -> receivers.Receivers:  # nosec B107
-        """Where each of Alertmanager's receivers delivers (ocean/receivers.py); the
-        inbox's SMTP password only when asked for (rendering: it creates the secret)."""
-        return receivers.resolve(self.settings, self._alerting_setting, inbox_password)
+        """Where each of Alertmanager's receivers delivers (ocean/receivers.py)."""
+        return self.spec.receivers(inbox_password)
 
     def skipped_services(self) -> frozenset[str]:
         """Services this stack does not run: the alert inbox when every receiver is real."""
-        return frozenset() if self.receivers().inbox else frozenset({"alert-inbox"})
-
-    def _alerting_context(self) -> dict:
-        """Alertmanager's receivers (see monitoring/alertmanager/alertmanager.yml).
-
-        Secrets that Alertmanager can read from a file go into 0600 files below
-        etc/alertmanager/ (the Slack URL, the pager token, the SMTP password); webhook
-        URLs (no url_file in 0.25) go into the 0600 config.
-        """
-        conf = self.settings.env["alerting"]
-        chosen = self.receivers(self._secret("INBOX_SMTP_PASSWORD"))
-        files = self.settings.etc / "alertmanager"
-        files.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_atomic(files / "slack_url", chosen.slack_url + "\n", mode=0o600)
-        pager_token = self._alerting_setting("OCEAN_PAGER_TOKEN")
-        if pager_token:
-            write_atomic(files / "pager_token", pager_token + "\n", mode=0o600)
-        # No newline: Alertmanager 0.25 sends auth_password_file's bytes as they are.
-        write_atomic(files / "smtp_password", chosen.smtp.password, mode=0o600)
-        return {
-            # dev: short, so a fired or resolved alert is delivered within seconds.
-            "group_wait": conf["group_wait"],
-            "group_interval": conf["group_interval"],
-            "repeat_interval": conf["repeat_interval"],
-            # The dead-man's switch beats once a minute: repeat just under the flush
-            # interval (alertmanager.yml says why).
-            "watchdog_interval": "1m",
-            "watchdog_repeat": "50s",
-            "pager_url": chosen.pager_url,
-            "pager_token_file": files / "pager_token" if pager_token else None,
-            "deadman_url": chosen.deadman_url,
-            "slack_url_file": files / "slack_url",
-            "slack_channel": self._alerting_setting("OCEAN_SLACK_CHANNEL") or conf["slack_channel"],
-            "smtp": chosen.smtp,
-            "smtp_password_file": files / "smtp_password",
-            # The inbox runs (and Prometheus scrapes it) only while a receiver uses it.
-            "inbox": chosen.inbox,
-        }
+        return self.spec.skipped_services()
 
     def _render_configs(self) -> int:
+        """The services' configs (the spec's) and supervisord.conf; how many changed."""
         s = self.settings
-        ctx = self._context()
-        # 0600: nginx.conf holds the traffic token, the replica's config its master
-        # password (Redis has no file for it); the master's holds hashes only.
-        private = {
-            s.etc / "nginx.conf": render("stack/nginx/nginx.conf", ctx),
-            s.etc / "redis-replica.conf": render(
-                "stack/redis/redis-replica.conf", {**ctx, "redis_dir": s.data / "redis-replica"}
-            ),
-        }
-        files = {
-            s.etc / "prometheus.yml": render("monitoring/prometheus/prometheus.yml", ctx),
-            s.etc / "blackbox.yml": render("monitoring/blackbox/blackbox.yml", ctx),
-            s.etc / "postgresql.conf": render("stack/postgres/postgresql.conf", ctx),
-            s.etc / "redis-master.conf": render(
-                "stack/redis/redis-master.conf", {**ctx, "redis_dir": s.data / "redis-master"}
-            ),
-        }
-        # The live color's upstream and scrape targets survive re-renders: they belong
-        # to the deploy procedure once it has run.
-        if not (s.etc / "upstream.conf").exists():
-            files[s.etc / "upstream.conf"] = self.render_upstream(["shop-blue"])
-        if not (s.etc / "targets" / "shop.json").exists():
-            files[s.etc / "targets" / "shop.json"] = self.render_shop_targets(
-                [f"shop-{self.live_color()}"]
-            )
-        files.update(self._rule_files())
-        changed = sum(write_atomic(path, text) for path, text in files.items())
-        changed += sum(write_atomic(path, text, mode=0o600) for path, text in private.items())
-        # 0600: webhook URLs may carry tokens (Alertmanager 0.25 has no url_file).
-        changed += write_atomic(
-            s.etc / "alertmanager.yml",
-            render("monitoring/alertmanager/alertmanager.yml", ctx),
-            mode=0o600,
-        )
-        for name in ("redis-master", "redis-replica", "prometheus", "alertmanager"):
-            (s.data / name).mkdir(parents=True, exist_ok=True)
+        ctx = self.spec.context()
+        changed = configs.write_service_configs(self.spec, ctx)
         supervisord_conf = render(
             "stack/supervisor/supervisord.conf",
             {
@@ -562,374 +276,31 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
                 "paths": ctx["paths"],
                 "run_as_root": self.as_root,
                 "go_gc_percent": 25,
-                "programs": self._programs(),
+                "programs": self.spec.programs(),
             },
         )
         # 0600: program environments carry database passwords.
         changed += write_atomic(s.etc / "supervisord.conf", supervisord_conf, mode=0o600)
         return changed
 
-    def _rule_files(self) -> dict[Path, str]:
-        """The rule files Prometheus loads, in <etc>/rules: monitoring/rules as committed,
-        except that an environment overriding an SLO objective (``slo.*``) gets the SLO
-        rules generated again with its figures, so that its burn-rate alerts fire on
-        its own objective. Files no longer in monitoring/rules are removed."""
-        folder = self.settings.etc / "rules"
-        committed = REPO_ROOT / "monitoring" / "rules"
-        texts = {path.name: path.read_text() for path in committed.glob("*.rules.yml")}
-        base = slo.load()
-        effective = environments_apply.slos(base, self.settings.env)
-        if effective != base:
-            texts.update(slo.rule_files(effective))
-        for stale in folder.glob("*.rules.yml"):
-            if stale.name not in texts:
-                stale.unlink()
-        return {folder / name: text for name, text in texts.items()}
-
-    def render_upstream(self, colors: list[str]) -> str:
-        servers = [f"{self.settings.host}:{self.settings.ports[c]}" for c in colors]
-        return render("stack/nginx/upstream.conf", {"upstream_servers": servers})
-
-    def render_shop_targets(self, colors: list[str]) -> str:
-        groups = [
-            {
-                "targets": [f"{self.settings.host}:{self.settings.ports[c]}"],
-                "labels": {"color": c.removeprefix("shop-")},
-            }
-            for c in colors
-        ]
-        return json.dumps(groups, indent=2) + "\n"
-
-    def _programs(self) -> list[Program]:
-        s, host, ports = self.settings, self.settings.host, self.settings.ports
-        pg_password = self._secret("POSTGRES_PASSWORD")
-        pg_dir = s.data / "postgres"
-        # Basic auth on the loopback ports of Prometheus, Alertmanager and the
-        # exporter-toolkit exporters (ocean/access.py says why).
-        web_config = s.etc / "web-config.yml"
-        scrape, sockets = self.scrape_tls(), self.scrape_sockets()
-        programs = [
-            Program(
-                "postgres",
-                [
-                    self._bin("postgres"),
-                    "-D",
-                    str(pg_dir),
-                    "-c",
-                    f"config_file={s.etc / 'postgresql.conf'}",
-                    "-c",
-                    f"hba_file={pg_dir / 'pg_hba.conf'}",
-                    "-c",
-                    f"ident_file={pg_dir / 'pg_ident.conf'}",
-                    "-c",
-                    f"listen_addresses={host}",
-                    "-c",
-                    f"port={ports['postgres']}",
-                    # TCP only: socket paths are length-limited and need a shared dir.
-                    "-c",
-                    "unix_socket_directories=",
-                    # The environment's buffer pool (dev: laptop-sized 32MB, since
-                    # every backend that touches a shared page counts it in its RSS).
-                    "-c",
-                    f"shared_buffers={s.env['resources.postgres_shared_buffers']}",
-                ],
-                user=PG_USER if self.as_root else None,
-                stopsignal="INT",  # fast shutdown: abort sessions, checkpoint, exit
-                stopwaitsecs=10,
-            ),
-            Program("redis-master", [self._bin("redis-server"), str(s.etc / "redis-master.conf")]),
-            Program(
-                "redis-replica", [self._bin("redis-server"), str(s.etc / "redis-replica.conf")]
-            ),
-        ]
-        for color in COLORS:
-            name = f"shop-{color}"
-            build = self.color_build(color)
-            programs.append(
-                Program(
-                    name,
-                    [build.python or sys.executable, "-m", "ocean_shop"],
-                    env={
-                        "SHOP_VERSION": build.label,
-                        "SHOP_HOST": host,
-                        "SHOP_PORT": str(ports[name]),
-                        "SHOP_COLOR": color,
-                        "SHOP_DATABASE_URL": self._shop_database_url(),
-                        # Its own ACL user: no admin commands (ocean/access.py).
-                        "SHOP_REDIS_URL": self.redis_url(user="shop"),
-                        # The admin API (fault injection, back office) on 127.0.0.1.
-                        "SHOP_ADMIN_PORT": str(ports[f"{name}-admin"]),
-                        "SHOP_ADMIN_TOKEN": self._secret("SHOP_ADMIN_TOKEN"),
-                        # Storefront assets published here for nginx (/static/).
-                        "SHOP_STATIC_DIR": str(s.state_dir / "nginx" / "www"),
-                    },
-                )
-            )
-        programs.append(self._inbox_program())
-        programs += [
-            Program(
-                "nginx",
-                [
-                    # Through the launcher: it reaps workers orphaned by a killed master.
-                    sys.executable,
-                    "-m",
-                    "ocean.runtime.launch",
-                    "--port",
-                    str(ports["nginx"]),
-                    "--port",
-                    str(ports["nginx-status"]),
-                    "--port",
-                    str(ports["nginx-http"]),
-                    *(arg for name in FRONTED_BY_NGINX for arg in ("--port", str(ports[name]))),
-                    "--",
-                    self._bin("nginx"),
-                    "-p",
-                    str(s.state_dir / "nginx"),
-                    "-c",
-                    str(s.etc / "nginx.conf"),
-                    "-g",
-                    "daemon off;",
-                ],
-                socket=sockets.nginx_status,
-            ),
-            Program(
-                "prometheus",
-                [
-                    self._bin("prometheus"),
-                    f"--config.file={s.etc / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={s.data / 'prometheus'}",
-                    f"--storage.tsdb.retention.time={s.env['prometheus.retention']}",
-                    f"--web.listen-address={host}:{ports['prometheus']}",
-                    # Operators reach it through nginx at /prometheus/ (links in alerts
-                    # point there); it still serves at / on its own port.
-                    f"--web.external-url={self.url('nginx')}/prometheus/",
-                    "--web.route-prefix=/",
-                    f"--web.config.file={web_config}",
-                    "--web.enable-lifecycle",
-                    "--web.enable-remote-write-receiver",
-                ],
-            ),
-            Program(
-                "alertmanager",
-                [
-                    self._bin("prometheus-alertmanager"),
-                    f"--config.file={s.etc / 'alertmanager.yml'}",
-                    f"--storage.path={s.data / 'alertmanager'}",
-                    f"--web.listen-address={host}:{ports['alertmanager']}",
-                    f"--web.external-url={self.url('nginx')}/alertmanager/",
-                    "--web.route-prefix=/",
-                    f"--web.config.file={web_config}",
-                    "--cluster.listen-address=",  # else it opens a cluster port on 0.0.0.0
-                ],
-            ),
-            Program(
-                "node-exporter",
-                [
-                    self._bin("prometheus-node-exporter"),
-                    f"--web.listen-address={host}:{ports['node-exporter']}",
-                    f"--web.config.file={web_config}",
-                    # Only the collectors the dashboards and alerts use: each one
-                    # costs memory and scrape time (systemd fails here anyway).
-                    "--collector.disable-defaults",
-                    *(f"--collector.{name}" for name in NODE_COLLECTORS),
-                    f"--collector.textfile.directory={s.data / 'textfile'}",
-                ],
-            ),
-            Program(
-                "postgres-exporter",
-                [
-                    self._bin("prometheus-postgres-exporter"),
-                    f"--web.listen-address={host}:{ports['postgres-exporter']}",
-                    f"--web.config.file={web_config}",
-                    f"--extend.query-path={REPO_ROOT / 'monitoring/postgres/queries.yaml'}",
-                    # 0.11's collectors would open a second backend (~15 MB) for what
-                    # queries.yaml already reads on the exporter's one connection.
-                    "--no-collector.database",
-                    "--no-collector.bgwriter",
-                ],
-                env={
-                    "DATA_SOURCE_NAME": (
-                        f"postgresql://postgres:{pg_password}@{host}:{ports['postgres']}"
-                        "/postgres?sslmode=disable"
-                    )
-                },
-            ),
-            Program(
-                "redis-exporter",
-                [
-                    self._bin("prometheus-redis-exporter"),
-                    f"-web.listen-address={host}:{ports['redis-exporter']}",
-                    # Its port requires our client certificate (ocean/scrape_tls.py).
-                    f"-tls-server-cert-file={scrape.server_cert}",
-                    f"-tls-server-key-file={scrape.server_key}",
-                    f"-tls-server-ca-cert-file={scrape.ca_cert}",
-                    # Targets come from Prometheus (/scrape?target=); /metrics only
-                    # describes the exporter itself.
-                    "-redis.addr=",
-                    # Its ACL user (INFO and a few more, ocean/access.py); its password
-                    # only for the stack's two Redis servers (a file, 0600): never
-                    # -redis.password or REDIS_PASSWORD, which it sends to any target.
-                    "-redis.user=exporter",
-                    "-redis.password=",
-                    f"-redis.password-file={s.etc / 'redis-exporter-passwords.json'}",
-                ],
-            ),
-            Program(
-                "nginx-exporter",
-                [
-                    self._bin("prometheus-nginx-exporter"),
-                    # Private sockets; nginx serves it on its port, behind basic auth
-                    # (runtime/scrape_sockets.py).
-                    f"-web.listen-address=unix:{sockets.nginx_exporter}",
-                    f"-nginx.scrape-uri=unix:{sockets.nginx_status}:/stub_status",
-                ],
-                user=self._scrape_socket_owner(),
-                socket=sockets.nginx_exporter,
-            ),
-            Program(
-                "blackbox-exporter",
-                [
-                    self._bin("prometheus-blackbox-exporter"),
-                    f"--config.file={s.etc / 'blackbox.yml'}",
-                    f"--web.listen-address={host}:{ports['blackbox-exporter']}",
-                    f"--web.config.file={web_config}",
-                ],
-            ),
-        ]
-        return programs
-
-    def _inbox_program(self) -> Program:
-        """The alert inbox (stack/inbox): settings and its SMTP password by environment
-        (supervisord.conf is 0600), never argv; nginx's certificate from the local CA
-        for STARTTLS (its SANs are the stack's host and localhost)."""
-        s, files = self.settings, tls.TlsFiles(self.settings.tls_dir)
-        return Program(
-            "alert-inbox",
-            [sys.executable, "-m", "ocean_inbox"],
-            env={
-                "INBOX_HOST": s.host,
-                "INBOX_HTTP_PORT": str(s.ports["alert-webhook"]),
-                "INBOX_SMTP_PORT": str(s.ports["alert-smtp"]),
-                "INBOX_DIR": str(s.data / "inbox"),
-                "INBOX_TLS_CERT": str(files.cert),
-                "INBOX_TLS_KEY_FILE": str(files.key),
-                "INBOX_SMTP_USER": receivers.INBOX_USER,
-                "INBOX_SMTP_PASSWORD": self._secret("INBOX_SMTP_PASSWORD"),
-            },
-        )
-
     def _initdb(self) -> Iterator[Step]:
-        pg_dir = self.settings.data / "postgres"
-        if (pg_dir / "PG_VERSION").exists():
-            yield Step("initdb", StepStatus.SKIPPED, "cluster exists")
-            return
-        started = time.monotonic()
-        owner = self._pg_owner()
-        if self.as_root:
-            _grant_traverse(pg_dir.parent, PG_USER)
-        pg_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        pwfile = self.settings.data / ".pg-initial-password"
-        write_atomic(pwfile, self._secret("POSTGRES_PASSWORD") + "\n", mode=0o600)
-        try:
-            if owner:
-                os.chown(pg_dir, owner.pw_uid, owner.pw_gid)
-                os.chown(pwfile, owner.pw_uid, owner.pw_gid)
-            result = self._run_initdb(
-                [
-                    self._bin("initdb"),
-                    "-D",
-                    str(pg_dir),
-                    "-U",
-                    "postgres",
-                    f"--pwfile={pwfile}",
-                    "--auth-host=scram-sha-256",
-                    "--auth-local=peer",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ],
-                owner,
-            )
-        finally:
-            pwfile.unlink(missing_ok=True)
-        if result.returncode != 0:
-            shutil.rmtree(pg_dir, ignore_errors=True)  # never leave a half-made cluster
-            last = (result.stderr or result.stdout).strip().splitlines()[-1:]
-            raise OceanError(f"initdb failed: {' '.join(last)}")
-        yield Step("initdb", detail=str(pg_dir), seconds=time.monotonic() - started)
+        return local_initdb.initdb(self.spec, self._run_initdb)
 
     def _run_initdb(
         self, argv: list[str], owner: pwd.struct_passwd | None
     ) -> subprocess.CompletedProcess:
         """Run initdb as the postgres user (the compose runtime runs it in a container)."""
-        return subprocess.run(argv, capture_output=True, text=True, **self._as_pg_user(owner))
+        return local_initdb.run_as_pg_user(argv, owner)
 
     def _pg_owner(self) -> pwd.struct_passwd | None:
-        if not self.as_root:
-            return None
-        try:
-            return pwd.getpwnam(PG_USER)
-        except KeyError:
-            raise OceanError(
-                f"user {PG_USER} does not exist: install the postgresql package"
-            ) from None
+        return local_initdb.pg_owner(self.as_root)
 
-    @staticmethod
-    def _as_pg_user(owner: pwd.struct_passwd | None) -> dict:
-        if owner is None:
-            return {}
-        return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+    _as_pg_user = staticmethod(local_initdb.as_pg_user)
 
     # -- start and stop ---------------------------------------------------------------
 
     def _ensure_supervisor(self) -> Iterator[Step]:
-        if self.supervisor.alive():
-            yield from self._apply_program_changes()
-            return
-        started = time.monotonic()
-        if self.supervisor.socket.parent != self.settings.run:
-            scrape_sockets.make_private(self.supervisor.socket.parent, None)
-        self.supervisor.socket.unlink(missing_ok=True)
-        supervisord = str(Path(sys.executable).with_name("supervisord"))
-        result = subprocess.run(
-            [supervisord, "-c", str(self.settings.etc / "supervisord.conf")],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise OceanError(f"supervisord did not start: {result.stderr.strip()}")
-        deadline = time.monotonic() + 5
-        while not self.supervisor.alive():
-            if time.monotonic() > deadline:
-                raise OceanError(
-                    f"supervisord did not answer; see {self.settings.logs / 'supervisord.log'}"
-                )
-            time.sleep(0.02)
-        yield Step(
-            "supervisor", detail=f"pid {self.supervisor.pid()}", seconds=time.monotonic() - started
-        )
-
-    def _apply_program_changes(self) -> Iterator[Step]:
-        """Load changed program definitions into a running supervisord.
-
-        A stopped program is replaced at once; a running one keeps its old definition
-        until it is restarted, and the step says so.
-        """
-        added, changed, removed = self.supervisor.reload_config()
-        running = self._active_names()
-        pending = []
-        for name in changed + removed:
-            if name in running:
-                pending.append(name)
-                continue
-            self.supervisor.remove(name)
-            if name in changed:
-                self.supervisor.add(name)
-        for name in added:
-            self.supervisor.add(name)
-        detail = "already running"
-        if pending:
-            detail += f"; restart {', '.join(pending)} to apply changed settings"
-        yield Step("supervisor", StepStatus.SKIPPED, detail)
+        return self.programs.ensure_running()
 
     def start(self, services: list[Service]) -> Iterator[Step]:
         yield from self._ensure_supervisor()
@@ -968,7 +339,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
     def _wait_one(self, service: Service) -> tuple[bool, str]:
         deadline = time.monotonic() + self.start_timeout
         while True:
-            ok, detail = self._probe(service)
+            ok, detail = self.probe(service)
             if ok:
                 return ok, detail
             state = self.supervisor.processes().get(service.name, {}).get("statename")
@@ -1008,10 +379,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         )
 
     def _shop_database_url(self) -> str:
-        """The shop's own login (not the superuser), with its password: env only."""
-        s = self.settings
-        password = self._secret("SHOP_DB_PASSWORD")
-        return f"postgresql://shop:{password}@{s.host}:{s.ports['postgres']}/shop"
+        return self.spec.shop_database_url()
 
     def shop_command(self, args: list[str]) -> Iterator[Step]:
         """Run ``python -m ARGS`` next to the shop, as the shop's database user.
@@ -1021,9 +389,9 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         and stderr, in order) becomes an INFO step as it comes.
         """
         # Supervisord says RUNNING only after startsecs: ask PostgreSQL itself.
-        if "postgres" not in self._active_names():
+        if "postgres" not in self.active_names():
             raise OceanError("postgres is not running: start the stack with ./ocean up")
-        healthy, detail = self._probe(BY_NAME["postgres"])
+        healthy, detail = self.probe(BY_NAME["postgres"])
         if not healthy:
             raise OceanError(
                 f"postgres is not healthy ({detail}); see {self.log_path(BY_NAME['postgres'])}"
@@ -1069,27 +437,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         yield Step(args[0], detail="exit 0", seconds=time.monotonic() - started)
 
     def stop_all(self) -> Iterator[Step]:
-        if not self.supervisor.alive():
-            yield Step("stop", StepStatus.SKIPPED, "nothing running")
-            return
-        started = time.monotonic()
-        active = [
-            n
-            for n, info in self.supervisor.processes().items()
-            if info["statename"] in ACTIVE_STATES
-        ]
-        # Stop all at once: supervisord's own shutdown stops one group at a time.
-        for name in active:
-            self.supervisor.stop(name)
-        self._wait_stopped(active)
-        pid = self.supervisor.pid()
-        self.supervisor.shutdown()
-        _wait_pid_gone(pid, STOP_TIMEOUT)
-        yield Step(
-            "stop",
-            detail=f"{len(active)} services and supervisor",
-            seconds=time.monotonic() - started,
-        )
+        return self.programs.stop_all()
 
     def stop(self, service: Service) -> Iterator[Step]:
         if self.supervisor.alive():
@@ -1098,12 +446,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         yield Step(f"stop {service.name}")
 
     def _wait_stopped(self, names: list[str]) -> None:
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline:
-            infos = self.supervisor.processes()
-            if not any(infos[n]["statename"] in ACTIVE_STATES for n in names):
-                return
-            time.sleep(0.02)
+        self.programs.wait_stopped(names)
 
     def restart(self, service: Service) -> Iterator[Step]:
         if not self.supervisor.alive():
@@ -1112,7 +455,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         self.supervisor.stop(service.name)
         self._wait_stopped([service.name])
         # A restart is how a running service picks up a changed definition.
-        list(self._apply_program_changes())
+        list(self.programs.apply_program_changes())
         self.supervisor.start(service.name)
         yield from self._wait_healthy([service])
         yield Step(f"restart {service.name}", seconds=time.monotonic() - started)
@@ -1121,6 +464,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         if self.supervisor.alive():
             raise OceanError("the stack is running: run ./ocean down first")
         state = self.settings.state_dir
+        self.sweep_scratch(everything=True)  # a killed verify's scratch server, too
         if state.exists():
             shutil.rmtree(state)
         self.supervisor.socket.unlink(missing_ok=True)
@@ -1134,32 +478,12 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     # Prometheus scrapes every second here: an analysis can look that often.
     analysis_interval = 1.0
-    switch_confirm_timeout = 5.0
-
-    @property
-    def _builds_file(self) -> Path:
-        return self.settings.etc / "shop-builds.json"
-
-    def _color_builds(self) -> dict[str, dict]:
-        try:
-            return json.loads(self._builds_file.read_text())
-        except FileNotFoundError:
-            return {}
 
     def color_build(self, color: str) -> Build:
-        known = self._color_builds().get(color)
-        return Build(**known) if known else builds.checkout_build()
+        return self.spec.color_build(color)
 
     def live_color(self) -> str:
-        try:
-            text = (self.settings.etc / "upstream.conf").read_text()
-        except OSError:  # none yet, or no usable state dir (check() says so clearly)
-            return "blue"
-        by_port = {self.settings.ports[f"shop-{c}"]: c for c in COLORS}
-        for port in re.findall(r"^\s*server\s+[^\s:]+:(\d+)", text, re.MULTILINE):
-            if int(port) in by_port:
-                return by_port[int(port)]
-        raise OceanError(f"{self.settings.etc / 'upstream.conf'} names no shop color")
+        return self.spec.live_color()
 
     def check_version(self, version: str) -> str:
         return builds.resolve(REPO_ROOT, version)[1]
@@ -1177,69 +501,32 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         return made
 
     def start_color(self, color: str, build: Build, timeout: float) -> Iterator[Step]:
-        name = f"shop-{color}"
-        service = BY_NAME[name]
-        started = time.monotonic()
-        if name in self._active_names():  # a leftover: it must run this build, fresh
-            self._stop_program(name)
-        chosen = self._color_builds()
-        chosen[color] = build.as_dict()
-        write_atomic(self._builds_file, json.dumps(chosen, indent=2, sort_keys=True) + "\n")
-        self._apply_build_choice()
-        self._wait_ports_free(service)
-        self._write_targets(self._shop_colors_running() | {color})
-        self._start_program(name)
-        detail, stretch = "", 1.0
-        # The timeout stretches with the machine's load (ocean/busy.py): a starved
-        # machine slows a healthy start as much as a broken one; a crash ends it early.
-        while time.monotonic() - started < timeout * stretch:
-            ok, detail = self._probe(service)
-            if ok:
-                yield Step(
-                    f"{name} ready",
-                    detail=f"{build.label} on {self.url(name)}",
-                    seconds=time.monotonic() - started,
-                )
-                return
-            state = self._program_state(name)
-            # BACKOFF: it exited while starting (a crash loop would be retried).
-            if state in ("FATAL", "EXITED", "BACKOFF"):
-                detail = f"{state.lower()}: {self._log_tail(service)}"
-                break
-            time.sleep(0.1)
-            stretch = max(stretch, busy.factor(cap=busy.MAX_FACTOR))
-        waited = time.monotonic() - started  # before stopping it: the wait, not the stop
-        list(self.stop_color(color))
-        raise OceanError(
-            f"{name} ({build.label}) not ready after {waited:.0f}s "
-            f"(ready timeout {timeout:g}s{busy.describe(stretch)}; {detail}); stopped it. "
-            f"See {self.log_path(service)}"
-        )
+        return self.colors.start_color(color, build, timeout)
 
     def stop_color(self, color: str) -> Iterator[Step]:
-        name = f"shop-{color}"
-        self._stop_program(name)
-        self._write_targets(self._shop_colors_running() - {color})
-        self._wait_ports_free(BY_NAME[name])
-        yield Step(f"stop {name}")
+        return self.colors.stop_color(color)
 
-    # The hooks of the color operations above and of switch(): what differs between
+    def color_ready(self, color: str) -> bool:
+        return self.colors.color_ready(color)
+
+    def switch(self, color: str) -> Iterator[Step]:
+        return self.colors.switch(color)
+
+    # The ColorHost of blue-green switching (runtime/bluegreen.py): what differs between
     # runtimes (supervisord programs here, compose services in ocean/runtime/compose.py).
 
-    def _stop_program(self, name: str) -> None:
-        if self.supervisor.alive():
-            self.supervisor.stop(name)
-            self._wait_stopped([name])
+    def stop_program(self, name: str) -> None:
+        self.programs.stop_program(name)
 
-    def _apply_build_choice(self) -> None:
+    def apply_build_choice(self) -> None:
         """Make the next start of a color run the build shop-builds.json names."""
         self._render_configs()
-        list(self._apply_program_changes())
+        list(self.programs.apply_program_changes())
 
-    def _start_program(self, name: str) -> None:
+    def start_program(self, name: str) -> None:
         self.supervisor.start(name)
 
-    def _program_state(self, name: str) -> str | None:
+    def program_state(self, name: str) -> str | None:
         return self.supervisor.processes().get(name, {}).get("statename")
 
     def _nginx_test_argv(self) -> list[str]:
@@ -1247,15 +534,15 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         return [self._bin("nginx"), "-t", "-q", "-p", str(s.state_dir / "nginx"),
                 "-c", str(s.etc / "nginx.conf")]  # fmt: skip
 
-    def _test_nginx(self) -> tuple[int, str]:
+    def test_nginx(self) -> tuple[int, str]:
         """``nginx -t`` of the rendered configuration: (exit code, its output)."""
         test = subprocess.run(self._nginx_test_argv(), capture_output=True, text=True)
         return test.returncode, test.stderr.strip()
 
-    def _reload_nginx(self) -> None:
+    def reload_nginx(self) -> None:
         self.supervisor.signal("nginx", "HUP")
 
-    def _wait_ports_free(self, service: Service) -> None:
+    def wait_ports_free(self, service: Service) -> None:
         """Until the service's ports are free: a color started again right after it
         stopped must not find its previous process still closing its listeners."""
         ports = self._ports_of(service)
@@ -1270,58 +557,8 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             "stop that process, then retry"
         )
 
-    def color_ready(self, color: str) -> bool:
-        name = f"shop-{color}"
-        # STARTING too: supervisord says RUNNING only after startsecs, while the shop
-        # may answer /readyz well before that.
-        up = self._names_in({RUNNING, "STARTING"})
-        return name in up and self._probe(BY_NAME[name])[0]
-
-    def switch(self, color: str) -> Iterator[Step]:
-        started = time.monotonic()
-        path = self.settings.etc / "upstream.conf"
-        previous = path.read_text() if path.exists() else None
-        write_atomic(path, self.render_upstream([f"shop-{color}"]))
-        code, output = self._test_nginx()
-        if code != 0:
-            if previous is not None:
-                write_atomic(path, previous)
-            raise OceanError(f"nginx -t refused the new upstream: {output}")
-        # HUP: nginx starts workers with the new upstream; the old ones finish their
-        # requests (and keep-alive connections close after them), so none is lost.
-        self._reload_nginx()
-        served = self._wait_served_by(color)
-        yield Step(
-            f"switch to {color}",
-            detail=f"nginx serves {color}" if served else f"nginx reloaded; {color} not seen yet",
-            seconds=time.monotonic() - started,
-        )
-
-    def _wait_served_by(self, color: str) -> bool:
-        """Whether a fresh connection through nginx reaches ``color`` (polls briefly)."""
-        url = f"{self.url('nginx')}/version"
-        context = self.access().ssl_context()
-        deadline = time.monotonic() + self.switch_confirm_timeout
-        while time.monotonic() < deadline:
-            try:
-                # B310: https URL of our own nginx
-                with urllib.request.urlopen(url, timeout=1, context=context) as response:  # nosec B310
-                    if json.loads(response.read()).get("color") == color:
-                        return True
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.01)
-        return False
-
-    def _shop_colors_running(self) -> set[str]:
-        active = self._active_names()
-        return {c for c in COLORS if f"shop-{c}" in active}
-
-    def _write_targets(self, colors: set[str]) -> None:
-        ordered = [f"shop-{c}" for c in COLORS if c in colors]
-        write_atomic(self.settings.etc / "targets" / "shop.json", self.render_shop_targets(ordered))
-
-    def _log_tail(self, service: Service, lines: int = 3) -> str:
+    def log_tail(self, service: Service, lines: int = 3) -> str:
+        """The last ``lines`` of ``service``'s log, on one line."""
         try:
             text = self.log_path(service).read_text(errors="replace").strip().splitlines()
         except FileNotFoundError:
@@ -1330,18 +567,16 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     # -- status -----------------------------------------------------------------------
 
-    def _names_in(self, states: set[str]) -> set[str]:
-        if not self.supervisor.alive():
-            return set()
-        return {n for n, info in self.supervisor.processes().items() if info["statename"] in states}
+    def names_in(self, states: set[str]) -> set[str]:
+        return self.programs.names_in(states)
 
-    def _active_names(self) -> set[str]:
+    def active_names(self) -> set[str]:
         """Running, or on the way up or down: the supervisor owns their ports."""
-        return self._names_in(ACTIVE_STATES)
+        return self.names_in(ACTIVE_STATES)
 
     def running(self) -> set[str]:
         """Services running now, by name (no health probes: cheap)."""
-        return self._names_in({RUNNING})
+        return self.names_in({RUNNING})
 
     def engine_pids(self) -> set[int]:
         """None: supervisord is the services' parent, which the load test's watch adds."""
@@ -1366,7 +601,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
 
     def status(self) -> list[ServiceStatus]:
         infos = self.supervisor.processes() if self.supervisor.alive() else {}
-        restarts = self._restart_counts()
+        restarts = self.programs.restart_counts()
         now = time.time()
 
         def one(service: Service) -> ServiceStatus:
@@ -1374,7 +609,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             state = info.get("statename", "ABSENT").lower()
             port = self.settings.ports[service.port_name]
             if state == "running":
-                healthy, detail = self._probe(service)
+                healthy, detail = self.probe(service)
             else:
                 healthy, detail = False, "not running"
             return ServiceStatus(
@@ -1411,37 +646,6 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
             )
         ]
 
-    _EXIT_RE = re.compile(r"exited: (\S+) \(.*not expected\)")
-
-    def _restart_counts(self) -> dict[str, int]:
-        """Unexpected exits since supervisord last started, read from its log."""
-        log = self.settings.logs / "supervisord.log"
-        counts: dict[str, int] = {}
-        try:
-            lines = log.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return counts
-        for line in lines:
-            if "supervisord started with pid" in line:
-                counts.clear()
-            match = self._EXIT_RE.search(line)
-            if match and match.group(1) in BY_NAME:
-                counts[match.group(1)] = counts.get(match.group(1), 0) + 1
-        return counts
-
-
-def _default_search_path() -> str:
-    pg_bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    return os.pathsep.join([*pg_bins[:1], *parts, "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
-
-
-def _version_key(path: str) -> int:
-    try:
-        return int(Path(path).parent.name)
-    except ValueError:
-        return 0
-
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -1461,34 +665,3 @@ def _who_listens(port: int) -> str:
     out = subprocess.run([ss, "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
     match = re.search(r'\(\("([^"]+)",pid=(\d+)', out)
     return f" (pid {match.group(2)}, {match.group(1)})" if match else ""
-
-
-def _grant_traverse(path: Path, user: str) -> None:
-    """Let ``user`` pass through every parent of ``path`` (search only, no read).
-
-    PostgreSQL must run as its own user, and a checkout may sit under a 0700 home.
-    An ACL entry for that one user is the narrowest grant that makes it reachable.
-    """
-    uid = pwd.getpwnam(user).pw_uid
-    for parent in [path, *path.parents]:
-        st = parent.stat()
-        if st.st_mode & 0o001 or st.st_uid == uid:
-            continue
-        setfacl = shutil.which("setfacl")
-        if not setfacl:
-            raise OceanError(
-                f"{user} cannot reach {parent}: install the acl package or chmod o+x {parent}"
-            )
-        subprocess.run([setfacl, "-m", f"u:{user}:x", str(parent)], check=True)
-
-
-def _wait_pid_gone(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
-        time.sleep(0.02)
-
-
-def _pid_alive(pid: int) -> bool:
-    """Alive and not a zombie (PID 1 here reaps slowly, so kill -0 is not enough)."""
-    stat = read_stat(pid)
-    return stat is not None and stat.state != "Z"

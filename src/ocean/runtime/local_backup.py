@@ -1,9 +1,10 @@
 """Backup and restore on the local runtime: pg_dump/pg_restore, Redis BGSAVE and
-MIGRATE, scratch PostgreSQL and Redis instances on free ports.
+MIGRATE; the scratch PostgreSQL and Redis instances on free ports are local_scratch.py's.
 
 A mixin of ``LocalRuntime`` (which provides settings, secrets, binaries, supervisor).
 Every secret travels in the environment (PGPASSWORD) or a 0600 file, never on a
-command line.
+command line. Plain data (dumps, RDB copies) is written 0600, and every tool dies with
+the toolkit (a parent-death signal), so a killed backup leaves no pg_dump writing on.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ import signal
 import socket
 import subprocess
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import psycopg
 import redis
@@ -30,11 +29,14 @@ from psycopg import sql
 
 from ocean.backup.manifest import SAMPLE_KEYS
 from ocean.errors import OceanError
+from ocean.fsys import open_private
 from ocean.model import Step, StepStatus
+from ocean.procfs import signal_on_parent_death
 from ocean.render import write_atomic
-from ocean.runtime.procfs import signal_on_parent_death
+from ocean.runtime.local_scratch import LocalScratch, last_lines
 from ocean.secrets import NAMES as SECRET_NAMES
 from ocean.services import BY_NAME, COLORS
+from ocean.stackspec import accounts
 
 SHOP_DB = "shop"
 RESTORING_DB = "shop_restoring"  # a restore loads here, then swaps it in
@@ -134,45 +136,10 @@ def _value_digest(client: redis.Redis, key: str) -> str:
     return hashlib.sha256(repr((kind, value)).encode()).hexdigest()[:32]
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen, sig: int, timeout: float) -> None:
-    """Stop a scratch server we started: ``sig``, then SIGKILL after ``timeout`` s."""
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def check_pg_restore(returncode: int, stderr: str | bytes) -> None:
     """Raise OceanError with the end of pg_restore's stderr unless it succeeded."""
     if returncode != 0:
-        raise OceanError(f"pg_restore failed (exit {returncode}): {_tail(stderr)}")
-
-
-def _wait_loaded(client: redis.Redis, proc: subprocess.Popen, log: Path) -> None:
-    """Until the scratch Redis answers, having loaded its RDB (at most 120 s)."""
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if client.ping():
-                return
-        except redis.BusyLoadingError:
-            pass
-        except redis.ConnectionError:
-            if proc.poll() is not None:
-                raise OceanError(
-                    f"scratch redis did not start: {_tail(log.read_text(errors='replace'))}"
-                ) from None
-        if time.monotonic() > deadline:
-            raise OceanError("scratch redis did not load the snapshot in 120s")
-        time.sleep(0.02)
+        raise OceanError(f"pg_restore failed (exit {returncode}): {last_lines(stderr)}")
 
 
 def _migrate_keys(source: redis.Redis, host: str, port: int, db: int, password: str) -> int:
@@ -191,13 +158,7 @@ def _migrate_keys(source: redis.Redis, host: str, port: int, db: int, password: 
     return moved
 
 
-def _tail(text: str | bytes, lines: int = 2) -> str:
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return " ".join(text.strip().splitlines()[-lines:])
-
-
-class LocalBackup:
+class LocalBackup(LocalScratch):
     """The backup and restore methods of ``LocalRuntime`` (see ``Runtime``)."""
 
     # -- where --------------------------------------------------------------------------
@@ -250,7 +211,7 @@ class LocalBackup:
         return redis.Redis.from_url(self.redis_url())
 
     def _require_running(self, *names: str) -> None:
-        active = self._active_names()
+        active = self.active_names()
         missing = [n for n in names if n not in active]
         if missing:
             raise OceanError(f"{', '.join(missing)} not running: start the stack with ./ocean up")
@@ -270,50 +231,25 @@ class LocalBackup:
             [self._bin(argv[0]), *argv[1:]],
             capture_output=True,
             text=True,
+            preexec_fn=signal_on_parent_death(signal.SIGTERM),
             **self._as_pg_user(owner),
         )
 
     def _pg_client(self, argv: list[str], env: dict[str, str], **popen: Any) -> subprocess.Popen:
         """Start pg_dump or pg_restore (``argv[0]``) against the server ``env`` names
         (PGHOST, PGPORT, PGUSER, PGPASSWORD); ``popen``: its stdin, stdout, stderr."""
-        return subprocess.Popen([self._bin(argv[0]), *argv[1:]], env=env, **popen)
+        return subprocess.Popen(
+            [self._bin(argv[0]), *argv[1:]],
+            env=env,
+            preexec_fn=signal_on_parent_death(signal.SIGTERM),
+            **popen,
+        )
 
     def _copy_redis_rdb(self, source: Path, dest: Path) -> None:
         """Copy the master's RDB (``source``, a path where the master runs) to ``dest``."""
         # Redis replaces the file by rename: the open file stays this snapshot.
-        with source.open("rb") as rdb, dest.open("wb") as out:
+        with source.open("rb") as rdb, open_private(dest) as out:
             shutil.copyfileobj(rdb, out, 1 << 20)
-
-    @contextmanager
-    def _scratch_server(
-        self,
-        argv: list[str],
-        workdir: Path,
-        port: int,
-        log: IO[bytes],
-        stop_signal: int,
-        stop_timeout: float,
-        owner: pwd.struct_passwd | None = None,
-        die_with_toolkit: bool = False,
-    ) -> Iterator[subprocess.Popen]:
-        """Run a scratch server (redis-server, postgres) on files below ``workdir``,
-        listening on ``port``, its output to ``log``; when the block ends, ``stop_signal``,
-        then SIGKILL after ``stop_timeout`` s. ``die_with_toolkit``: SIGTERM when we die, even by
-        SIGKILL (not possible for a server run as ``owner``: Linux clears it)."""
-        spawn = self._as_pg_user(owner)
-        if die_with_toolkit:
-            spawn["preexec_fn"] = signal_on_parent_death(signal.SIGTERM)
-        proc = subprocess.Popen(
-            [self._bin(argv[0]), *argv[1:]],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            **spawn,
-        )
-        try:
-            yield proc
-        finally:
-            _stop(proc, stop_signal, stop_timeout)
 
     # -- backup -------------------------------------------------------------------------
 
@@ -328,7 +264,7 @@ class LocalBackup:
             major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
             # To stdout, which works wherever pg_dump runs (a regular file stays seekable,
             # so the archive keeps its data offsets, as with --file).
-            with dest.open("wb") as out:
+            with open_private(dest) as out:
                 proc = self._pg_client(
                     ["pg_dump", "--format=custom", f"--snapshot={snapshot}", SHOP_DB],
                     self._pg_env(),
@@ -341,7 +277,7 @@ class LocalBackup:
                     _, err = proc.communicate()
             conn.rollback()
         if proc.returncode != 0:
-            raise OceanError(f"pg_dump failed (exit {proc.returncode}): {_tail(err)}")
+            raise OceanError(f"pg_dump failed (exit {proc.returncode}): {last_lines(err)}")
         return {
             "version": version,
             "major": major,
@@ -382,7 +318,7 @@ class LocalBackup:
         self._copy_redis_rdb(rdb_dir / rdb_name, dest)
         check = self._run_tool(["redis-check-rdb", str(dest)], mount=dest.parent)
         if check.returncode != 0:
-            raise OceanError(f"redis-check-rdb refused the snapshot: {_tail(check.stdout)}")
+            raise OceanError(f"redis-check-rdb refused the snapshot: {last_lines(check.stdout)}")
         with self._scratch_redis(dest) as scratch:
             return redis_stats(scratch)
 
@@ -391,11 +327,13 @@ class LocalBackup:
         template (names only) as a tar."""
         etc = self.settings.etc
         names = []
-        with tarfile.open(dest, "w") as tar:
+        with open_private(dest) as out, tarfile.open(fileobj=out, mode="w") as tar:
             for path in sorted(etc.rglob("*")):
                 rel = path.relative_to(etc)
+                # 0600 files carry secrets (`up` renders them from secrets.env); the
+                # others are 0640 (render.py).
                 if not path.is_file() or path.stat().st_mode & 0o077 == 0:
-                    continue  # 0600 files carry secrets; `up` renders them from secrets.env
+                    continue
                 tar.add(path, arcname=f"etc/{rel}")
                 names.append(str(rel))
             template = "".join(f"{name}=\n" for name in SECRET_NAMES).encode()
@@ -404,109 +342,6 @@ class LocalBackup:
             info.mtime = int(time.time())
             tar.addfile(info, io.BytesIO(template))
         return {"files": names}
-
-    # -- scratch instances --------------------------------------------------------------
-
-    @contextmanager
-    def _scratch_dir(self, what: str) -> Iterator[Path]:
-        base = self.settings.state_dir / "scratch"
-        base.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix=f"{what}-", dir=base))
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-
-    @contextmanager
-    def _scratch_redis(self, rdb: Path) -> Iterator[redis.Redis]:
-        """A Redis on a free port that loaded ``rdb`` (appendonly off: it loads the RDB)."""
-        host = self.settings.host
-        with self._scratch_dir("redis") as workdir:
-            shutil.copyfile(rdb, workdir / "dump.rdb")
-            port = _free_port(host)
-            argv = [
-                "redis-server",
-                "--bind", host, "--port", str(port), "--dir", str(workdir),
-                "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "",
-                "--daemonize", "no", "--logfile", "", "--maxmemory", "0",
-            ]  # fmt: skip
-            with (
-                (workdir / "redis.log").open("wb") as log,
-                # A restore killed midway (kill -9) must not leave it running.
-                self._scratch_server(
-                    argv, workdir, port, log, signal.SIGTERM, 10, die_with_toolkit=True
-                ) as proc,
-            ):
-                client = redis.Redis(host=host, port=port)
-                try:
-                    _wait_loaded(client, proc, workdir / "redis.log")
-                    yield client
-                finally:
-                    client.close()
-
-    @contextmanager
-    def _scratch_postgres(self) -> Iterator[dict[str, Any]]:
-        """A throwaway PostgreSQL cluster on a free port (fsync off); yields conninfo."""
-        from ocean.runtime.local import _grant_traverse
-
-        owner = self._pg_owner()
-        host = self.settings.host
-        with self._scratch_dir("postgres") as workdir:
-            if owner:
-                _grant_traverse(workdir, "postgres")
-                os.chown(workdir, owner.pw_uid, owner.pw_gid)
-            data = workdir / "data"
-            password = self._secret("POSTGRES_PASSWORD")
-            pwfile = workdir / "pw"
-            write_atomic(pwfile, password + "\n", mode=0o600)
-            if owner:
-                os.chown(pwfile, owner.pw_uid, owner.pw_gid)
-            init = self._run_tool(
-                [
-                    "initdb", "-D", str(data), "-U", "postgres",
-                    f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=peer",
-                    "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",
-                ],
-                mount=workdir, owner=owner,
-            )  # fmt: skip
-            pwfile.unlink()
-            if init.returncode != 0:
-                raise OceanError(f"scratch initdb failed: {_tail(init.stderr or init.stdout)}")
-            port = _free_port(host)
-            argv = [
-                "postgres", "-D", str(data), "-p", str(port),
-                "-c", f"listen_addresses={host}", "-c", "unix_socket_directories=",
-                "-c", "fsync=off", "-c", "full_page_writes=off",
-                "-c", "synchronous_commit=off", "-c", "max_wal_size=2GB",
-                "-c", "shared_buffers=64MB", "-c", "maintenance_work_mem=128MB",
-            ]  # fmt: skip
-            conninfo = {
-                "host": host,
-                "port": port,
-                "user": "postgres",
-                "password": password,
-                "dbname": "postgres",
-            }
-            with (
-                (workdir / "postgres.log").open("wb") as log,
-                # SIGINT: PostgreSQL's fast shutdown
-                self._scratch_server(
-                    argv, workdir, port, log, signal.SIGINT, 20, owner=owner
-                ) as proc,
-            ):
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        psycopg.connect(**conninfo, connect_timeout=2).close()
-                        break
-                    except psycopg.OperationalError:
-                        if proc.poll() is not None or time.monotonic() > deadline:
-                            text = (workdir / "postgres.log").read_text(errors="replace")
-                            raise OceanError(
-                                f"scratch postgres did not start: {_tail(text)}"
-                            ) from None
-                        time.sleep(0.05)
-                yield conninfo
 
     def _pg_restore(self, dump: Path, env: dict[str, str], dbname: str, *extra: str) -> None:
         proc = self._pg_client(
@@ -568,7 +403,7 @@ class LocalBackup:
 
     def stop_writes(self) -> list[str]:
         """Stop every running shop color (nginx answers 502 meanwhile); returns them."""
-        running = self._active_names()
+        running = self.active_names()
         colors = [c for c in COLORS if f"shop-{c}" in running]
         self._stop_shops([f"shop-{c}" for c in colors])
         return colors
@@ -682,7 +517,10 @@ class LocalBackup:
                 if rel.name in CONFIG_SKIP or (rel.parts and rel.parts[0] in CONFIG_SKIP_DIRS):
                     continue
                 data = tar.extractfile(member).read().decode()
-                changed += write_atomic(etc / rel, data)
+                # PostgreSQL reads its config as postgres (runtime/private_state.py).
+                pg_conf = rel == Path("postgresql.conf")
+                group = accounts.pg_config_group(self.as_root) if pg_conf else None
+                changed += write_atomic(etc / rel, data, group=group)
         yield Step("restore configs", detail=f"{changed} changed")
 
     def live_stats(self, samples: dict[str, list[str]]) -> tuple[dict, dict]:

@@ -57,8 +57,9 @@ def binaries_for(services: list[Service], as_root: bool) -> list[str]:
         for program in PROGRAMS.get(service.name, ()):
             if program not in needed:
                 needed.append(program)
-    if as_root and any(s.name == "postgres" for s in services):
-        needed.append("setfacl")  # to let the postgres user reach the state dir
+    if as_root and any(s.name in ("postgres", "nginx") for s in services):
+        # ACL entries let postgres and nginx's workers into the private state dir
+        needed.append("setfacl")
     if any(s.name == "postgres" for s in services):
         needed.append("gpg")  # backups of the data it holds are encrypted
     if any(s.name == "nginx" for s in services):

@@ -58,6 +58,7 @@ from pathlib import Path
 
 from ocean import busy
 from ocean.model import Finding
+from ocean.stackspec.search_path import default_search_path
 
 CheckFn = Callable[[Path], list[Finding]]
 DEFAULT_TIMEOUT = 60.0
@@ -314,9 +315,7 @@ def ensure_checkers(install: bool) -> list[str]:
 def program(name: str) -> str | None:
     """A checker's binary (promtool, postgres, nginx, …) where the local runtime looks for
     its programs: PATH, the newest PostgreSQL bin dir, the sbin dirs. None when missing."""
-    from ocean.runtime.local import _default_search_path  # spawns nothing on import
-
-    return shutil.which(name, path=_default_search_path())
+    return shutil.which(name, path=default_search_path())
 
 
 def _order(f: Finding) -> tuple:

@@ -1,8 +1,8 @@
 """Validation of the stack's configs (issue 4): PostgreSQL, Redis, nginx, YAML.
 
 Every check takes the repo root (so tests can point it at a broken copy) and returns a
-list of findings. Templates are rendered the way the local runtime renders them
-(``LocalRuntime._context()``, default port plan) into a throwaway temp dir, and the
+list of findings. Templates are rendered the way the runtimes render them (the stack
+spec's ``StackSpec.context()``, default port plan) into a throwaway temp dir, and the
 installed programs judge the result wherever they can:
 
 - postgres-params   ``postgres -C`` loads stack/postgres/postgresql.conf plus the local
@@ -195,10 +195,10 @@ def check_postgres_params(repo_root: Path) -> list[Finding]:
                             _finding(
                                 name,
                                 kind,
-                                "src/ocean/runtime/local.py",
+                                "src/ocean/stackspec/programs.py",
                                 None,
                                 f"-c override: {text}",
-                                "the local runtime passes it on postgres' command line",
+                                "the stack spec passes it on postgres' command line",
                             )
                         )
                         overrides = [(k, v) for k, v in overrides if k.lower() != param]
@@ -675,7 +675,7 @@ def check_nginx_upstreams(repo_root: Path) -> list[Finding]:
                     f"upstream server {address} is no service of the port plan "
                     f"(host {host}, base {ports.base})",
                     "upstream servers come from the port plan: "
-                    "render_upstream([color, ...]) in the local runtime",
+                    "render_upstream([color, ...]) in the stack spec",
                 )
             )
     for number, line in enumerate(ng_template.splitlines(), 1):

@@ -70,7 +70,9 @@ class Assets:
         """
         target = Path(directory) / "static"
         target.mkdir(parents=True, exist_ok=True)
-        os.chmod(target, 0o755)  # nosec B103  # public static files nginx serves
+        # Nobody else's to read on this machine (the state dir is private, issue 25):
+        # nginx's workers read them through the ACL the toolkit set on the directory.
+        os.chmod(target, 0o750)  # nosec B103  # a directory; nothing for others
         written = 0
         for asset in self.files.values():
             path = target / asset.name
@@ -80,7 +82,7 @@ class Assets:
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(asset.content)
-                os.chmod(tmp, 0o644)
+                os.chmod(tmp, 0o640)
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
