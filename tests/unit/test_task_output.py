@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ocean.config import REPO_ROOT
+from ocean.loadtest import results
 from tests.helpers import free_port_base, run_cli
 
 EXPECTED = Path(__file__).parent / "data" / "task_output"
@@ -267,3 +268,67 @@ def test_validate_json_counts_and_lists_the_findings():
             },
         ],
     }
+
+
+# -- loadtest-report: a run, and a run against a baseline ------------------------------
+
+BASE_ID, RUN_ID = "20261201-100000-stress-aaaa", "20261201-110000-stress-bbbb"
+
+
+def _run(run_id: str, vus: int, p99: float, failed: float, limited_by: str) -> dict:
+    client = {"requests": 12000, "rps": 200.0, "failed_rate": failed, "p50_ms": 12.0}
+    client |= {"p95_ms": p99 / 2, "p99_ms": p99}
+    server = {"requests": 11800, "error_ratio": failed, "p99_ms": p99 - 5, "db_p95_ms": 8.5}
+    verdicts = [
+        results.Verdict("availability", "client", "failed < 0.10%", f"{failed:.3%}", True),
+        results.Verdict("latency", "client", "p(99) < 200 ms", f"{p99} ms", False, "k6 starved"),
+        results.Verdict("latency", "server", "p99 < 200 ms", f"{p99 - 5} ms", False),
+        results.Verdict("cache_hit_ratio", "server", "> 80%", "-", None),
+    ]
+    levels = [
+        {"level": 0, "target_rate": 100, "rps": 99.5, "p99_ms": 40.0, "failed_rate": 0.0},
+        {"level": 1, "target_rate": 200, "rps": 150.2, "p99_ms": 420.0, "failed_rate": 0.012},
+    ]
+    levels[0]["held"], levels[1]["held"] = True, False
+    breach = {"guard": "error_ratio", "detail": "error_ratio 2.1% over 1.0% for 5s", "at_s": 40}
+    return results.LoadResult(
+        run_id, "stress", {"vus": vus, "rate": 200}, 1764583200.0, 60.0, 0, "guard",
+        client, server, verdicts, breach, levels, levels[0], limited_by,
+        {}, f"{limited_by} detail", False,
+    ).as_dict()  # fmt: skip
+
+
+def _loadtest_state(tmp_path: Path) -> Path:
+    state = tmp_path / "state"
+    runs = {
+        BASE_ID: _run(BASE_ID, 400, 120.0, 0.0004, results.LOAD_GENERATOR),
+        RUN_ID: _run(RUN_ID, 500, 180.0, 0.004, results.MACHINE),
+    }
+    for run_id, run in runs.items():
+        run_dir = state / "loadtests" / run_id
+        run_dir.mkdir(parents=True)
+        (run_dir / "result.json").write_text(json.dumps(run))
+    return state
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "code"),
+    [
+        ((), "loadtest-report.txt", 0),
+        (("--compare", BASE_ID), "loadtest-report-compare.txt", 1),
+        (("--compare", BASE_ID, "--tolerance", "9"), "loadtest-report-tolerant.txt", 0),
+    ],
+)
+def test_loadtest_report_prints_the_run_and_the_comparison(tmp_path, args, expected, code):
+    state = _loadtest_state(tmp_path)
+    result = _task(state, "loadtest-report", *args)
+    assert result.returncode == code, result.stderr
+    assert result.stderr.replace(str(state), "<state>") == _expected(expected)
+
+
+def test_loadtest_report_json_is_the_report(tmp_path):
+    state = _loadtest_state(tmp_path)
+    result = _task(state, "loadtest-report", "--compare", BASE_ID, "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout.replace(str(state), "<state>"))
+    assert report == json.loads(_expected("loadtest-report-compare.json"))
