@@ -791,19 +791,12 @@ def loadtest(
     CPU or dropped iterations, and only client-side timings failed; or other processes
     kept the machine busy, and only timings failed (errors still exit 1). The output
     names the side that limited the run, with the figures."""
-    from ocean.loadtest.scenarios import options
     from ocean.procedures import loadtest as loadtests
 
     runtime = _runtime(env)
     opts = _guard(
-        lambda: options(
-            scenario,
-            target or runtime.url("nginx"),
-            vus or None,
-            duration or None,
-            rate or None,
-            guard or [],
-            browser or None,
+        lambda: loadtests.options(
+            runtime, scenario, vus, duration, rate, guard or [], browser, target
         )
     )
     done = _run_live(loadtests.loadtest(runtime, opts), json)
@@ -887,6 +880,8 @@ def loadtest_report(c, id="", compare="", tolerance=0.2, json=False, env=""):
 
 
 def _print_loadtest(report: dict) -> None:
+    from ocean.views import loadtest as views
+
     run = report["run"]
     # B105: not a password: the 'pass' outcome
     colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[run["outcome"]]  # nosec B105
@@ -900,14 +895,11 @@ def _print_loadtest(report: dict) -> None:
     if run.get("limit_detail"):  # runs saved before issue 19 have none
         console.print(f"limited by {run['limited_by'] or 'nothing'}: {run['limit_detail']}")
     table = Table("slo", "source", "measured", "limit", "verdict", box=None)
-    for v in run["verdicts"]:
-        word = {
-            "pass": "[green]pass[/]",  # nosec B105  # not a password: the 'pass' outcome
-            "fail": "[red]FAIL[/]",
-            "inconclusive": f"[yellow]inconclusive[/] [dim]({v['excused']})[/]",
-            "n/a": "[dim]n/a[/]",
-        }[v["outcome"]]
-        table.add_row(v["slo"], v["source"], v["measured"], v["limit"], word)
+    for v in views.verdict_rows(run["verdicts"]):
+        word = f"[{TONE[v.tone]}]{v.word}[/]"
+        if v.excused:
+            word += f" [dim]({v.excused})[/]"
+        table.add_row(v.slo, v.source, v.measured, v.limit, word)
     console.print(table)
     if run.get("levels"):
         levels = Table("level", "target/s", "done/s", "p99 ms", "failed", "held", box=None)
@@ -924,37 +916,16 @@ def _print_loadtest(report: dict) -> None:
         best = run.get("breaking_point")
         console.print(f"capacity: {best['rps']:.0f} requests/s held" if best else "no level held")
     if "rows" in report:
-        base = report["base"]
-        if report["differs"]:
-            console.print(f"[yellow]runs differ in: {', '.join(report['differs'])}[/]")
-        for limited in report.get("load_generator_limited", []):
-            console.print(
-                f"[yellow]{limited} was limited by the load generator: its figures measure "
-                "k6 as much as the shop[/]"
-            )
-        for limited in report.get("machine_limited", []):
-            console.print(
-                f"[yellow]{limited} ran while other processes took the cores: its figures "
-                "measure the machine as much as the shop[/]"
-            )
-        table = Table("metric", base["id"], run["id"], "change", "", box=None)
-        for row in report["rows"]:
-            change = "-" if row["change"] is None else f"{row['change']:+.0%}"
-            flag = "[red]regression[/]" if row["regression"] else ""
-            table.add_row(row["metric"], _fig(row["base"]), _fig(row["run"]), change, flag)
+        shown = views.comparison(report)
+        for note in shown.notes:
+            console.print(f"[yellow]{note}[/]")
+        table = Table("metric", report["base"]["id"], run["id"], "change", "", box=None)
+        for row in shown.rows:
+            flag = "[red]regression[/]" if row.regression else ""
+            table.add_row(row.metric, row.base, row.run, row.change, flag)
         console.print(table)
-        found = report["regressions"]
-        console.print(
-            f"[red]{len(found)} regression(s) beyond {report['tolerance']:.0%}: "
-            f"{', '.join(found)}[/]"
-            if found
-            else f"[green]no regression beyond {report['tolerance']:.0%}[/]"
-        )
+        console.print(f"[{'red' if shown.regressions else 'green'}]{shown.summary}[/]")
     console.print(f"chart: {report['chart']}")
-
-
-def _fig(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.4g}"
 
 
 MAX_CPU_HOGS = 16

@@ -7,7 +7,7 @@ import pytest
 
 from ocean.durations import age
 from ocean.model import Finding
-from ocean.views import deploy, validation
+from ocean.views import deploy, loadtest, validation
 
 
 @pytest.mark.parametrize(
@@ -78,3 +78,42 @@ def test_deploy_history_is_newest_first_and_tolerates_missing_fields():
         ("success", True),
     ]
     assert view.history[1].took == "0.0s" and view.history[0].version == ""
+
+
+def test_a_comparison_weighs_nothing_itself_and_says_what_weakens_it():
+    report = {
+        "rows": [
+            {"metric": "rps", "base": 1234.5, "run": 1000.0, "change": -0.19, "regression": False},
+            {"metric": "db p95 ms", "base": None, "run": 3.0, "change": None, "regression": False},
+            {"metric": "p99 ms", "base": 10.0, "run": 30.0, "change": 2.0, "regression": True},
+        ],
+        "regressions": ["p99 ms"],
+        "tolerance": 0.2,
+        "differs": ["vus"],
+        "load_generator_limited": ["a"],
+        "machine_limited": [],
+    }
+    shown = loadtest.comparison(report)
+    assert [(r.base, r.run, r.change) for r in shown.rows] == [
+        ("1,234", "1,000", "-19%"),
+        ("-", "3", "-"),
+        ("10", "30", "+200%"),
+    ]
+    assert shown.regressions == ["p99 ms"]  # the report's, not re-judged here
+    assert shown.summary == "1 regression(s) beyond 20%: p99 ms"
+    assert shown.notes[0] == "runs differ in: vus"
+    assert shown.notes[1].startswith("a was limited by the load generator")
+    assert len(shown.notes) == 2
+
+
+def test_verdict_rows_word_each_outcome_and_keep_the_excuse():
+    verdicts = [
+        {"slo": "latency", "source": "client", "limit": "<", "measured": "1", "passed": False,
+         "excused": "k6 starved"},
+        {"slo": "latency", "source": "server", "limit": "<", "measured": "-", "passed": None},
+    ]  # fmt: skip
+    rows = loadtest.verdict_rows(verdicts)  # saved before outcomes were stored: derived
+    assert [(r.word, r.excused, r.tone) for r in rows] == [
+        ("inconclusive", "k6 starved", "warn"),
+        ("n/a", "", "muted"),
+    ]
