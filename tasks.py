@@ -25,7 +25,7 @@ from rich.table import Table
 
 from ocean import environments, environments_apply, guardrails, interrupts, limits, noise, tracelog
 from ocean.config import Settings
-from ocean.durations import parse_duration, span
+from ocean.durations import age, parse_duration, span
 from ocean.errors import OceanError
 from ocean.fsys import os_error_line
 from ocean.model import Step, StepStatus
@@ -43,6 +43,8 @@ STYLE = {
     StepStatus.FAILED: "[red]✗[/]",
     StepStatus.INCONCLUSIVE: "[yellow]?[/]",
 }
+# How the tasks colour a view's tone (ocean/views: the console picks its own).
+TONE = {"good": "green", "bad": "red", "warn": "yellow", "muted": "dim"}
 # `invoke loadtest`: the run is inconclusive (the load generator was the bottleneck),
 # neither passed (0) nor failed (1): CI can tell "rerun on a quieter runner" apart.
 INCONCLUSIVE_EXIT = 3
@@ -361,8 +363,6 @@ def validate(c, json=False, only="", strict=False, install=False, env="", refres
     analysis, console) against monitoring/catalog.json; --refresh-catalog rewrites it
     from a live stack (commit it with the change that needs it).
     """
-    import time
-
     if refresh_catalog:
         from ocean.config import REPO_ROOT
         from ocean.procedures.catalog import refresh
@@ -371,38 +371,23 @@ def validate(c, json=False, only="", strict=False, install=False, env="", refres
         return
 
     from ocean.config import REPO_ROOT
-    from ocean.validate import run as run_checks
     from ocean.validate.core import ensure_checkers
+    from ocean.views import validation
 
     if env:  # the checks cover every environment; a misspelt --env is still an error
         _guard(lambda: environments.require_defined(env, REPO_ROOT))
     if install:
         _guard(lambda: ensure_checkers(install=True))
     kinds = {k.strip() for k in only.split(",") if k.strip()} or None
-    started = time.monotonic()
     try:
-        findings = run_checks(REPO_ROOT, kinds)
+        report = validation.run(REPO_ROOT, kinds)
     except ValueError as exc:
         raise Exit(f"error: {exc}", code=1) from None
-    took = time.monotonic() - started
-    errors = sum(f.severity == "error" for f in findings)
-    warnings = len(findings) - errors
-    failed = errors > 0 or (strict and warnings > 0)
     if json:
-        print(
-            _json_dumps(
-                {
-                    "ok": not failed,
-                    "errors": errors,
-                    "warnings": warnings,
-                    "seconds": round(took, 2),
-                    "findings": [f.as_dict() for f in findings],
-                }
-            )
-        )
+        print(_json_dumps(report.as_dict(strict)))
     else:
-        _print_findings(findings, took)
-    if failed:
+        _print_findings(report)
+    if report.failed(strict):
         raise Exit(code=1)
 
 
@@ -450,21 +435,21 @@ def _shown(value: object) -> str:
     )
 
 
-def _print_findings(findings: list, took: float) -> None:
-    if findings:
+def _print_findings(report) -> None:
+    from ocean.views import validation
+
+    if report.findings:
         table = Table(show_lines=False)
         table.add_column("check", no_wrap=True)
         table.add_column("severity", no_wrap=True)
         table.add_column("file:line", overflow="fold")
         table.add_column("message", ratio=3, overflow="fold")
         table.add_column("hint", ratio=2, overflow="fold")
-        for f in findings:
-            colour = "red" if f.severity == "error" else "yellow"
+        for f in report.findings:
+            colour = TONE[validation.tone(f)]
             table.add_row(f.check, f"[{colour}]{f.severity}[/]", f.where, f.message, f.hint)
         Console(highlight=False).print(table)
-    errors = sum(f.severity == "error" for f in findings)
-    summary = f"{errors} error(s), {len(findings) - errors} warning(s) in {took:.1f}s"
-    console.print(f"[{'red' if errors else 'green'}]{summary}[/]")
+    console.print(f"[{'red' if report.errors else 'green'}]{report.summary()}[/]")
 
 
 @task(
@@ -586,54 +571,49 @@ def deploy_status(c, history=10, json=False, env=""):
     Per color: version and readiness; per past deploy: outcome and reason. A deploy
     whose process died is finished or undone first.
     """
+    from ocean.views import deploy as views
+
     runtime = _runtime(env)
     count = _guard(lambda: limits.count(history, "history", 0, limits.MAX_HISTORY))
-    report, steps = _guard(lambda: deploys.status(runtime, count))
+    view = _guard(lambda: views.status(runtime, count))
     if json:
-        print(_json_dumps({**report, "recovered": [s.as_dict() for s in steps]}))
+        print(_json_dumps(view.as_dict()))
         return
-    for step in steps:
+    for step in view.recovered:
         console.print(f"{STYLE[step.status]} {step.name} [dim]{step.detail}[/]")
-    _print_deploy_status(report)
+    _print_deploy_status(view)
 
 
-def _print_deploy_status(report: dict) -> None:
-    import time
-
+def _print_deploy_status(view) -> None:
     table = Table("color", "live", "ready", "version", "build", box=None)
-    for color, info in report["colors"].items():
+    for row in view.colors:
         table.add_row(
-            color,
-            "[green]live[/]" if info["live"] else "",
-            "[green]yes[/]" if info["ready"] else "[dim]no[/]",
-            info["label"],
-            info["build"],
+            row.color,
+            "[green]live[/]" if row.live else "",
+            "[green]yes[/]" if row.ready else "[dim]no[/]",
+            row.version,
+            row.build,
         )
     console.print(table)
-    if report["running"]:
-        console.print(f"[yellow]{report['running']}[/]")
-    if report.get("unsettled"):
-        console.print(f"[yellow]{report['unsettled']}[/]")
-    open_deploy = report["open"]
-    if open_deploy:
-        state = "awaits promotion" if open_deploy.get("paused") else f"at {open_deploy.get('step')}"
-        console.print(f"open deploy of {open_deploy['color']}: {state}")
-    if report["history"]:
+    for notice in view.notices:
+        console.print(f"[yellow]{notice}[/]")
+    if view.open_deploy:
+        console.print(view.open_deploy)
+    if view.history:
         history = Table(box=None)
         for column in ("ended", "kind", "color", "version", "outcome", "took"):
             history.add_column(column, no_wrap=True)
         history.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=48)
-        for entry in reversed(report["history"]):
-            outcome = entry["outcome"]
-            colour = "green" if outcome == "success" else "red"
+        for entry in view.history:
+            colour = "green" if entry.succeeded else "red"
             history.add_row(
-                time.strftime("%m-%d %H:%M:%S", time.localtime(entry["ended"])),
-                entry.get("kind", ""),
-                entry["color"],
-                entry.get("label") or entry.get("version", ""),
-                f"[{colour}]{outcome}[/]",
-                f"{entry.get('duration_s', 0):.1f}s",
-                entry.get("reason", ""),
+                entry.ended,
+                entry.kind,
+                entry.color,
+                entry.version,
+                f"[{colour}]{entry.outcome}[/]",
+                entry.took,
+                entry.reason,
             )
         console.print(history)
 
@@ -678,20 +658,13 @@ def list_backups(c, json=False, env=""):
         colour = {"ok": "green", "failed": "red"}.get(verified["status"], "dim")
         table.add_row(
             row["id"],
-            _age(row["age_s"]),
+            age(row["age_s"]),
             f"{row['size'] / 2**20:.1f} MiB",
             "gpg" if row["encrypted"] else "[yellow]no[/]",
             f"{row['orders'] or 0:,}",
             f"[{colour}]{verified['status']}[/]",
         )
     console.print(table if rows else "no backups yet: `./ocean backup`")
-
-
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 @task(
@@ -818,19 +791,12 @@ def loadtest(
     CPU or dropped iterations, and only client-side timings failed; or other processes
     kept the machine busy, and only timings failed (errors still exit 1). The output
     names the side that limited the run, with the figures."""
-    from ocean.loadtest.scenarios import options
     from ocean.procedures import loadtest as loadtests
 
     runtime = _runtime(env)
     opts = _guard(
-        lambda: options(
-            scenario,
-            target or runtime.url("nginx"),
-            vus or None,
-            duration or None,
-            rate or None,
-            guard or [],
-            browser or None,
+        lambda: loadtests.options(
+            runtime, scenario, vus, duration, rate, guard or [], browser, target
         )
     )
     done = _run_live(loadtests.loadtest(runtime, opts), json)
@@ -914,6 +880,8 @@ def loadtest_report(c, id="", compare="", tolerance=0.2, json=False, env=""):
 
 
 def _print_loadtest(report: dict) -> None:
+    from ocean.views import loadtest as views
+
     run = report["run"]
     # B105: not a password: the 'pass' outcome
     colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[run["outcome"]]  # nosec B105
@@ -927,14 +895,11 @@ def _print_loadtest(report: dict) -> None:
     if run.get("limit_detail"):  # runs saved before issue 19 have none
         console.print(f"limited by {run['limited_by'] or 'nothing'}: {run['limit_detail']}")
     table = Table("slo", "source", "measured", "limit", "verdict", box=None)
-    for v in run["verdicts"]:
-        word = {
-            "pass": "[green]pass[/]",  # nosec B105  # not a password: the 'pass' outcome
-            "fail": "[red]FAIL[/]",
-            "inconclusive": f"[yellow]inconclusive[/] [dim]({v['excused']})[/]",
-            "n/a": "[dim]n/a[/]",
-        }[v["outcome"]]
-        table.add_row(v["slo"], v["source"], v["measured"], v["limit"], word)
+    for v in views.verdict_rows(run["verdicts"]):
+        word = f"[{TONE[v.tone]}]{v.word}[/]"
+        if v.excused:
+            word += f" [dim]({v.excused})[/]"
+        table.add_row(v.slo, v.source, v.measured, v.limit, word)
     console.print(table)
     if run.get("levels"):
         levels = Table("level", "target/s", "done/s", "p99 ms", "failed", "held", box=None)
@@ -951,37 +916,16 @@ def _print_loadtest(report: dict) -> None:
         best = run.get("breaking_point")
         console.print(f"capacity: {best['rps']:.0f} requests/s held" if best else "no level held")
     if "rows" in report:
-        base = report["base"]
-        if report["differs"]:
-            console.print(f"[yellow]runs differ in: {', '.join(report['differs'])}[/]")
-        for limited in report.get("load_generator_limited", []):
-            console.print(
-                f"[yellow]{limited} was limited by the load generator: its figures measure "
-                "k6 as much as the shop[/]"
-            )
-        for limited in report.get("machine_limited", []):
-            console.print(
-                f"[yellow]{limited} ran while other processes took the cores: its figures "
-                "measure the machine as much as the shop[/]"
-            )
-        table = Table("metric", base["id"], run["id"], "change", "", box=None)
-        for row in report["rows"]:
-            change = "-" if row["change"] is None else f"{row['change']:+.0%}"
-            flag = "[red]regression[/]" if row["regression"] else ""
-            table.add_row(row["metric"], _fig(row["base"]), _fig(row["run"]), change, flag)
+        shown = views.comparison(report)
+        for note in shown.notes:
+            console.print(f"[yellow]{note}[/]")
+        table = Table("metric", report["base"]["id"], run["id"], "change", "", box=None)
+        for row in shown.rows:
+            flag = "[red]regression[/]" if row.regression else ""
+            table.add_row(row.metric, row.base, row.run, row.change, flag)
         console.print(table)
-        found = report["regressions"]
-        console.print(
-            f"[red]{len(found)} regression(s) beyond {report['tolerance']:.0%}: "
-            f"{', '.join(found)}[/]"
-            if found
-            else f"[green]no regression beyond {report['tolerance']:.0%}[/]"
-        )
+        console.print(f"[{'red' if shown.regressions else 'green'}]{shown.summary}[/]")
     console.print(f"chart: {report['chart']}")
-
-
-def _fig(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.4g}"
 
 
 MAX_CPU_HOGS = 16

@@ -46,3 +46,14 @@ def span(seconds: float | None) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m"
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def age(seconds: float | None) -> str:
+    """2d, 5h, 12m, 40s: how old something is, in its largest whole unit (rounded), as
+    `invoke backups` and the console's Backups screen show a set's age; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"

@@ -9,6 +9,7 @@ snapshots are stable; the banner test talks to a real closed port; the live test
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,3 +236,25 @@ def test_screen_snapshots(snap_compare, snapshot_app, key):
         await pilot.pause(0.1)
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_deploy_screen_says_what_deploy_status_says(runtime):
+    """The open deploy and a deploy the stack being down left unsettled, in the words of
+    `invoke deploy-status` (ocean/views/deploy.py renders both)."""
+    from ocean.views import deploy as deploy_views
+
+    journal = runtime.settings.state_dir / "deploy" / "journal.json"
+    journal.parent.mkdir(parents=True)
+    record = {"kind": "deploy", "color": "green", "from": "blue", "version": "HEAD"}
+    journal.write_text(json.dumps({**record, "step": "preview", "pid": 1, "steps": []}))
+    app = console(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        title = str(app.screen.query_one("#colors-title").render())
+    task = deploy_views.status(runtime)
+    assert task.open_deploy == "open deploy of green: at preview"
+    assert task.notices and task.notices[0].startswith("an interrupted deploy of green")
+    assert title == "; ".join(["Colors: blue is live", task.open_deploy, *task.notices])

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from ocean import guardrails
+from ocean.durations import age
 from ocean.procedures import backup as backups
 from tui.messages import ProcedureDone, StepPosted
 from tui.screens.base import OceanScreen
@@ -26,15 +27,6 @@ def _size(n: float | None) -> str:
             return f"{n:.0f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 class BackupsScreen(OceanScreen):
@@ -151,7 +143,7 @@ class BackupsScreen(OceanScreen):
             table.add_row(
                 r["id"],
                 r.get("label", "") or "",
-                _age(r.get("age_s")),
+                age(r.get("age_s")),
                 _size(r.get("size")),
                 "yes" if r.get("encrypted") else Text("no", style="yellow"),
                 "-" if r.get("orders") is None else f"{r['orders']:,}",

@@ -16,6 +16,7 @@ from ocean import environments_apply, guardrails
 from ocean.model import Step
 from ocean.observe import HealthView, color_stats
 from ocean.procedures import deploy as deploys
+from ocean.views import deploy as views
 from tui.messages import ProcedureDone, StepPosted
 from tui.screens.base import OceanScreen
 from tui.screens.confirm import Ask, Confirm, TypeToConfirm
@@ -84,51 +85,48 @@ class DeployScreen(OceanScreen):
         self._status_at = time.monotonic()
         console = self.console
 
-        def load() -> tuple[dict, dict]:
-            report, _steps = deploys.status(console.runtime)
+        def load() -> tuple[views.DeployStatus, dict]:
+            view = views.status(console.runtime)
             try:
                 stats = color_stats(console.prometheus, console.slos)
             except Exception:  # Prometheus down: the banner says so; colors still show
                 stats = {}
-            return report, stats
+            return view, stats
 
         console.run_call(self, "deploy-status", load)
 
-    def show_status(self, report: dict, stats: dict) -> None:
-        self.report = report
+    def show_status(self, view: views.DeployStatus, stats: dict) -> None:
+        self.report = view.report
+        for step in view.recovered:  # a dead deploy settled by this look
+            self.query_one(StepLog).add_step(step)
         colors = self.query_one("#colors", DataTable)
         colors.clear()
-        for color, info in report["colors"].items():
-            s = stats.get(color, {})
+        for row in view.colors:
+            s = stats.get(row.color, {})
             colors.add_row(
-                Text(color, style=f"bold {color}"),
-                Text("live", style="green") if info["live"] else "",
-                "yes" if info["ready"] else Text("no", style="grey50"),
-                info["label"],
+                Text(row.color, style=f"bold {row.color}"),
+                Text("live", style="green") if row.live else "",
+                "yes" if row.ready else Text("no", style="grey50"),
+                row.version,
                 "-" if s.get("rps") is None else f"{s['rps']:.1f}",
                 _pct(s.get("error_ratio")),
                 _ms(s.get("p99")),
-                key=color,
+                key=row.color,
             )
-        title = f"Colors: {report['live']} is live"
-        if report.get("open"):
-            step = "awaits promotion" if report["open"].get("paused") else report["open"]["step"]
-            title += f"; open deploy of {report['open']['color']}: {step}"
-        if report.get("running"):
-            title += f"; {report['running']}"
+        said = [view.open_deploy] if view.open_deploy else []
+        title = "; ".join([f"Colors: {view.live} is live", *said, *view.notices])
         self.query_one("#colors-title", Static).update(title)
         history = self.query_one("#history", DataTable)
         history.clear()
-        for entry in reversed(report["history"]):
-            outcome = entry.get("outcome", "")
+        for entry in view.history:
             history.add_row(
-                time.strftime("%m-%d %H:%M:%S", time.localtime(entry.get("ended", 0))),
-                entry.get("kind", ""),
-                entry.get("color", ""),
-                entry.get("label") or entry.get("version", ""),
-                Text(outcome, style="green" if outcome == "success" else "red"),
-                f"{entry.get('duration_s', 0):.1f}s",
-                entry.get("reason", ""),
+                entry.ended,
+                entry.kind,
+                entry.color,
+                entry.version,
+                Text(entry.outcome, style="green" if entry.succeeded else "red"),
+                entry.took,
+                entry.reason,
             )
 
     # -- actions ------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """Load tests: pick a scenario and its parameters, watch rps, latency and errors live,
-see the verdict per SLO, and compare with an earlier run."""
+see the verdict per SLO, and compare with an earlier run.
+
+Through the task's door (issue 23): the fields are `invoke loadtest`'s flags, checked
+by the same function (a blank field is the scenario's default, shown as the field's
+placeholder), and the comparison is `loadtest-report --compare`'s report."""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Sparkline, Static
 
-from ocean.durations import parse_duration
 from ocean.errors import OceanError
 from ocean.loadtest import results
-from ocean.loadtest.scenarios import SCENARIOS, LoadOptions, check_target
-from ocean.procedures.loadtest import loadtest
+from ocean.loadtest.scenarios import SCENARIOS
+from ocean.procedures import loadtest as loadtests
+from ocean.views import loadtest as views
 from tui.messages import ProcedureDone, StepPosted
 from tui.screens.base import OceanScreen
 from tui.widgets.step_log import StepLog
@@ -40,8 +44,10 @@ class LoadTestScreen(OceanScreen):
                 id="scenario",
                 allow_blank=False,
             )
-            yield Input("10", placeholder="VUs", id="vus")
-            yield Input("20s", placeholder="duration", id="duration")
+            # Blank: the scenario's default, which the placeholder shows.
+            yield Input(id="vus")
+            yield Input(id="duration")
+            yield Input(id="rate")
         with Horizontal(id="loadtest-live"):
             with Vertical(classes="box"):
                 yield Static("rps", classes="box-title", id="rps-title")
@@ -58,6 +64,18 @@ class LoadTestScreen(OceanScreen):
     def on_mount(self) -> None:
         table = self.query_one("#verdicts", DataTable)
         table.add_columns("SLO", "from", "measured", "limit", "verdict")
+        self.show_defaults("smoke")
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "scenario" and isinstance(event.value, str):
+            self.show_defaults(event.value)
+
+    def show_defaults(self, scenario: str) -> None:
+        known = SCENARIOS[scenario]
+        self.query_one("#vus", Input).placeholder = f"VUs: {known.vus}"
+        self.query_one("#duration", Input).placeholder = f"duration: {known.duration_s:g}s"
+        rate = "-" if known.rate is None else f"{known.rate}/s"
+        self.query_one("#rate", Input).placeholder = f"rate: {rate}"
 
     def action_refresh(self) -> None:
         settings = self.console.runtime.settings
@@ -67,32 +85,28 @@ class LoadTestScreen(OceanScreen):
         if self.running:
             self.notify("a load test is already running", severity="warning")
             return
+        runtime = self.console.runtime
         try:
-            opts = LoadOptions(
-                scenario=str(self.query_one("#scenario", Select).value),
-                vus=int(self.query_one("#vus", Input).value),
-                duration_s=parse_duration(self.query_one("#duration", Input).value),
-                target=check_target(self.console.runtime.url("nginx")),
+            opts = loadtests.options(
+                runtime,
+                str(self.query_one("#scenario", Select).value),
+                vus=self.query_one("#vus", Input).value.strip(),
+                duration=self.query_one("#duration", Input).value.strip(),
+                rate=self.query_one("#rate", Input).value.strip(),
             )
-        except (OceanError, ValueError) as exc:
+        except OceanError as exc:
             self.notify(str(exc), severity="error")
             return
         self.running = True
         self.rps, self.p99 = [], []
         log = self.query_one(StepLog)
-        log.add_note(f"— loadtest {opts.scenario}, {opts.vus} VUs, {opts.duration_s:.0f}s —")
-        self.console.run_procedure(self, "loadtest", lambda: loadtest(self.console.runtime, opts))
+        rate = f" at {opts.rate}/s" if opts.rate else ""
+        log.add_note(f"— loadtest {opts.scenario}, {opts.vus} VUs{rate}, {opts.duration_s:.0f}s —")
+        self.console.run_procedure(self, "loadtest", lambda: loadtests.loadtest(runtime, opts))
 
     def action_compare(self) -> None:
-        settings = self.console.runtime.settings
-
-        def compare_last_two():
-            ids = results.run_ids(settings)
-            if len(ids) < 2:
-                raise OceanError("compare needs two load test runs")
-            return results.compare(results.load(settings, ids[-2]), results.load(settings, ids[-1]))
-
-        self.console.run_call(self, "compare", compare_last_two)
+        runtime = self.console.runtime
+        self.console.run_call(self, "compare", lambda: loadtests.compare_latest(runtime))
 
     def on_step_posted(self, message: StepPosted) -> None:
         step, data = message.step, message.step.data
@@ -118,12 +132,9 @@ class LoadTestScreen(OceanScreen):
         table = self.query_one("#verdicts", DataTable)
         table.clear(columns=True)
         table.add_columns("SLO", "from", "measured", "limit", "verdict")
-        for v in verdicts:
-            outcome = v.get("outcome") or results.Verdict(**v).outcome
-            word = results.WORDS[outcome]
-            if v.get("excused"):
-                word = f"{word} ({v['excused']})"
-            table.add_row(v["slo"], v["source"], v["measured"], v["limit"], word)
+        for row in views.verdict_rows(verdicts):
+            word = f"{row.word} ({row.excused})" if row.excused else row.word
+            table.add_row(row.slo, row.source, row.measured, row.limit, word)
 
     def show_outcome(self, data: dict) -> None:
         """The title says how the run ended and which side limited it."""
@@ -133,20 +144,20 @@ class LoadTestScreen(OceanScreen):
             f"{data.get('limit_detail', '')}"
         )
 
-    def show_comparison(self, rows: list[dict]) -> None:
+    def show_comparison(self, report: dict) -> None:
+        shown = views.comparison(report)
         table = self.query_one("#verdicts", DataTable)
         table.clear(columns=True)
         table.add_columns("metric", "earlier", "latest", "change", "")
-        for r in rows:
-            change = "-" if r["change"] is None else f"{r['change']:+.0%}"
-            table.add_row(
-                r["metric"],
-                str(r["base"]),
-                str(r["run"]),
-                change,
-                "REGRESSION" if r["regression"] else "",
-            )
-        self.query_one("#verdicts-title", Static).update("Latest run against the one before")
+        for row in shown.rows:
+            flag = "REGRESSION" if row.regression else ""
+            table.add_row(row.metric, row.base, row.run, row.change, flag)
+        log = self.query_one(StepLog)
+        for note in shown.notes:
+            log.add_note(note)
+        self.query_one("#verdicts-title", Static).update(
+            f"Latest run against the one before: {shown.summary}"
+        )
 
     def on_procedure_done(self, message: ProcedureDone) -> None:
         log = self.query_one(StepLog)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,8 +9,12 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from ocean.model import Finding
+from ocean.views import validation
 from tui.messages import ProcedureDone
 from tui.screens.base import OceanScreen
+
+# The console's colours for a view's tone (ocean/views).
+TONE = {"bad": "red", "warn": "yellow"}
 
 
 class ValidateScreen(OceanScreen):
@@ -35,30 +37,23 @@ class ValidateScreen(OceanScreen):
         table.add_columns("severity", "check", "file:line", "message")
 
     def action_validate(self) -> None:
-        from ocean.validate import run as run_checks
-
         root = self.console.runtime.settings.repo_root
         self.query_one("#findings-title", Static).update("Findings: validating…")
-        started = time.monotonic()
-        self.console.run_call(
-            self, "validate", lambda: (run_checks(root), time.monotonic() - started)
-        )
+        self.console.run_call(self, "validate", lambda: validation.run(root))
 
     def on_procedure_done(self, message: ProcedureDone) -> None:
         title = self.query_one("#findings-title", Static)
         if message.error:
             title.update(f"[red]validation failed to run: {message.error}[/]")
             return
-        self.findings, took = message.result  # type: ignore[misc]
-        errors = sum(f.severity == "error" for f in self.findings)
-        title.update(
-            f"Findings: {errors} error(s), {len(self.findings) - errors} warning(s) in {took:.1f}s"
-        )
+        report: validation.Validation = message.result  # type: ignore[assignment]
+        self.findings = report.findings
+        title.update(f"Findings: {report.summary()}")
         table = self.query_one(DataTable)
         table.clear()
         for i, f in enumerate(self.findings):
             table.add_row(
-                Text(f.severity, style="red" if f.severity == "error" else "yellow"),
+                Text(f.severity, style=TONE[validation.tone(f)]),
                 f.check,
                 f.where,
                 f.message,

@@ -10,7 +10,9 @@ failed) whose data is the whole :class:`~ocean.loadtest.results.LoadResult`. k6 
 to Prometheus (remote write, tagged ``testid=<id>``), which is also where progress
 comes from; the runtime starts k6 (``runtime.run_k6``).
 
-``report()`` reads saved runs back and compares two.
+``options()`` is the one door to a run for both front ends: what the user asked for,
+through the scenario's defaults and the ceilings. ``report()`` reads saved runs back and
+compares two (``compare_latest()``: the newest with the one before).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ocean import environments_apply, slo, statedir, storefront, textfile
 from ocean.access import TRAFFIC_HEADER
 from ocean.errors import OceanError
 from ocean.fsys import private_dir, remove_other_access
-from ocean.loadtest import chart, generator, guards, machine, results
+from ocean.loadtest import chart, generator, guards, machine, results, scenarios
 from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
 from ocean.model import Step, StepStatus
 from ocean.prom import PromError, Prometheus
@@ -51,6 +53,40 @@ STATUS = {
     results.INCONCLUSIVE: StepStatus.INCONCLUSIVE,
     results.NOT_MEASURED: StepStatus.SKIPPED,
 }
+
+
+def options(
+    runtime: Runtime,
+    scenario: str,
+    vus: int | str | None = None,
+    duration: str | None = None,
+    rate: int | str | None = None,
+    guards: list[str] | tuple[str, ...] = (),
+    browser: bool = False,
+    target: str = "",
+) -> LoadOptions:
+    """A run's options as `invoke loadtest` and the console take them: what is left out
+    (None, "", a count of 0: a flag's default, a blank field) is the scenario's
+    default, the ceilings of loadtest/scenarios.py hold, and the target is this stack's
+    nginx unless another loopback URL is given; ``browser`` adds the storefront walk to
+    a scenario without it (performance always has it). OceanError names the first
+    problem, as the task's flag."""
+    return scenarios.options(
+        scenario,
+        target or runtime.url("nginx"),
+        _count(vus),
+        duration or None,  # "0" is a duration asked for, and refused
+        _count(rate),
+        list(guards),
+        browser or None,
+    )
+
+
+def _count(value: int | str | None) -> int | str | None:
+    """None for a count left out: the task's --vus and --rate default to 0, so a field
+    holding 0 says what the flag --vus 0 says."""
+    text = str(value).strip() if value is not None else ""
+    return None if text in ("", "0") else value
 
 
 def new_id(scenario: str, at: float | None = None) -> str:
@@ -515,6 +551,14 @@ def _server_figures(
 
 
 # -- reports ----------------------------------------------------------------------------
+
+
+def compare_latest(runtime: Runtime, tolerance: float = 0.2) -> dict[str, Any]:
+    """report() of the newest run against the one before it."""
+    ids = results.run_ids(runtime.settings)
+    if len(ids) < 2:
+        raise OceanError("compare needs two load test runs")
+    return report(runtime, ids[-1], ids[-2], tolerance)
 
 
 def report(
