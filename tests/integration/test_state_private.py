@@ -29,7 +29,7 @@ from ocean.procedures import backup as backups
 from ocean.procfs import read_stat
 from ocean.runtime.local import LocalRuntime
 from tests.conftest import own_stack
-from tests.helpers import cli
+from tests.helpers import cli, readable_by_others
 from tests.integration.test_backup import take
 
 
@@ -40,17 +40,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
         client.mset({f"private:{i}": i for i in range(100)})
         client.close()
         yield runtime
-
-
-def readable_by_others(state: Path) -> list[str]:
-    """What `find STATE -perm /o+r` lists, with each entry's mode and owner."""
-    found = subprocess.run(
-        ["find", str(state), "-perm", "/o+r", "-printf", "%m %u %p\n"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return found.stdout.splitlines()
 
 
 def scratch_servers(runtime: LocalRuntime) -> set[int]:
