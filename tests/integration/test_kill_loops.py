@@ -179,6 +179,8 @@ def leftovers(runtime: LocalRuntime) -> list[str]:
                     continue
         except OSError:  # gone meanwhile
             continue
+        if "ocean.runtime.launch" in cmdline:  # nginx's socket watcher, of up's nginx start
+            continue
         if any(inside(p) for p in places) or any(state in arg for arg in cmdline):
             found.append(f"{pid} {stat.comm} {' '.join(cmdline)[:200]}")
     return found
