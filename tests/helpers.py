@@ -61,6 +61,18 @@ def cli(runtime, *args: str, timeout: float = 120, **env: str):
     )
 
 
+def readable_by_others(state: Path) -> list[str]:
+    """What `find STATE -perm /o+r` lists (issue 25's check), with each entry's mode,
+    owner and type."""
+    found = subprocess.run(
+        ["find", str(state), "-perm", "/o+r", "-printf", "%m %u %y %p\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return found.stdout.splitlines()
+
+
 def metric_value(url: str, name: str, auth: tuple[str, str] | None = None, **labels: str) -> float:
     """Sum of the samples of ``name`` whose labels include ``labels``, from /metrics
     (``auth``: the operator's credentials, for the exporters that require them)."""

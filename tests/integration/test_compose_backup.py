@@ -29,7 +29,7 @@ from ocean.runtime import engine
 from ocean.runtime.compose import ComposeRuntime
 from ocean.runtime.compose_backup import SCRATCH_LABEL
 from tests.compose_support import own_compose_stack, requires_engine
-from tests.helpers import cli
+from tests.helpers import cli, readable_by_others
 from tests.integration.test_backup import (
     add_orders,
     assert_equals_manifest,
@@ -216,6 +216,30 @@ def test_restore_puts_back_exactly_the_manifest(stack: ComposeRuntime) -> None:
     assert during_restore.execs("pg_restore") == [container_name(runtime, "postgres")]
     assert any("-scratch-redis-server-" in n for n in during_restore.scratch_created())
     assert scratch_left(runtime) == []
+
+
+def test_the_state_dir_stays_private_through_backup_verify_and_restore(
+    stack: ComposeRuntime,
+) -> None:
+    """Redis' BGSAVE in its container, the scratch servers' containers and the restore's
+    swap all write into the state dir: `find <state> -perm /o+r` lists nothing after a
+    backup, in the middle of a verify (the set decrypted, the scratch servers running),
+    after it and after a restore (issue 25, Medium 4)."""
+    runtime, state = stack, stack.settings.state_dir
+    manifest = take(runtime, "private")
+    assert (state / "data" / "redis-master" / "dump.rdb").exists()  # the container's BGSAVE
+    assert readable_by_others(state) == [], "after a backup"
+    seen_midway = None
+    for step in backups.verify(runtime, manifest.id):
+        if step.name == "pg_restore":
+            assert list(runtime.backup_location().glob(".verify-*/*")), "decrypted files"
+            assert any("-scratch-postgres-" in name for name in scratch_left(runtime))
+            seen_midway = readable_by_others(state)
+    assert seen_midway == [], "during a verify"
+    assert readable_by_others(state) == [], "after a verify"
+    list(backups.restore(runtime, manifest.id, yes=True, validate=False))
+    assert readable_by_others(state) == [], "after a restore"
+    assert runtime.color_ready(runtime.live_color())
 
 
 # -- nothing outlives its operation ----------------------------------------------------------

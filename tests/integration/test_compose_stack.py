@@ -22,7 +22,7 @@ from ocean.runtime import engine
 from ocean.runtime.compose import ComposeRuntime
 from ocean.services import select
 from tests.compose_support import compose_runtime, own_compose_stack, requires_engine
-from tests.helpers import cli, wait_for_delivery
+from tests.helpers import cli, readable_by_others, wait_for_delivery
 
 pytestmark = [pytest.mark.integration, requires_engine, pytest.mark.timeout(900)]
 
@@ -80,6 +80,35 @@ def test_the_drill_delivers_every_route_on_compose(compose_stack: ComposeRuntime
         assert row["delivered"] and row["via"] == "inbox", row
         assert row["latency_s"] <= row["budget_s"], row
     assert rows["email"]["tls"] is True
+
+
+def test_nothing_in_the_state_dir_is_readable_by_others(compose_stack: ComposeRuntime) -> None:
+    """The containers write into the bind-mounted state dir as root, postgres, nobody,
+    the shop's and the inbox's users: each starts under umask 077, and nginx's launcher
+    makes its stub_status socket private after nginx's chmod 0666 (issue 25, Medium 4).
+    After up and deliveries to the inbox (a mail and a webhook), `find <state> -perm
+    /o+r` lists nothing, and what the containers made is among what it looked at."""
+    runtime, state = compose_stack, compose_stack.settings.state_dir
+    since = time.time()
+    alerts = [
+        {"labels": {"alertname": "ComposePrivateMail", "severity": "warning", "team": "business"}},
+        {"labels": {"alertname": "ComposePrivateChat", "severity": "warning"}},
+    ]
+    with runtime.http("alertmanager", timeout=5) as alertmanager:
+        alertmanager.post("/api/v2/alerts", json=alerts).raise_for_status()
+    wait_for_delivery(runtime, "ComposePrivateMail", "firing", since, 30, "email")
+    wait_for_delivery(runtime, "ComposePrivateChat", "firing", since, 30, "chat")
+    made_by_containers = [
+        state / "data" / "prometheus" / "wal",  # Prometheus, root
+        state / "data" / "redis-master" / "appendonlydir",  # Redis, root
+        state / "logs" / "nginx-access.log",  # nginx, root
+        runtime.scrape_sockets().nginx_status,  # nginx: 0666 until the launcher's chmod
+        runtime.scrape_sockets().nginx_exporter,  # the nginx exporter, nobody
+        state / "data" / "inbox" / "webhooks.jsonl",  # the inbox, the state dir's owner
+        next((state / "data" / "inbox" / "mail" / "new").iterdir()),  # its Maildir
+    ]
+    assert all(path.exists() for path in made_by_containers)
+    assert readable_by_others(state) == []
 
 
 def test_only_host_networking(compose_stack: ComposeRuntime) -> None:

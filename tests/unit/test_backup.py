@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,6 +21,7 @@ from ocean.backup.crypto import BackupKeys, sha256_file
 from ocean.backup.manifest import FileEntry, IntegrityError, Manifest
 from ocean.backup.retention import Policy, select, select_restorable
 from ocean.errors import OceanError
+from ocean.procfs import process_table
 
 DAY = 86400.0
 
@@ -205,9 +207,9 @@ def test_a_set_without_its_manifest_is_found_as_damaged(tmp_path: Path):
 
 
 def test_decrypt_survives_an_agent_that_goes_away_as_gpg_connects(tmp_path: Path):
-    """A dying gpg-agent: its socket accepts gpg's connection and closes it ("can't
-    connect to the agent: End of file", seen once in CI between two decrypts). The
-    decrypt stops the agent and tries once more, with a fresh one."""
+    """A dying gpg-agent: its socket accepts a connection and closes it ("can't connect
+    to the agent: End of file", seen once in CI between two decrypts). The decrypt
+    asks it to stop and replaces its socket with its own agent's."""
     keys = BackupKeys(Path(tempfile.mkdtemp(prefix="k", dir="/tmp")))  # socket path < 108
     set_dir, manifest = make_set(tmp_path, keys, encrypt=True)
     entry = manifest.files["postgres.dump"]
@@ -236,5 +238,61 @@ def test_decrypt_survives_an_agent_that_goes_away_as_gpg_connects(tmp_path: Path
     finally:
         thread.join(timeout=5)
         shutil.rmtree(keys.dir, ignore_errors=True)
-    assert accepted == [1]  # gpg did meet the dying agent first
+    assert accepted == [1]  # the dying agent was met first
     assert (digest, size) == (entry.plain_sha256, entry.plain_size)
+
+
+def test_the_agent_dies_with_the_toolkit(tmp_path: Path):
+    """kill -9 of a process that reached the secret key through the home's gpg-agent
+    leaves no agent running (issue 25, Medium 4): the agent is the toolkit's child with
+    a parent-death signal, not the detached daemon gpg starts by itself."""
+    keys = BackupKeys(Path(tempfile.mkdtemp(prefix="k", dir="/tmp")))  # socket path < 108
+    _, manifest = make_set(tmp_path, keys, encrypt=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_AGENT, str(keys.dir), manifest.recipient],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        assert agents_of(keys), "no agent while the key is in use"
+        holder.kill()
+        holder.wait()
+        deadline = time.monotonic() + 5
+        while (left := agents_of(keys)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not left, f"gpg-agent {left} outlived the killed toolkit"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        for pid in agents_of(keys):  # only if the assertion failed
+            os.kill(pid, 9)
+        shutil.rmtree(keys.dir, ignore_errors=True)
+
+
+# Asks for the secret key (which starts the agent), then waits inside the agent's block.
+HOLD_THE_AGENT = """
+import sys, time
+from pathlib import Path
+from ocean.backup.crypto import BackupKeys
+keys = BackupKeys(Path(sys.argv[1]))
+with keys._agent():
+    print(keys._fingerprint(sys.argv[2], secret=True) == sys.argv[2], flush=True)
+    time.sleep(60)
+"""
+
+
+def agents_of(keys: BackupKeys) -> list[int]:
+    """Live gpg-agents serving ``keys``' home (they name it on their command line)."""
+    found = []
+    for pid, stat in process_table().items():
+        if stat.comm != "gpg-agent" or stat.state == "Z":
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(keys.gnupg).encode() in cmdline:
+            found.append(pid)
+    return found

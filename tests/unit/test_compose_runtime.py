@@ -21,7 +21,7 @@ from ocean import secrets
 from ocean.config import REPO_ROOT, PortPlan, Settings
 from ocean.errors import OceanError
 from ocean.model import Build
-from ocean.runtime import compose_files, engine, make_runtime
+from ocean.runtime import compose_files, engine, launch, make_runtime
 from ocean.runtime.compose import ComposeRuntime, compose_binary
 from ocean.services import BY_NAME, SERVICES, select
 
@@ -84,13 +84,18 @@ def test_override_uses_the_port_plan_and_state_dir(prepared: ComposeRuntime) -> 
     assert by_name["shop-blue"].env["SHOP_PORT"] == str(ports["shop-blue"])
     assert by_name["shop-green"].env["SHOP_PORT"] == str(ports["shop-green"])
     assert str(ports["redis-replica"]) in " ".join(by_name["redis-replica"].healthcheck)
-    # nginx runs itself (no launcher: a container has no orphans to reap), after a
-    # stale stub_status socket is removed (runtime/scrape_sockets.py)
-    nginx = by_name["nginx"].command
-    assert nginx[:2] == ["/bin/sh", "-c"]
-    assert nginx[3] == str(prepared.scrape_sockets().nginx_status)
-    assert nginx[4] == "/usr/sbin/nginx"
-    assert "ocean.runtime.launch" not in nginx
+    # nginx, after a stale stub_status socket is removed (runtime/scrape_sockets.py),
+    # runs through the launcher (the image's python3, the core mounted read-only), which
+    # reaps nothing (no --port) and makes that socket private again after nginx's chmod.
+    nginx = by_name["nginx"]
+    status_socket = str(prepared.scrape_sockets().nginx_status)
+    assert nginx.command[:2] == ["/bin/sh", "-c"] and nginx.command[3] == status_socket
+    launcher = nginx.command[4:]
+    assert launcher[:3] == ["python3", "-P", str(Path(launch.__file__).resolve())]
+    assert launcher[3:6] == [f"--private-socket={status_socket}", "--", "/usr/sbin/nginx"]
+    assert not any(arg.startswith("--port") for arg in launcher)
+    core = str(Path(launch.__file__).resolve().parents[2])
+    assert f"{core}:{core}:ro" in nginx.volumes and nginx.env["PYTHONPATH"] == core
     # As root: the nginx exporter as nginx's worker user, who owns the sockets' directory.
     nobody = pwd.getpwnam("nobody")
     if os.geteuid() == 0:
@@ -109,6 +114,21 @@ def test_override_uses_the_port_plan_and_state_dir(prepared: ComposeRuntime) -> 
     assert inbox.env["INBOX_HTTP_PORT"] == str(ports["alert-webhook"])
     assert f"{state}:{state}" not in inbox.volumes
     assert str(ports["alert-webhook"]) in " ".join(inbox.healthcheck)
+
+
+def test_every_container_starts_under_umask_077(prepared: ComposeRuntime) -> None:
+    """Containers write into the bind-mounted state dir as root, postgres, nobody or the
+    shop's uid, with Docker's umask 022 unless told: each service's command is its
+    program behind `umask 077 && exec` (issue 25, Medium 4), as supervisord does locally."""
+    text = prepared.override_file.read_text().replace("!reset", "").replace("!override", "")
+    rendered = yaml.safe_load(text)["services"]
+    for service in prepared.local_services():
+        command = rendered[service.name]["command"]
+        assert command == ["/bin/sh", "-c", 'umask 077 && exec "$0" "$@"', *service.command]
+    # What the wrapper does, run here: the program gets the umask and its own argv.
+    wrapped = compose_files.private_umask(["/bin/sh", "-c", 'umask; echo "$@"', "sh", "a b", "c"])
+    ran = subprocess.run(wrapped, capture_output=True, text=True, check=True)
+    assert ran.stdout.splitlines() == ["0077", "a b c"]
 
 
 def test_env_file_declares_every_template_variable(prepared: ComposeRuntime) -> None:

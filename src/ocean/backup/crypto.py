@@ -15,12 +15,14 @@ stdin and finds keys in its home; the HMAC key is read by this process only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -118,7 +120,8 @@ class BackupKeys:
         return self._fingerprint(who, secret=False)
 
     def has_secret_key(self, fingerprint: str) -> bool:
-        return self._fingerprint(fingerprint, secret=True) == fingerprint
+        with self._agent():  # gpg asks the agent which secret keys it holds
+            return self._fingerprint(fingerprint, secret=True) == fingerprint
 
     def _fingerprint(self, who: str, secret: bool) -> str | None:
         if not self.gnupg.is_dir():
@@ -147,19 +150,18 @@ class BackupKeys:
     def decrypt(self, src: Path, dst: Path) -> tuple[str, int]:
         """Decrypt ``src`` into ``dst``; returns (sha256, size) of the plain ``dst``.
 
-        gpg reaches the secret key through the home's gpg-agent, which it starts on
-        demand. An agent that is going away as gpg connects (the last one stopped, or
-        a stale one of a killed run) answers "can't connect to the agent": once, the
-        agent is stopped and gpg tried again with a fresh one.
+        gpg reaches the secret key through the home's gpg-agent (``_agent``). An agent
+        that is going away as gpg connects answers "can't connect to the agent": once,
+        gpg is tried again with a fresh one.
         """
-        with self._agent():
-            try:
+        try:
+            with self._agent():
                 return self._decrypt_once(src, dst)
-            except OceanError as exc:
-                if AGENT_LOST not in str(exc):
-                    raise
-                self._stop_agent()
-                return self._decrypt_once(src, dst)
+        except OceanError as exc:
+            if AGENT_LOST not in str(exc):
+                raise
+        with self._agent():  # a fresh one
+            return self._decrypt_once(src, dst)
 
     def _decrypt_once(self, src: Path, dst: Path) -> tuple[str, int]:
         with src.open("rb") as source:
@@ -211,11 +213,65 @@ class BackupKeys:
 
     @contextmanager
     def _agent(self) -> Iterator[None]:
-        """Secret-key operations start a gpg-agent for the home: stop it afterwards."""
+        """The home's gpg-agent while the block runs, gone when it ends, and gone with
+        this process however it dies (issue 25, Medium 4).
+
+        gpg would start one itself, detached (``--daemon`` forks even with
+        ``--no-detach``): a kill -9 of the toolkit left it running until the next run.
+        So the agent is ours: ``--supervised`` runs it in the foreground on a socket we
+        bind where gpg looks for it, with a parent-death signal. Connections queue on
+        the listening socket, so gpg never finds it missing. Where the socket cannot be
+        bound (a home too deep for a socket path), gpg starts its own as before,
+        stopped when the block ends."""
+        started = self._start_agent()
         try:
             yield
         finally:
-            self._stop_agent()
+            if started is None:
+                self._stop_agent()  # the one gpg started itself
+            else:
+                agent, where, inode = started
+                stop_process(agent)
+                with contextlib.suppress(OSError):
+                    if os.lstat(where).st_ino == inode:  # not another run's agent's since
+                        os.unlink(where)
+
+    def _start_agent(self) -> tuple[subprocess.Popen, str, int] | None:
+        gpg_agent, gpgconf = shutil.which("gpg-agent"), shutil.which("gpgconf")
+        if not (gpg_agent and gpgconf and self.gnupg.is_dir()):
+            return None
+        # One a killed run of an older toolkit left listening. (It also stops another
+        # run's agent, as stopping the shared agent at the end always did: that run's
+        # gpg has its session key already, or meets AGENT_LOST and tries once more.)
+        self._stop_agent()
+        where = subprocess.run(
+            [gpgconf, "--homedir", str(self.gnupg), "--list-dirs", "agent-socket"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(where)  # a dead agent's socket file
+                listener.bind(where)
+                os.chmod(where, 0o600)
+                inode = os.lstat(where).st_ino
+                listener.listen(16)
+            except OSError:  # no usable path: gpg starts its own agent
+                return None
+            # A supervised agent takes its socket as fd 3 (systemd's convention): the
+            # shell moves it there from stdin (Popen closes fds ≥ 3 it was not told of).
+            agent = subprocess.Popen(
+                ["/bin/sh", "-c", 'exec "$0" "$@" 3<&0 0</dev/null', gpg_agent,
+                 "--homedir", str(self.gnupg), "--supervised"],
+                stdin=listener.fileno(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "std"},
+                preexec_fn=signal_on_parent_death(signal.SIGTERM),
+                umask=GPG_UMASK,
+            )  # fmt: skip
+        return agent, where, inode  # our copy of the socket is closed: the agent has it
 
     def stop_agent(self) -> None:
         """Stop the home's gpg-agent (one a killed decrypt left running)."""
@@ -228,6 +284,16 @@ class BackupKeys:
                 [gpgconf, "--homedir", str(self.gnupg), "--kill", "gpg-agent"],
                 capture_output=True,
             )
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _gpg_bin() -> str:

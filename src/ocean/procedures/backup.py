@@ -106,7 +106,9 @@ class Store:
         servers with their files (ocean/workdirs.py); a step when there was any."""
         swept = workdirs.sweep(self.root, WORK_PREFIXES) + runtime.sweep_scratch()
         if swept:
-            self.keys.stop_agent()  # a killed decrypt leaves the key's agent running
+            # An older toolkit's killed decrypt left the home's detached agent running
+            # (ours dies with the toolkit: backup/crypto.py).
+            self.keys.stop_agent()
             names = ", ".join(path.name for path in swept[:3])
             more = f" and {len(swept) - 3} more" if swept[3:] else ""
             yield Step("sweep", StepStatus.INFO, f"removed what killed runs left: {names}{more}")

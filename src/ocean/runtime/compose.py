@@ -32,7 +32,7 @@ from ocean.errors import OceanError
 from ocean.fsys import write_private
 from ocean.model import Build, ServiceStatus, Step, StepStatus
 from ocean.render import write_atomic
-from ocean.runtime import builds, compose_files, engine
+from ocean.runtime import builds, compose_files, engine, launch
 from ocean.runtime.compose_backup import ComposeBackup
 from ocean.runtime.compose_files import LocalService
 from ocean.runtime.local import LocalRuntime
@@ -64,6 +64,9 @@ STATES = {
     "dead": "FATAL",
 }
 SHOP_UID = 10001  # the shop image's user (stack/shop/Dockerfile)
+# nginx's container runs the launcher from the folder holding the ``ocean`` package.
+LAUNCHER = Path(launch.__file__).resolve()
+CORE_ROOT = LAUNCHER.parents[2]
 
 
 def compose_binary() -> list[str]:
@@ -284,12 +287,14 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             service = BY_NAME[program.name]
             port = s.ports[service.probe_port_name]
             argv = list(program.argv)
-            if "--" in argv:  # nginx's launcher reaps orphans: a container has none
-                argv = argv[argv.index("--") + 1 :]
+            env = dict(program.env or {})
+            launched = "--" in argv  # nginx, through the launcher
+            if launched:
+                argv = [*self._launcher_in_container(argv), *argv[argv.index("--") + 1 :]]
+                env["PYTHONPATH"] = str(CORE_ROOT)
             argv = program.started_argv(argv)  # a stale socket removed first
             shop = program.name.startswith("shop-")
             inbox = program.name == "alert-inbox"
-            env = dict(program.env or {})
             if service.probe in ("redis", "redis-replica"):
                 # redis-cli in the healthcheck authenticates from the environment.
                 env["REDISCLI_AUTH"] = self._secret("REDIS_PASSWORD")
@@ -307,6 +312,8 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
             else:
                 env.setdefault("GOGC", "25")
                 mounts = list(stack_mounts)
+                if launched:
+                    mounts.append(f"{CORE_ROOT}:{CORE_ROOT}:ro")
                 if program.socket and not program.socket.is_relative_to(s.state_dir):
                     mounts.append(f"{program.socket.parent}:{program.socket.parent}")
                 user = f"{uid}:{gid}" if program.name == "postgres" else "0:0"
@@ -334,6 +341,16 @@ class ComposeRuntime(ComposeBackup, LocalRuntime):
                 )
             )
         return out
+
+    def _launcher_in_container(self, local_argv: list[str]) -> list[str]:
+        """nginx's launcher (ocean/runtime/launch.py) as its container runs it: the
+        image's python3 on the checkout's core, mounted read-only (the launcher needs
+        nothing outside the standard library and ocean.procfs). It reaps no orphans (a
+        new container has none); it keeps nginx's unix listener private, which nginx
+        makes 0666 whatever the umask."""
+        sockets = [arg for arg in local_argv if arg.startswith("--private-socket=")]
+        # -P: the launcher's own folder (ocean/runtime) is not put first on sys.path.
+        return ["python3", "-P", str(LAUNCHER), *sockets, "--"]
 
     def _run_initdb(
         self, argv: list[str], owner: pwd.struct_passwd | None

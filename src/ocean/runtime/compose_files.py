@@ -30,6 +30,11 @@ ENV_TEMPLATE = REPO_ROOT / "stack" / ".env.template"
 # The idle color's profile: named on every command so `down` sees shop-green too.
 GREEN_PROFILE = "green"
 HEALTH_INTERVAL = "2s"
+# Every container starts its program under umask 077, as supervisord starts the local
+# runtime's (issue 25, Medium 4): the containers write into the bind-mounted state dir,
+# and Docker's default umask 022 made Redis' AOF, Prometheus' TSDB, nginx's logs and
+# the inbox's mail readable by every local user.
+UMASK_THEN_EXEC = 'umask 077 && exec "$0" "$@"'
 
 
 class Reset:
@@ -162,7 +167,7 @@ def override(services: list[LocalService]) -> dict[str, Any]:
             "depends_on": Reset({}),
             # Files the production file mounts as secrets live in the state dir here.
             "secrets": Reset([]),
-            "command": Override(list(s.command)),
+            "command": Override(private_umask(s.command)),
             "environment": Override(dict(s.env)),
             "volumes": Override(list(s.volumes)),
             "stop_signal": s.stop_signal,
@@ -181,6 +186,13 @@ def override(services: list[LocalService]) -> dict[str, Any]:
             spec["user"] = s.user
         out[s.name] = spec
     return {"services": out}
+
+
+def private_umask(argv: list[str]) -> list[str]:
+    """``argv`` started through /bin/sh (every image here has it) with umask 077: what
+    the program makes is its user's alone. exec keeps the program the container's PID 1,
+    so it still gets the stop signal."""
+    return ["/bin/sh", "-c", UMASK_THEN_EXEC, *argv]
 
 
 def render_override(services: list[LocalService]) -> str:
