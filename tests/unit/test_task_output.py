@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -298,6 +301,17 @@ def _run(run_id: str, vus: int, p99: float, failed: float, limited_by: str) -> d
     ).as_dict()  # fmt: skip
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temp dir with a short path: the report prints the chart's path, which wraps at
+    the fixed width when pytest's own temp path (named after the test) is long."""
+    folder = Path(tempfile.mkdtemp(prefix="ocean-out-", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _loadtest_state(tmp_path: Path) -> Path:
     state = tmp_path / "state"
     runs = {
@@ -319,8 +333,8 @@ def _loadtest_state(tmp_path: Path) -> Path:
         (("--compare", BASE_ID, "--tolerance", "9"), "loadtest-report-tolerant.txt", 0),
     ],
 )
-def test_loadtest_report_prints_the_run_and_the_comparison(tmp_path, args, expected, code):
-    state = _loadtest_state(tmp_path)
+def test_loadtest_report_prints_the_run_and_the_comparison(short_tmp, args, expected, code):
+    state = _loadtest_state(short_tmp)
     result = _task(state, "loadtest-report", *args)
     assert result.returncode == code, result.stderr
     assert result.stderr.replace(str(state), "<state>") == _expected(expected)
