@@ -85,9 +85,12 @@ class Prometheus(_StackApi):
 
     def scrape_interval_s(self) -> float:
         """The global scrape interval of the configuration Prometheus runs."""
-        config = yaml.safe_load(self._get("/api/v1/status/config")["yaml"]) or {}
-        interval = (config.get("global") or {}).get("scrape_interval", "1m")  # its default
-        return parse_duration(str(interval))
+        try:
+            config = yaml.safe_load(self._get("/api/v1/status/config")["yaml"]) or {}
+            interval = (config.get("global") or {}).get("scrape_interval", "1m")  # its default
+        except (yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
+            raise PromError(f"{self.url}: its configuration does not read: {exc}") from None
+        return parse_duration(str(interval))  # OceanError when it is no duration
 
     def targets(self) -> list[TargetHealth]:
         return [

@@ -50,11 +50,14 @@ def refresh(runtime: Any, root: Path, traffic: bool = True) -> Iterator[Step]:
             detail = run_k6(runtime, scenario)
             yield Step(f"k6 {scenario}", StepStatus.OK, detail, time.monotonic() - started)
         started = time.monotonic()
-        yield Step(
-            "alerts", StepStatus.OK, wait_for_alert_delivery(runtime), time.monotonic() - started
-        )
-        with Prometheus.of(runtime) as prom:  # scraped and rules evaluated after it
-            time.sleep(3 * prom.scrape_interval_s())
+        try:
+            delivered = wait_for_alert_delivery(runtime)
+            with Prometheus.of(runtime) as prom:  # scraped and rules evaluated after it
+                interval = prom.scrape_interval_s()
+        except (PromError, httpx.HTTPError) as exc:
+            raise OceanError(f"Prometheus failed the refresh (is the stack up?): {exc}") from None
+        yield Step("alerts", StepStatus.OK, delivered, time.monotonic() - started)
+        time.sleep(3 * interval)
     started = time.monotonic()
     try:
         catalog = capture(runtime)
