@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ocean.config import PortPlan, Settings
+from ocean.errors import OceanError
 from ocean.runtime import launch, private_state
 
 ROOT = os.geteuid() == 0
@@ -81,3 +82,11 @@ def test_an_nginx_listener_is_given_to_its_directorys_owner(tmp_path: Path):
         assert (info.st_uid, info.st_gid) == (folder.stat().st_uid, folder.stat().st_gid)
     finally:
         listener.close()
+
+
+@pytest.mark.skipif(shutil.which("setfacl") is None, reason="setfacl not installed")
+def test_a_failing_setfacl_is_one_line_naming_the_path_not_a_traceback(tmp_path: Path):
+    # What a filesystem without ACLs (or an unknown user) makes setfacl say: an
+    # OceanError, which the tasks print as one line, not a CalledProcessError.
+    with pytest.raises(OceanError, match=r"cannot reach .*: setfacl failed: \S"):
+        private_state.grant_read(tmp_path, "no-such-user-of-ocean")

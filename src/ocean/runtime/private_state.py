@@ -96,4 +96,7 @@ def _setfacl(path: Path, user: str, args: list[str]) -> None:
         raise OceanError(
             f"{user} cannot reach {path}: install the acl package (apt-get install acl)"
         )
-    subprocess.run([setfacl, *args, str(path)], check=True)
+    done = subprocess.run([setfacl, *args, str(path)], capture_output=True, text=True)
+    if done.returncode != 0:  # a filesystem without ACLs (some tmpfs, NFS, overlays)
+        said = (done.stderr or done.stdout).strip().splitlines()
+        raise OceanError(f"{user} cannot reach {path}: setfacl failed: {said[-1] if said else ''}")
