@@ -6,6 +6,8 @@ Dependency-free: ``launch`` imports it before it execs nginx.
 from __future__ import annotations
 
 import ctypes
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -44,8 +46,10 @@ def all_pids() -> list[int]:
 def signal_on_parent_death(sig: int) -> Callable[[], None]:
     """A Popen ``preexec_fn``: the child gets ``sig`` when the process that started it
     dies, even by SIGKILL, so a killed toolkit leaves no load generator or scratch
-    server behind. (Linux clears it on a change of user: not for children run as
-    another user.)"""
+    server behind. Linux clears it when the child's user changes, but Popen's
+    ``user=`` is applied before ``preexec_fn`` runs, so it holds for children run as
+    another user too. It follows the *thread* that started the child: a child started
+    from a worker thread (the console's) gets ``sig`` when that thread ends."""
 
     def arm() -> None:
         PR_SET_PDEATHSIG = 1
@@ -72,3 +76,14 @@ def descendants(table: dict[int, ProcStat], roots: set[int]) -> set[int]:
             found.add(pid)
             pending.extend(children.get(pid, ()))
     return found
+
+
+def stop_child(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 5.0) -> None:
+    """Stop a child we started: ``sig`` (nothing once it has ended), then SIGKILL after
+    ``timeout`` s. k6 takes SIGINT to still write its summary, PostgreSQL SIGQUIT."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ocean.errors import OceanError
 from ocean.fsys import open_private
-from ocean.procfs import signal_on_parent_death
+from ocean.procfs import signal_on_parent_death, stop_child
 
 CHUNK = 1 << 20
 # gpg makes its keyring (pubring.kbx) 0644 under the usual umask: the key dir is the
@@ -231,7 +231,7 @@ class BackupKeys:
                 self._stop_agent()  # the one gpg started itself
             else:
                 agent, where, inode = started
-                stop_process(agent)
+                stop_child(agent)
                 with contextlib.suppress(OSError):
                     if os.lstat(where).st_ino == inode:  # not another run's agent's since
                         os.unlink(where)
@@ -284,16 +284,6 @@ class BackupKeys:
                 [gpgconf, "--homedir", str(self.gnupg), "--kill", "gpg-agent"],
                 capture_output=True,
             )
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after ``timeout`` s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _gpg_bin() -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import secrets
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from ocean.fsys import private_dir, remove_other_access
 from ocean.loadtest import chart, generator, guards, machine, results, scenarios
 from ocean.loadtest.scenarios import SCENARIOS, LoadOptions
 from ocean.model import Step, StepStatus
+from ocean.procfs import stop_child
 from ocean.prom import PromError, Prometheus
 from ocean.rollout.analysis import Snapshot, errors_significant
 from ocean.runtime.base import Runtime
@@ -250,16 +250,6 @@ class _BrowserJourneys:
         return verdict, p95
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # k6 stops and still writes its summary
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def loadtest(runtime: Runtime, opts: LoadOptions) -> Iterator[Step]:
     """Run ``opts.scenario`` against ``opts.target`` under the server-side guards."""
     settings = runtime.settings
@@ -396,7 +386,8 @@ def _run(
                 yield Step(f"guard {breach.guard}", StepStatus.FAILED, breach.detail)
                 break
     finally:
-        _stop(proc)  # also when the caller stops early (Ctrl-C, an error)
+        # SIGINT: k6 stops and still writes its summary; also when the caller stops early.
+        stop_child(proc, signal.SIGINT, 20.0)
     stopped_at = time.monotonic() - t0
     others.sample()
     page_verdict = None

@@ -41,10 +41,10 @@ from typing import IO, Any
 
 from ocean.errors import OceanError
 from ocean.fsys import open_private
-from ocean.procfs import signal_on_parent_death
+from ocean.procfs import signal_on_parent_death, stop_child
 from ocean.runtime import engine
 from ocean.runtime.local_backup import check_pg_restore
-from ocean.runtime.local_scratch import last_lines, stop_child
+from ocean.runtime.local_scratch import last_lines
 from ocean.services import BY_NAME
 
 SCRATCH_LABEL = "ocean.scratch"  # value: the compose project the container served

@@ -32,7 +32,7 @@ import redis
 from ocean import workdirs
 from ocean.errors import OceanError
 from ocean.fsys import copy_private, open_private, private_dir
-from ocean.procfs import signal_on_parent_death
+from ocean.procfs import signal_on_parent_death, stop_child
 from ocean.render import write_atomic
 from ocean.runtime.private_state import grant_traverse
 
@@ -43,16 +43,6 @@ def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def stop_child(proc: subprocess.Popen, sig: int, timeout: float) -> None:
-    """Stop a scratch server we started: ``sig``, then SIGKILL after ``timeout`` s."""
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _wait_loaded(client: redis.Redis, proc: subprocess.Popen, log: Path) -> None:
