@@ -18,7 +18,7 @@ MAX_SEED_ORDERS = 10_000_000
 MAX_SEED = 2**31 - 1  # the loader's random seed: any 32-bit value
 # logs: more lines than this is a file to open, not a terminal's worth.
 MAX_LOG_LINES = 100_000
-# deploy / promote (the analysis window's 1 h is MAX_ANALYSIS_WINDOW_S in deploy.py)
+# deploy / promote (the analysis window's 1 h is MAX_ANALYSIS_WINDOW_S in deploy_options.py)
 MAX_SCALE_DOWN_DELAY_S = 3600.0
 MAX_READY_TIMEOUT_S = 600.0
 MAX_WARMUP_REQUESTS = 100_000

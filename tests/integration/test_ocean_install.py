@@ -39,7 +39,7 @@ def _cmdline(pid: int) -> str:
 
 
 def _installed(site: Path) -> set[str]:
-    return {p.name for p in site.glob("*.dist-info")} if site.is_dir() else set()
+    return {p.name for p in site.glob("*.dist-info")}
 
 
 @pytest.fixture
@@ -58,16 +58,17 @@ def test_a_first_install_killed_inside_pip_is_repaired_by_the_next_command(clone
         env=env,
         start_new_session=True,
     )
-    site = clone / ".venv/lib/python3.11/site-packages"
     deadline = time.monotonic() + INSTALL_TIMEOUT_S
-    pip = before = None
+    pip = site = before = None
     try:
         while time.monotonic() < deadline and first.poll() is None:
             if pip is None:
                 pip = next(
                     (c for c in _children(first.pid) if "-m pip install" in _cmdline(c)), None
                 )
-                before = _installed(site) if pip else None
+            elif site is None:  # the venv's site-packages, whatever the Python
+                site = next(clone.glob(".venv/lib/python3*/site-packages"), None)
+                before = _installed(site) if site else None
             elif _installed(site) - before:  # pip is writing packages: kill it there
                 os.kill(pip, signal.SIGKILL)
                 break

@@ -44,10 +44,16 @@ def test_a_busy_color_shows_its_cpu_its_requests_in_flight_and_its_p99(stack: Lo
                 thread.join(timeout=HELD_S + 10)
         finally:
             private.put("/admin/faults", json={}).raise_for_status()
+    time.sleep(2.5)  # two scrapes after they were answered
+    with Prometheus.of(stack) as prom:
+        after = sample(prom, color, workers=2, at=time.time(), window="15s")
     # Six held requests over the two workers the caller says the color runs.
     assert during.in_flight == HELD / 2, during
     assert during.cpu is not None and 0 < during.cpu < 1, during
-    assert during.p99_ms is not None and during.p99_ms >= 0, during
+    # Once answered, the six 3 s requests are a fifth of the window's (the scrapes and
+    # probes of 15 s are the rest): its p99 lies in their bucket, above 2.5 s.
+    assert after.p99_ms is not None and after.p99_ms >= 2500, after
+    assert after.in_flight == 0, after
 
 
 def test_a_finished_burst_leaves_nothing_in_flight_and_a_p99_of_its_requests(

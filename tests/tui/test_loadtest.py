@@ -171,15 +171,25 @@ def _save_run(settings: Settings, run_id: str, failed: float) -> None:
     (run_dir / "result.json").write_text(json.dumps(run.as_dict()))
 
 
-async def test_compare_counts_error_rates_within_the_error_budget_as_the_task_does(tmp_path):
-    # A 1% error budget: 0.2% → 0.5% failed is 150% worse, yet within the budget.
+@pytest.mark.parametrize(
+    ("later", "flagged"),
+    [
+        # A 1% error budget: 0.2% → 0.5% failed is 150% worse, yet within the budget.
+        (0.005, False),
+        # 0.2% → 3%: beyond the budget, a regression for the task and the console alike.
+        (0.03, True),
+    ],
+)
+async def test_compare_counts_error_rates_within_the_error_budget_as_the_task_does(
+    tmp_path, later, flagged
+):
     root = _repo_with_availability(tmp_path, 99.0)
     settings = Settings(tmp_path / "state", PortPlan(free_port_base()), repo_root=root)
     runtime = LocalRuntime(settings)
     _save_run(settings, "20261201-100000-smoke-aaaa", 0.002)
-    _save_run(settings, "20261201-110000-smoke-bbbb", 0.005)
+    _save_run(settings, "20261201-110000-smoke-bbbb", later)
     task = loadtests.report(runtime, None, "20261201-100000-smoke-aaaa")  # loadtest-report
-    assert task["regressions"] == []
+    assert ("failed rate" in task["regressions"]) is flagged, task["regressions"]
     app = OceanConsole(runtime, RecordedPrometheus())
     async with app.run_test(size=SIZE) as pilot:
         screen = await _screen(pilot, app)
@@ -189,5 +199,5 @@ async def test_compare_counts_error_rates_within_the_error_budget_as_the_task_do
         table = screen.query_one("#verdicts", DataTable)
         rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
     assert [row[0] for row in rows] == [row["metric"] for row in task["rows"]]
-    assert {row[0]: row[4] for row in rows}["failed rate"] == ""
+    assert bool({row[0]: row[4] for row in rows}["failed rate"]) is flagged
     assert [row[0] for row in rows if row[4]] == task["regressions"]

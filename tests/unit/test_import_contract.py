@@ -33,13 +33,15 @@ RUNTIME_USERS = [
     *sorted((ROOT / "src" / "ocean" / "backup").glob("*.py")),
     *sorted((ROOT / "src" / "ocean" / "loadtest").glob("*.py")),
     ROOT / "src" / "ocean" / "observe.py",
+    *sorted((ROOT / "src" / "ocean" / "views").glob("*.py")),
     *sorted((ROOT / "tui").rglob("*.py")),
     ROOT / "tasks.py",
 ]
 ADAPTERS = {"ocean.runtime.local", "ocean.runtime.compose", "ocean.runtime.local_backup",
             "ocean.runtime.compose_backup", "ocean.runtime.compose_files",
             "ocean.runtime.local_supervisord", "ocean.runtime.local_initdb",
-            "ocean.runtime.bluegreen"}  # fmt: skip
+            "ocean.runtime.bluegreen", "ocean.runtime.local_scratch",
+            "ocean.runtime.private_state"}  # fmt: skip
 RUNTIME_NAMES = {"local", "compose"}
 
 
@@ -50,6 +52,12 @@ def runtime_branches(source: str) -> list[str]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.module in ADAPTERS:
             found.append(f"line {node.lineno}: imports {node.module}")
+        if isinstance(node, ast.ImportFrom):  # from ocean.runtime import local
+            found += [
+                f"line {node.lineno}: imports {node.module}.{a.name}"
+                for a in node.names
+                if f"{node.module}.{a.name}" in ADAPTERS
+            ]
         if isinstance(node, ast.Import):
             found += [
                 f"line {node.lineno}: imports {a.name}" for a in node.names if a.name in ADAPTERS
@@ -83,3 +91,6 @@ def test_the_branch_detector_finds_each_kind_of_branch():
     )
     assert [f.split(":")[0] for f in runtime_branches(source)] == ["line 1", "line 2", "line 4"]
     assert runtime_branches("if color == 'green':\n    pass\n") == []
+    assert runtime_branches("from ocean.runtime import local_scratch, k6\n") == [
+        "line 1: imports ocean.runtime.local_scratch"
+    ]
