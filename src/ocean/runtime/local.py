@@ -440,9 +440,7 @@ class LocalRuntime(LocalBackup):  # backup and restore: ocean/runtime/local_back
         return self.programs.stop_all()
 
     def stop(self, service: Service) -> Iterator[Step]:
-        if self.supervisor.alive():
-            self.supervisor.stop(service.name)
-            self._wait_stopped([service.name])
+        self.programs.stop_program(service.name)
         yield Step(f"stop {service.name}")
 
     def _wait_stopped(self, names: list[str]) -> None:
